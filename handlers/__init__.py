@@ -1,0 +1,1 @@
+"""Tornado handlers, one module per resource. The route table is in :mod:`handlers.routes`."""

@@ -1,0 +1,211 @@
+"""The base handler: SkyPortal's envelope, token auth, body validation and error mapping.
+
+Every handler method is declared with :func:`endpoint`, which records its
+OpenAPI description, checks the ACLs it needs and validates its body against a
+JSON Schema before the method runs. Domain exceptions from ``broker`` become
+HTTP errors here, in one place.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import tornado.web
+
+from broker import __version__
+from broker.access import Principal, authenticate
+from broker.errors import BrokerError, Unauthenticated, ValidationError
+from broker.pagination import Page, page_from_args
+from broker.validation import validate
+
+log = logging.getLogger("skybroker.api")
+
+
+@dataclass(frozen=True)
+class Param:
+    """A query parameter, for the OpenAPI spec."""
+
+    name: str
+    schema: dict
+    description: str = ""
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    summary: str
+    tags: tuple[str, ...]
+    acls: tuple[str, ...] = ()
+    body: dict | None = None
+    params: tuple[Param, ...] = ()
+    response: dict | None = None
+    auth: bool = True
+    description: str = ""
+    extra_responses: dict = field(default_factory=dict)
+
+
+PAGINATION_PARAMS = (
+    Param("pageNumber", {"type": "integer", "minimum": 1}, "Page number (1-based)"),
+    Param("numPerPage", {"type": "integer", "minimum": 1}, "Results per page (capped)"),
+)
+
+
+def endpoint(
+    summary: str,
+    *,
+    tags: tuple[str, ...] | str,
+    acls: tuple[str, ...] = (),
+    body: dict | None = None,
+    params: tuple[Param, ...] = (),
+    response: dict | None = None,
+    auth: bool = True,
+    description: str = "",
+) -> Callable:
+    """Declare a handler method: its spec, the ACLs it needs and its body schema."""
+    spec = EndpointSpec(
+        summary=summary, tags=(tags,) if isinstance(tags, str) else tuple(tags), acls=tuple(acls),
+        body=body, params=tuple(params), response=response, auth=auth, description=description,
+    )
+
+    def decorate(method: Callable) -> Callable:
+        @functools.wraps(method)
+        def wrapper(self: "BaseHandler", *args, **kwargs):
+            if spec.auth:
+                self.principal.require(*spec.acls)
+            if spec.body is not None:
+                self.body = validate(self.json_body(), spec.body)
+            return method(self, *args, **kwargs)
+
+        wrapper.__endpoint__ = spec
+        return wrapper
+
+    return decorate
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    """Envelope, auth and error mapping for every API handler."""
+
+    body: Any = None
+    _principal: Principal | None = None
+    methods: frozenset[str] = frozenset()
+
+    def initialize(self, methods: frozenset[str] = frozenset()) -> None:
+        """``methods``: the HTTP methods this route allows (from the route table)."""
+        self.methods = methods
+
+    # -- resources, via the application (never module globals) -------------------
+    @property
+    def config(self):
+        return self.application.config
+
+    def session(self):
+        """A new ORM session; use as ``with self.session() as s, s.begin(): ...``."""
+        return self.application.session_factory()
+
+    # -- auth ---------------------------------------------------------------------
+    def _method_spec(self) -> EndpointSpec | None:
+        method = getattr(self, self.request.method.lower(), None)
+        return getattr(method, "__endpoint__", None)
+
+    def prepare(self) -> None:
+        if self.request.method not in self.methods:
+            raise tornado.web.HTTPError(405)
+        spec = self._method_spec()
+        if spec is None or not spec.auth:
+            return  # unknown method (405 follows) or a public endpoint
+        header = self.request.headers.get("Authorization")
+        with self.session() as session, session.begin():
+            self._principal = authenticate(session, header)
+
+    @property
+    def principal(self) -> Principal:
+        if self._principal is None:
+            raise Unauthenticated("Authentication required")
+        return self._principal
+
+    # -- input --------------------------------------------------------------------
+    def json_body(self) -> Any:
+        raw = self.request.body
+        if not raw or not raw.strip():
+            raise ValidationError("Request body must be a JSON object")
+        try:
+            return json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValidationError(f"Malformed JSON in request body: {exc}") from None
+
+    def int_arg(self, name: str, default: int | None = None) -> int | None:
+        raw = self.get_query_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValidationError(f"Invalid {name}: must be an integer, got {raw!r}", field=name) from None
+
+    def bool_arg(self, name: str, default: bool = False) -> bool:
+        raw = self.get_query_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        low = raw.lower()
+        if low in ("true", "t", "1", "yes"):
+            return True
+        if low in ("false", "f", "0", "no"):
+            return False
+        raise ValidationError(f"Invalid {name}: must be true or false, got {raw!r}", field=name)
+
+    def page(self) -> Page:
+        srv = self.config.server
+        return page_from_args(
+            self.get_query_argument("pageNumber", None), self.get_query_argument("numPerPage", None),
+            srv.default_num_per_page, srv.max_num_per_page,
+        )
+
+    # -- output -------------------------------------------------------------------
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+
+    def success(self, data: Any = None, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps({"status": "success", "data": {} if data is None else data,
+                                "version": __version__}))
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        message = self._reason
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, BrokerError):
+            status_code = exc.status
+            message = exc.message
+            self.set_status(status_code)
+        elif isinstance(exc, tornado.web.HTTPError):
+            if status_code == 405:
+                self.set_header("Allow", ", ".join(sorted(self.methods)))
+                message = f"Method {self.request.method} not allowed on {self.request.path}"
+            elif exc.log_message:
+                message = exc.log_message % exc.args if exc.args else exc.log_message
+        elif status_code >= 500:
+            message = "Internal server error"
+        if status_code == 401:
+            self.set_header("WWW-Authenticate", 'Token realm="skybroker"')
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps({"status": "error", "message": message, "data": {},
+                                "version": __version__}))
+
+    def log_exception(self, typ, value, tb) -> None:
+        if isinstance(value, BrokerError):
+            log.info("%s %s -> %d %s", self.request.method, self.request.path, value.status, value.message)
+        else:
+            super().log_exception(typ, value, tb)
+
+
+class NotFoundHandler(BaseHandler):
+    """Answers every unknown route with a 404 envelope."""
+
+    def initialize(self, **kwargs) -> None:
+        pass
+
+    def prepare(self) -> None:
+        raise tornado.web.HTTPError(404, "Invalid API endpoint: %s", self.request.path)

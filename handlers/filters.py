@@ -1,0 +1,49 @@
+"""/api/filters."""
+
+from broker import filters as svc
+from broker.access import readable_filters
+from broker.validation import boolean, integer, obj, string
+
+import models
+
+from .base import BaseHandler, endpoint
+
+CRITERIA = {"type": "object", "description": "Selection criteria (empty: every alert passes)"}
+FILTER_FIELDS = {
+    "name": string("Filter name", minLength=1),
+    "stream_id": integer("ID of the Filter's Stream"),
+    "group_id": integer("ID of the Filter's Group"),
+    "criteria": CRITERIA,
+    "autosave": boolean("Save passing objects as sources of the group"),
+}
+FILTER_POST = obj(FILTER_FIELDS, required=("name", "stream_id", "group_id"))
+FILTER_PATCH = obj(FILTER_FIELDS, minProperties=1)
+
+
+class FilterHandler(BaseHandler):
+    @endpoint("Retrieve all filters, or one", tags="filters")
+    def get(self, filter_id=None):
+        with self.session() as session:
+            if filter_id is None:
+                rows = session.execute(readable_filters(self.principal).order_by(models.Filter.id)).scalars()
+                self.success([svc.filter_to_dict(f) for f in rows])
+            else:
+                self.success(svc.filter_to_dict(svc.get_filter(session, self.principal, int(filter_id))))
+
+    @endpoint("POST a new filter.", tags="filters", body=FILTER_POST)
+    def post(self):
+        with self.session() as session, session.begin():
+            f = svc.create_filter(session, self.principal, self.body)
+            self.success({"id": f.id})
+
+    @endpoint("Update a filter", tags="filters", body=FILTER_PATCH)
+    def patch(self, filter_id):
+        with self.session() as session, session.begin():
+            svc.update_filter(session, self.principal, int(filter_id), self.body)
+        self.success()
+
+    @endpoint("Delete a filter", tags="filters")
+    def delete(self, filter_id):
+        with self.session() as session, session.begin():
+            svc.delete_filter(session, self.principal, int(filter_id))
+        self.success()

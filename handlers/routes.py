@@ -1,0 +1,60 @@
+"""The one route table of the API. Paths use OpenAPI templates; ``{x_id}`` parts are integers."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from . import filters, groups, openapi, streams, system, users
+from .base import BaseHandler
+
+
+@dataclass(frozen=True)
+class Route:
+    path: str  # OpenAPI template, e.g. /api/groups/{group_id}
+    handler: type[BaseHandler]
+    methods: frozenset[str]
+
+    @property
+    def pattern(self) -> str:
+        def group(m: re.Match) -> str:
+            name = m.group(1)
+            body = "[0-9]+" if name in INT_PARAMS else "[^/]+"
+            return f"(?P<{name}>{body})"
+
+        return re.sub(r"\{(\w+)\}", group, self.path) + "/?"
+
+
+INT_PARAMS = {"group_id", "stream_id", "filter_id", "user_id"}
+
+
+def route(path: str, handler: type[BaseHandler], methods: str) -> Route:
+    return Route(path, handler, frozenset(methods.split()))
+
+
+ROUTES: tuple[Route, ...] = (
+    route("/api/sysinfo", system.SysInfoHandler, "GET"),
+    route("/api/db_stats", system.DBStatsHandler, "GET"),
+    route("/api/enum_types", system.EnumTypesHandler, "GET"),
+    route("/api/groups", groups.GroupHandler, "GET POST"),
+    route("/api/groups/{group_id}", groups.GroupHandler, "GET PUT DELETE"),
+    route("/api/groups/{group_id}/users", groups.GroupUserHandler, "POST PATCH"),
+    route("/api/groups/{group_id}/users/{user_id}", groups.GroupUserHandler, "DELETE"),
+    route("/api/groups/{group_id}/streams", groups.GroupStreamHandler, "POST"),
+    route("/api/groups/{group_id}/streams/{stream_id}", groups.GroupStreamHandler, "DELETE"),
+    route("/api/streams", streams.StreamHandler, "GET POST"),
+    route("/api/streams/{stream_id}", streams.StreamHandler, "GET PATCH DELETE"),
+    route("/api/streams/{stream_id}/users", streams.StreamUserHandler, "POST"),
+    route("/api/streams/{stream_id}/users/{user_id}", streams.StreamUserHandler, "DELETE"),
+    route("/api/filters", filters.FilterHandler, "GET POST"),
+    route("/api/filters/{filter_id}", filters.FilterHandler, "GET PATCH DELETE"),
+    route("/api/user", users.UserHandler, "GET POST"),
+    route("/api/user/{user_id}", users.UserHandler, "GET PATCH DELETE"),
+    route("/api/user/{user_id}/acls", users.UserACLHandler, "POST"),
+    route("/api/user/{user_id}/acls/{acl_id}", users.UserACLHandler, "DELETE"),
+    route("/api/user/{user_id}/roles", users.UserRoleHandler, "POST"),
+    route("/api/user/{user_id}/roles/{role_id}", users.UserRoleHandler, "DELETE"),
+    route("/api/tokens", users.TokenHandler, "GET POST"),
+    route("/api/tokens/{token_id}", users.TokenHandler, "GET PUT DELETE"),
+    route("/api/openapi.json", openapi.OpenAPIHandler, "GET"),
+)

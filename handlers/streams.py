@@ -1,0 +1,61 @@
+"""/api/streams and their users."""
+
+from broker import streams as svc
+from broker.access import get_readable_stream, readable_streams
+from broker.validation import integer, nullable, obj, string
+
+import models
+
+from .base import BaseHandler, endpoint
+
+ALTDATA = nullable({"type": "object", "description":
+                    'Stream settings, e.g. {"topic": "ztf_alerts", "format": "ztf_avro"}'})
+STREAM_POST = obj({"name": string("Stream name (unique)", minLength=1), "altdata": ALTDATA},
+                  required=("name",))
+STREAM_PATCH = obj({"name": string("Stream name (unique)", minLength=1), "altdata": ALTDATA},
+                   minProperties=1)
+STREAM_USER_POST = obj({"user_id": integer("ID of the user to give access")}, required=("user_id",))
+
+
+class StreamHandler(BaseHandler):
+    @endpoint("Retrieve all streams the user can read, or one", tags="streams")
+    def get(self, stream_id=None):
+        with self.session() as session:
+            if stream_id is None:
+                rows = session.execute(readable_streams(self.principal).order_by(models.Stream.id)).scalars()
+                self.success([svc.stream_to_dict(s) for s in rows])
+            else:
+                self.success(svc.stream_to_dict(get_readable_stream(session, self.principal, int(stream_id))))
+
+    @endpoint("POST a new stream", tags="streams", acls=("Manage streams",), body=STREAM_POST)
+    def post(self):
+        with self.session() as session, session.begin():
+            stream = svc.create_stream(session, self.principal, self.body)
+            self.success({"id": stream.id})
+
+    @endpoint("Update a stream", tags="streams", acls=("Manage streams",), body=STREAM_PATCH)
+    def patch(self, stream_id):
+        with self.session() as session, session.begin():
+            svc.update_stream(session, self.principal, int(stream_id), self.body)
+        self.success()
+
+    @endpoint("Delete a stream", tags="streams", acls=("Manage streams",))
+    def delete(self, stream_id):
+        with self.session() as session, session.begin():
+            svc.delete_stream(session, self.principal, int(stream_id))
+        self.success()
+
+
+class StreamUserHandler(BaseHandler):
+    @endpoint("Grant a user access to a stream", tags="streams", acls=("Manage streams",),
+              body=STREAM_USER_POST)
+    def post(self, stream_id):
+        with self.session() as session, session.begin():
+            su = svc.add_user(session, self.principal, int(stream_id), self.body["user_id"])
+            self.success({"stream_id": su.stream_id, "user_id": su.user_id})
+
+    @endpoint("Revoke a user's access to a stream", tags="streams", acls=("Manage streams",))
+    def delete(self, stream_id, user_id):
+        with self.session() as session, session.begin():
+            svc.remove_user(session, self.principal, int(stream_id), int(user_id))
+        self.success()

@@ -1,0 +1,50 @@
+"""Declarative base shared by every model module."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+    # Columns never serialised into API output (secrets, internal keys).
+    __private_columns__: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        """Column values as a JSON-ready dict (datetimes as ISO-8601 UTC)."""
+        out = {}
+        for col in self.__table__.columns:
+            if col.key in self.__private_columns__:
+                continue
+            value = getattr(self, col.key)
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            out[col.key] = value
+        return out
+
+
+class Timestamped:
+    """SkyPortal's ``created_at`` / ``modified`` columns (naive UTC)."""
+
+    created_at: Mapped[datetime] = mapped_column(
+        sa.DateTime, default=utcnow, nullable=False, index=True
+    )
+    modified: Mapped[datetime] = mapped_column(
+        sa.DateTime, default=utcnow, onupdate=utcnow, nullable=False
+    )

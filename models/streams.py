@@ -1,0 +1,40 @@
+"""Alert streams (one Kafka topic each) and who may read them."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, Timestamped
+from .groups import Group
+from .users import User
+
+
+class Stream(Base, Timestamped):
+    """A survey alert stream. ``altdata`` holds its Kafka ``topic`` and alert ``format``."""
+
+    __tablename__ = "streams"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String, unique=True, nullable=False)
+    altdata: Mapped[dict | None] = mapped_column(JSONB)
+
+    groups: Mapped[list[Group]] = relationship(secondary="group_streams", back_populates="streams")
+    stream_users: Mapped[list["StreamUser"]] = relationship(
+        back_populates="stream", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class StreamUser(Base, Timestamped):
+    __tablename__ = "stream_users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stream_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("streams.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    stream: Mapped[Stream] = relationship(back_populates="stream_users")
+    user: Mapped[User] = relationship(lazy="joined")
+
+    __table_args__ = (sa.UniqueConstraint("stream_id", "user_id", name="uq_stream_users_stream_user"),)
