@@ -1,0 +1,1 @@
+"""Facility adapters: an abstract base class and one module per facility (LCO first)."""

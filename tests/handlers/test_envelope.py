@@ -1,0 +1,77 @@
+"""SkyPortal's envelope on success and on every kind of error."""
+
+import pytest
+
+from handlers.base import BaseHandler, endpoint
+
+
+class BoomHandler(BaseHandler):
+    @endpoint("raises an unexpected exception", tags="test")
+    def get(self):
+        raise RuntimeError("secret internal detail /etc/passwd")
+
+
+@pytest.fixture(scope="module")
+def boom(api_server):
+    api_server.app.add_handlers(r".*", [(r"/api/test_boom", BoomHandler, {"methods": frozenset({"GET"})})])
+    return "/api/test_boom"
+
+
+def assert_error(resp, status, contains=""):
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert set(body) == {"status", "message", "data", "version"}
+    assert body["status"] == "error" and body["data"] == {}
+    assert isinstance(body["version"], str) and body["version"]
+    assert contains.lower() in body["message"].lower()
+    return body
+
+
+def test_success_envelope(user):
+    r = user.get("/api/sysinfo")
+    assert r.status_code == 200
+    body = r.json()
+    assert set(body) == {"status", "data", "version"}
+    assert body["status"] == "success"
+    assert body["data"]["version"] == body["version"]
+    assert r.headers["Content-Type"].startswith("application/json")
+
+
+def test_unknown_route_is_404_envelope(user, anonymous):
+    assert_error(user.get("/api/no_such_thing"), 404, "Invalid API endpoint")
+    assert_error(anonymous.get("/nowhere/at/all"), 404, "Invalid API endpoint")
+
+
+def test_wrong_method_is_405_envelope(user):
+    r = user.put("/api/sysinfo", json={})
+    assert_error(r, 405, "not allowed")
+    assert r.headers["Allow"] == "GET"
+    assert_error(user.request("DELETE", "/api/streams"), 405, "not allowed")
+
+
+def test_malformed_json_is_400(user):
+    r = user.post("/api/groups", data=b"{not json", headers={"Content-Type": "application/json"})
+    assert_error(r, 400, "Malformed JSON")
+    assert_error(user.post("/api/groups", data=b""), 400, "JSON object")
+    assert_error(user.post("/api/groups", json=[1, 2]), 400, "must be a JSON object")
+
+
+def test_uncaught_exception_is_500_without_trace(user, boom):
+    body = assert_error(user.get(boom), 500, "Internal server error")
+    assert "secret internal detail" not in str(body)
+    assert "Traceback" not in str(body)
+
+
+def test_enum_types(user):
+    data = user.get("/api/enum_types").json()["data"]
+    assert "ztfg" in data["ALLOWED_BANDPASSES"] and "lssty" in data["ALLOWED_BANDPASSES"]
+    assert "System admin" in data["ALLOWED_ACLS"]
+    assert data["ALLOWED_MAGSYSTEMS"][0] == "ab"
+
+
+def test_db_stats_counts(admin, user):
+    data = admin.get("/api/db_stats").json()["data"]
+    assert data["Number of users"] >= 2
+    assert data["Number of tokens"] >= 2
+    assert data["Number of groups"] >= 3  # sitewide + one single-user group each
+    assert "Number of candidates" in data and "Postgres version" in data
