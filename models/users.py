@@ -99,7 +99,6 @@ class Token(Base, Timestamped):
     )
     created_by: Mapped[User] = relationship(back_populates="tokens", lazy="joined")
     acls: Mapped[list[ACL]] = relationship(secondary=token_acls, lazy="selectin")
-    last_used_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
 
     __table_args__ = (sa.UniqueConstraint("created_by_id", "name", name="uq_tokens_owner_name"),)
 
