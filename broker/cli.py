@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -103,6 +104,12 @@ def cmd_run(cfg: Config, args) -> int:
         bootstrap = rt.start_kafka() if not args.no_kafka else cfg.kafka.bootstrap_servers
         cfg = replace(cfg, kafka=replace(cfg.kafka, bootstrap_servers=bootstrap))
         token = ensure_admin(session_factory, cfg)
+        ingest = None
+        if not args.no_ingest:
+            from .ingest import start_processes
+
+            ingest = start_processes(_with_url(cfg, rt.engine.url.render_as_string(hide_password=False)),
+                                     cfg.ingest.processes)
         app = make_app(cfg, session_factory)
         server = app.listen(cfg.server.port, address=cfg.server.host, xheaders=True)
         print(f"skybroker API on {cfg.server.url}", flush=True)
@@ -127,6 +134,71 @@ def cmd_run(cfg: Config, args) -> int:
         signal.signal(signal.SIGTERM, on_signal)
         loop.start()
         server.stop()
+        if ingest is not None:
+            from .ingest import stop_processes
+
+            print("Stopping ingestion ...", flush=True)
+            stop_processes(*ingest)
+        return 0
+    finally:
+        rt.close()
+
+
+def _with_url(cfg: Config, url: str) -> Config:
+    from .config import Secret
+
+    return replace(cfg, database=replace(cfg.database, url=Secret(url)))
+
+
+def cmd_ingest(cfg: Config, args) -> int:
+    """Alert ingestion: N consumer processes in one consumer group, until Ctrl-C."""
+    from .ingest import start_processes, stop_processes
+
+    rt = Runtime(cfg)
+    try:
+        rt.open_database()
+        url = rt.engine.url.render_as_string(hide_password=False)
+        n = args.processes or cfg.ingest.processes
+        procs, stop = start_processes(_with_url(cfg, url), n)
+        print(f"ingesting with {n} process(es) from {cfg.kafka.bootstrap_servers} "
+              f"(group {cfg.kafka.group_id}); Ctrl-C to stop", flush=True)
+        stopping = {"now": False}
+
+        def on_signal(signum, frame):
+            stopping["now"] = True
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        while not stopping["now"] and any(p.is_alive() for p in procs):
+            time.sleep(0.5)
+        failed = [p for p in procs if not p.is_alive() and p.exitcode not in (0, None)]
+        stop_processes(procs, stop)
+        return 1 if failed else 0
+    finally:
+        rt.close()
+
+
+def cmd_replay(cfg: Config, args) -> int:
+    """Publish alert files to a stream's topic."""
+    import models
+
+    from .replay import messages, publish
+
+    rt = Runtime(cfg)
+    try:
+        session_factory = rt.open_database()
+        with session_factory() as session:
+            stream = session.execute(sa.select(models.Stream).where(models.Stream.name == args.stream)).scalar()
+        if stream is None:
+            print(f"error: no stream named '{args.stream}'", file=sys.stderr)
+            return 1
+        alt = stream.altdata or {}
+        if not alt.get("topic") or not alt.get("format"):
+            print(f"error: stream '{args.stream}' has no altdata.topic/format", file=sys.stderr)
+            return 1
+        n = publish(cfg.kafka.bootstrap_servers, alt["topic"],
+                    messages(args.files, alt["format"], count=args.count, derive_new=args.derive))
+        print(f"published {n} alert(s) to {alt['topic']}")
         return 0
     finally:
         rt.close()
@@ -135,6 +207,7 @@ def cmd_run(cfg: Config, args) -> int:
 def cmd_serve(cfg: Config, args) -> int:
     """The API server alone (deployments: database and Kafka run elsewhere)."""
     args.no_kafka = True
+    args.no_ingest = True
     return cmd_run(replace(cfg, kafka=replace(cfg.kafka, local=replace(cfg.kafka.local, enabled=False))), args)
 
 
@@ -218,7 +291,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="start everything on embedded defaults (PostgreSQL, Kafka, API)")
     run.add_argument("--no-kafka", action="store_true", help="do not start the local Kafka broker")
+    run.add_argument("--no-ingest", action="store_true", help="do not start the ingest consumers")
     run.set_defaults(func=cmd_run)
+
+    ing = sub.add_parser("ingest", help="consume every stream's topic into the database")
+    ing.add_argument("--processes", type=int, help="consumer processes (default ingest.processes)")
+    ing.set_defaults(func=cmd_ingest)
+
+    rep = sub.add_parser("replay", help="publish alert files to a stream's Kafka topic")
+    rep.add_argument("files", nargs="+")
+    rep.add_argument("--stream", required=True, help="stream name (its altdata gives topic and format)")
+    rep.add_argument("--count", type=int, help="publish this many (cycling through the files)")
+    rep.add_argument("--derive", action="store_true", help="give each copy new ids and a random position")
+    rep.set_defaults(func=cmd_replay)
 
     serve = sub.add_parser("serve", help="run the API server only (database and Kafka elsewhere)")
     serve.set_defaults(func=cmd_serve)

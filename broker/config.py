@@ -100,6 +100,16 @@ class KafkaConfig:
 
 
 @dataclass(frozen=True)
+class IngestConfig:
+    batch_size: int
+    batch_timeout_ms: int
+    association_radius_arcsec: float
+    refresh_interval_s: float
+    stats_interval_s: float
+    processes: int
+
+
+@dataclass(frozen=True)
 class PathsConfig:
     data_dir: Path
     cache_dir: Path
@@ -126,6 +136,7 @@ class Config:
     server: ServerConfig
     database: DatabaseConfig
     kafka: KafkaConfig
+    ingest: IngestConfig
     paths: PathsConfig
     secrets: SecretsConfig
     admin: AdminConfig
@@ -171,6 +182,13 @@ def _coerce(value: Any, annotation: Any, name: str) -> Any:
             return int(value)
         except (TypeError, ValueError):
             raise ConfigError(f"setting {name} must be an integer, got {value!r}") from None
+    if annotation is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"setting {name} must be a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"setting {name} must be a number, got {value!r}") from None
     if annotation is str:
         if isinstance(value, (dict, list)):
             raise ConfigError(f"setting {name} must be a string")
@@ -225,6 +243,13 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(
             "setting server.default_num_per_page must be between 1 and server.max_num_per_page"
         )
+    for name, value in (("ingest.batch_size", cfg.ingest.batch_size),
+                        ("ingest.batch_timeout_ms", cfg.ingest.batch_timeout_ms),
+                        ("ingest.processes", cfg.ingest.processes)):
+        if value < 1:
+            raise ConfigError(f"setting {name} must be at least 1, got {value}")
+    if cfg.ingest.association_radius_arcsec <= 0:
+        raise ConfigError("setting ingest.association_radius_arcsec must be positive")
     if cfg.logging.level.upper() not in _LOG_LEVELS:
         raise ConfigError(f"setting logging.level must be one of {sorted(_LOG_LEVELS)}")
     if cfg.database.url is not None and not cfg.database.url.get().startswith("postgresql"):

@@ -4,12 +4,13 @@ from .base import Base, Timestamped, utcnow
 from .classifications import Classification, Taxonomy, classification_groups, taxonomy_groups
 from .filters import Filter
 from .groups import Group, GroupUser, group_streams
+from .ingest import FailedAlert, IngestCounter, IngestStatus, ObjDuplicate
 from .objects import Candidate, Obj, Photometry, Source, healpix_index, photometry_groups
 from .streams import Stream, StreamUser
 from .users import ACL, Role, Token, User, role_acls, token_acls, user_acls, user_roles
 
 __all__ = [
-    "ACL", "Base", "Candidate", "Classification", "Filter", "Group", "GroupUser", "Obj",
+    "ACL", "Base", "FailedAlert", "IngestCounter", "IngestStatus", "ObjDuplicate", "Candidate", "Classification", "Filter", "Group", "GroupUser", "Obj",
     "Photometry", "Role", "Source", "Stream", "StreamUser", "Taxonomy", "Timestamped", "Token",
     "User", "classification_groups", "group_streams", "healpix_index", "photometry_groups",
     "role_acls", "taxonomy_groups", "token_acls", "user_acls", "user_roles", "utcnow",

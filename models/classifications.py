@@ -64,4 +64,7 @@ class Classification(Base, Timestamped):
     __table_args__ = (
         sa.CheckConstraint("probability IS NULL OR (probability >= 0 AND probability <= 1)",
                            name="probability_range"),
+        # Machine classifications from a stream: one row per (obj, taxonomy, class, origin), updated.
+        sa.Index("uq_classifications_ml", "obj_id", "taxonomy_id", "classification", "origin",
+                 unique=True, postgresql_where=sa.text("ml")),
     )

@@ -34,7 +34,8 @@ class Obj(Base, Timestamped):
     __tablename__ = "objs"
     id: Mapped[str] = mapped_column(sa.String, primary_key=True)
     ra: Mapped[float] = mapped_column(sa.Float, nullable=False)
-    dec: Mapped[float] = mapped_column(sa.Float, nullable=False)
+    # indexed: positional association scans a narrow declination band
+    dec: Mapped[float] = mapped_column(sa.Float, nullable=False, index=True)
     ra_dis: Mapped[float | None] = mapped_column(sa.Float)
     dec_dis: Mapped[float | None] = mapped_column(sa.Float)
     redshift: Mapped[float | None] = mapped_column(sa.Float, index=True)
@@ -129,12 +130,17 @@ class Photometry(Base, Timestamped):
     dec: Mapped[float | None] = mapped_column(sa.Float)
     ra_unc: Mapped[float | None] = mapped_column(sa.Float)
     dec_unc: Mapped[float | None] = mapped_column(sa.Float)
-    origin: Mapped[str | None] = mapped_column(sa.String)
-    instrument_name: Mapped[str | None] = mapped_column(sa.String)
+    # Together with obj, filter, mjd and instrument, origin identifies a point: the same point
+    # arriving twice (redelivery, two streams of one survey) is stored once.
+    origin: Mapped[str] = mapped_column(sa.String, nullable=False, default="", server_default="")
+    instrument_name: Mapped[str] = mapped_column(sa.String, nullable=False, default="", server_default="")
     alert_id: Mapped[int | None] = mapped_column(sa.BigInteger)
     altdata: Mapped[dict | None] = mapped_column(JSONB)
     owner_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
 
     groups: Mapped[list[Group]] = relationship(secondary=photometry_groups)
 
-    __table_args__ = (sa.Index("ix_photometry_obj_mjd", "obj_id", "mjd"),)
+    __table_args__ = (
+        sa.UniqueConstraint("obj_id", "filter", "mjd", "instrument_name", "origin",
+                            name="uq_photometry_point"),
+    )

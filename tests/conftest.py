@@ -212,14 +212,28 @@ def kafka_bootstrap(tmp_path_factory, config):
 
 
 @pytest.fixture
-def kafka_topic(kafka_bootstrap, request):
-    """A topic of this test's own (3 partitions), deleted afterwards."""
+def make_topic(kafka_bootstrap, request):
+    """Factory: topics of this test's own (``partitions`` each), deleted afterwards."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    name = unique("test-" + request.node.name[:40].replace("[", "-").replace("]", ""))
-    for fut in admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)]).values():
-        fut.result(30)
-    yield name
-    for fut in admin.delete_topics([name]).values():
-        fut.result(30)
+    made = []
+
+    def make(partitions: int = 3) -> str:
+        name = unique("test-" + request.node.name[:40].replace("[", "-").replace("]", ""))
+        for fut in admin.create_topics([NewTopic(name, num_partitions=partitions,
+                                                 replication_factor=1)]).values():
+            fut.result(30)
+        made.append(name)
+        return name
+
+    yield make
+    if made:
+        for fut in admin.delete_topics(made).values():
+            fut.result(30)
+
+
+@pytest.fixture
+def kafka_topic(make_topic):
+    """A topic of this test's own (3 partitions), deleted afterwards."""
+    return make_topic()

@@ -1,0 +1,113 @@
+"""Kafka → database, end to end, on the real ZTF and LSST sample alerts."""
+
+import random
+
+import fastavro
+import pytest
+from confluent_kafka import Producer
+
+from broker.replay import derive, encode, messages, publish, read_packets
+
+from .ingest_helpers import (count, ingest_config, make_group_with_filter, make_stream, running_ingestor,
+                             wait_for)
+
+ZTF = "../shared/data/ztf/541234765015015012.avro"
+ZTF_OLD = "../shared/data/ztf/87704463155000.avro"
+
+
+def lsst_sample(version="11/1"):
+    from lsst.alert.packet import get_schema_root
+
+    return f"{get_schema_root()}/{version}/sample_data/fakeAlert.avro"
+
+
+@pytest.fixture
+def shared_dir(monkeypatch):
+    from tests.conftest import REPO
+
+    monkeypatch.chdir(REPO)
+
+
+def test_ztf_alert_end_to_end(shared_dir, admin, make_user, config, engine, session_factory,
+                              kafka_bootstrap, kafka_topic):
+    owner = make_user()
+    sid = make_stream(admin, kafka_topic, "ztf_avro")
+    gid, fid = make_group_with_filter(owner, admin, sid, autosave=True)
+    publish(kafka_bootstrap, kafka_topic, messages([ZTF], "ztf_avro"))
+    cfg = ingest_config(config, kafka_bootstrap)
+    with running_ingestor(cfg, session_factory):
+        wait_for(lambda: count(engine, "SELECT count(*) FROM candidates WHERE filter_id=:f", f=fid) == 1,
+                 what="the candidate")
+    obj = "ZTF17aabwnkw"
+    assert count(engine, "SELECT count(*) FROM objs WHERE id=:o", o=obj) == 1
+    # 1 detection + 13 previous detections + 1 upper limit
+    assert count(engine, "SELECT count(*) FROM photometry WHERE obj_id=:o AND flux IS NOT NULL", o=obj) == 14
+    assert count(engine, "SELECT count(*) FROM photometry WHERE obj_id=:o AND flux IS NULL", o=obj) == 1
+    assert count(engine, "SELECT count(*) FROM sources WHERE obj_id=:o AND group_id=:g", o=obj, g=gid) == 1
+    # the triggering point: magpsf 17.846 -> 10**(-0.4*(17.846-23.9)) µJy in ztfr
+    with engine.connect() as conn:
+        import sqlalchemy as sa
+
+        flux, band, zp = conn.execute(sa.text(
+            "SELECT flux, filter, zp FROM photometry WHERE obj_id=:o AND alert_id=541234765015015012"),
+            {"o": obj}).one()
+    assert band == "ztfr" and zp == 23.9
+    assert flux == pytest.approx(10 ** (-0.4 * (17.845998764038086 - 23.9)), rel=1e-9)
+
+
+def test_filters_pass_and_reject(shared_dir, admin, make_user, config, engine, session_factory,
+                                 kafka_bootstrap, kafka_topic):
+    owner = make_user()
+    sid = make_stream(admin, kafka_topic, "ztf_avro")
+    _, bright = make_group_with_filter(owner, admin, sid, {"field": "mag", "op": "<", "value": 18})
+    _, faint = make_group_with_filter(owner, admin, sid, {"field": "mag", "op": ">", "value": 18})
+    _, hist = make_group_with_filter(owner, admin, sid, {"and": [
+        {"detections": {"op": ">=", "value": 5, "band": "ztfr"}},
+        {"field": "scores.rb", "op": ">", "value": 0.5},
+        {"field": "extra.isdiffpos", "in": ["t", "1"]},
+        {"not": {"field": "extra.no_such_field", "exists": True}}]})
+    publish(kafka_bootstrap, kafka_topic, messages([ZTF], "ztf_avro"))
+    with running_ingestor(ingest_config(config, kafka_bootstrap), session_factory):
+        wait_for(lambda: count(engine, "SELECT consumed FROM ingest_counters WHERE stream_id=:s AND filter_id=0",
+                               s=sid) == 1, what="the alert to be consumed")
+    assert count(engine, "SELECT count(*) FROM candidates WHERE filter_id=:f", f=bright) == 1
+    assert count(engine, "SELECT count(*) FROM candidates WHERE filter_id=:f", f=faint) == 0
+    assert count(engine, "SELECT count(*) FROM candidates WHERE filter_id=:f", f=hist) == 1
+    assert count(engine, "SELECT passed FROM ingest_counters WHERE filter_id=:f", f=faint) == 0
+    assert count(engine, "SELECT passed FROM ingest_counters WHERE filter_id=:f", f=bright) == 1
+
+
+def test_lsst_and_old_ztf_alerts_and_association(shared_dir, admin, make_user, config, engine,
+                                                 session_factory, kafka_bootstrap, kafka_topic, make_topic):
+    """An LSST alert near an existing ZTF object is recorded as its duplicate, both ways."""
+    owner = make_user()
+    ztf_topic, lsst_topic = kafka_topic, make_topic()
+    ztf_sid = make_stream(admin, ztf_topic, "ztf_avro")
+    lsst_sid = make_stream(admin, lsst_topic, "lsst_avro")
+    make_group_with_filter(owner, admin, ztf_sid)
+    make_group_with_filter(owner, admin, lsst_sid)
+    rng = random.Random(7)
+    (ztf_packet, ztf_schema), = read_packets(ZTF, "ztf_avro")
+    (lsst_packet, lsst_schema), = read_packets(lsst_sample(), "lsst_avro")
+    ra, dec = 123.456, -12.345
+    z = derive(ztf_packet, 0, rng, ra=ra, dec=dec)
+    l = derive(lsst_packet, 1, rng, ra=ra + 0.5 / 3600, dec=dec)  # 0.5" east (cos dec ~ 0.98)
+    far = derive(lsst_packet, 2, rng, ra=ra + 10 / 3600, dec=dec)
+    publish(kafka_bootstrap, ztf_topic, [encode(z, ztf_schema, "ztf_avro")])
+    with running_ingestor(ingest_config(config, kafka_bootstrap), session_factory):
+        wait_for(lambda: count(engine, "SELECT count(*) FROM objs WHERE id=:o", o=z["objectId"]) == 1)
+        publish(kafka_bootstrap, lsst_topic, [encode(l, lsst_schema, "lsst_avro"),
+                                              encode(far, lsst_schema, "lsst_avro")])
+        lsst_obj = f"LSST{l['diaObject']['diaObjectId']}"
+        wait_for(lambda: count(engine, "SELECT count(*) FROM objs WHERE id LIKE 'LSST%' AND id IN (:a, :b)",
+                               a=lsst_obj, b=f"LSST{far['diaObject']['diaObjectId']}") == 2)
+    assert count(engine, "SELECT count(*) FROM obj_duplicates WHERE obj_id=:a AND duplicate_obj_id=:b",
+                 a=z["objectId"], b=lsst_obj) == 1
+    assert count(engine, "SELECT count(*) FROM obj_duplicates WHERE obj_id=:b AND duplicate_obj_id=:a",
+                 a=z["objectId"], b=lsst_obj) == 1
+    sep = count(engine, "SELECT separation FROM obj_duplicates WHERE obj_id=:a", a=z["objectId"])
+    assert sep == pytest.approx(0.5 * 0.97687, rel=1e-3)
+    assert count(engine, "SELECT count(*) FROM obj_duplicates WHERE obj_id=:f",
+                 f=f"LSST{far['diaObject']['diaObjectId']}") == 0
+    # LSST photometry in µJy and lsst band names
+    assert count(engine, "SELECT count(*) FROM photometry WHERE obj_id=:o AND filter='lsstr'", o=lsst_obj) >= 1
