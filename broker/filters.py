@@ -8,6 +8,7 @@ import models
 
 from .access import Principal, get_readable_group, readable_filters
 from .errors import NotFound, ValidationError
+from .filter_lang import compile_criteria
 
 
 def filter_to_dict(f: models.Filter) -> dict:
@@ -39,6 +40,7 @@ def create_filter(session: Session, principal: Principal, body: dict) -> models.
     _check_stream(session, group, body["stream_id"])
     if not body["name"].strip():
         raise ValidationError("Invalid field 'name': must not be empty", field="name")
+    compile_criteria(body.get("criteria") or {})
     f = models.Filter(
         name=body["name"], stream_id=body["stream_id"], group_id=group.id,
         criteria=body.get("criteria") or {}, autosave=body.get("autosave", False),
@@ -56,6 +58,8 @@ def update_filter(session: Session, principal: Principal, filter_id: int, body: 
     _check_stream(session, group, body.get("stream_id", f.stream_id))
     if "name" in body and not body["name"].strip():
         raise ValidationError("Invalid field 'name': must not be empty", field="name")
+    if "criteria" in body:
+        compile_criteria(body["criteria"])
     for key, value in body.items():
         setattr(f, key, value)
     session.flush()

@@ -25,9 +25,40 @@ def _check_name(session: Session, name: str, exclude: int | None = None) -> None
         raise Conflict(f"A stream named '{name}' already exists", field="name")
 
 
+def check_altdata(session: Session, altdata: dict | None) -> None:
+    """A stream Kafka reads needs both ``topic`` and ``format``; a classification map needs a
+    taxonomy that holds every class it names."""
+    from .alerts import FORMATS
+    from .pipeline import taxonomy_class_names
+
+    if not altdata:
+        return
+    has_topic, has_format = "topic" in altdata, "format" in altdata
+    if has_topic != has_format:
+        missing = "format" if has_topic else "topic"
+        raise ValidationError(f"Missing required field 'altdata.{missing}': a stream needs both topic and format",
+                              field=f"altdata.{missing}")
+    if has_format and altdata["format"] not in FORMATS:
+        raise ValidationError(f"Invalid value for field 'altdata.format': must be one of {list(FORMATS)}",
+                              field="altdata.format")
+    cls = altdata.get("classifications")
+    if cls is not None:
+        tax = session.get(models.Taxonomy, cls["taxonomy_id"])
+        if tax is None:
+            raise ValidationError(f"Invalid field 'altdata.classifications.taxonomy_id': no taxonomy with ID "
+                                  f"{cls['taxonomy_id']}", field="altdata.classifications.taxonomy_id")
+        known = taxonomy_class_names(tax.hierarchy)
+        for score, name in (cls.get("scores") or {}).items():
+            if name not in known:
+                raise ValidationError(
+                    f"Invalid field 'altdata.classifications.scores.{score}': class '{name}' is not in "
+                    f"taxonomy '{tax.name}'", field=f"altdata.classifications.scores.{score}")
+
+
 def create_stream(session: Session, principal: Principal, body: dict) -> models.Stream:
     principal.require("Manage streams")
     _check_name(session, body["name"])
+    check_altdata(session, body.get("altdata"))
     stream = models.Stream(name=body["name"], altdata=body.get("altdata"))
     session.add(stream)
     session.flush()
@@ -42,6 +73,8 @@ def update_stream(session: Session, principal: Principal, stream_id: int, body: 
     stream = get_readable_stream(session, principal, stream_id)
     if "name" in body:
         _check_name(session, body["name"], exclude=stream.id)
+    if "altdata" in body:
+        check_altdata(session, body["altdata"])
     for key, value in body.items():
         setattr(stream, key, value)
     session.flush()

@@ -157,16 +157,37 @@ class BaseHandler(tornado.web.RequestHandler):
             return False
         raise ValidationError(f"Invalid {name}: must be true or false, got {raw!r}", field=name)
 
-    def page(self) -> Page:
+    def page(self, default: int | None = None) -> Page:
         srv = self.config.server
         return page_from_args(
             self.get_query_argument("pageNumber", None), self.get_query_argument("numPerPage", None),
-            srv.default_num_per_page, srv.max_num_per_page,
+            default or srv.default_num_per_page, srv.max_num_per_page,
         )
+
+    def float_arg(self, name: str, default: float | None = None) -> float | None:
+        raw = self.get_query_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValidationError(f"Invalid {name}: must be a number, got {raw!r}", field=name) from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValidationError(f"Invalid {name}: must be finite", field=name)
+        return value
+
+    def str_arg(self, name: str, default: str | None = None) -> str | None:
+        raw = self.get_query_argument(name, None)
+        return default if raw is None or raw == "" else raw
 
     # -- output -------------------------------------------------------------------
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
+
+    def exists(self) -> None:
+        """The answer to a HEAD request whose object exists: 200, no body."""
+        self.set_status(200)
+        self.finish()
 
     def success(self, data: Any = None, status: int = 200) -> None:
         self.set_status(status)
@@ -190,6 +211,9 @@ class BaseHandler(tornado.web.RequestHandler):
             message = "Internal server error"
         if status_code == 401:
             self.set_header("WWW-Authenticate", 'Token realm="skybroker"')
+        if self.request.method == "HEAD":  # no body on HEAD, the status says it all
+            self.finish()
+            return
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps({"status": "error", "message": message, "data": {},
                                 "version": __version__}))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from . import filters, groups, openapi, streams, system, users
+from . import candidates, classifications, filters, groups, ingest, openapi, photometry, sources, streams, system, users
 from .base import BaseHandler
 
 
@@ -25,7 +25,8 @@ class Route:
         return re.sub(r"\{(\w+)\}", group, self.path) + "/?"
 
 
-INT_PARAMS = {"group_id", "stream_id", "filter_id", "user_id"}
+INT_PARAMS = {"group_id", "stream_id", "filter_id", "user_id", "photometry_id", "classification_id",
+              "taxonomy_id"}
 
 
 def route(path: str, handler: type[BaseHandler], methods: str) -> Route:
@@ -56,5 +57,24 @@ ROUTES: tuple[Route, ...] = (
     route("/api/user/{user_id}/roles/{role_id}", users.UserRoleHandler, "DELETE"),
     route("/api/tokens", users.TokenHandler, "GET POST"),
     route("/api/tokens/{token_id}", users.TokenHandler, "GET PUT DELETE"),
+    route("/api/candidates", candidates.CandidateHandler, "GET POST"),
+    route("/api/candidates/{obj_id}", candidates.CandidateHandler, "GET HEAD"),
+    route("/api/candidates/{obj_id}/{filter_id}", candidates.CandidateHandler, "DELETE"),
+    route("/api/sources", sources.SourceHandler, "GET POST"),
+    route("/api/sources/{obj_id}", sources.SourceHandler, "GET HEAD DELETE"),
+    route("/api/sources/{obj_id}/photometry", sources.SourcePhotometryHandler, "GET"),
+    route("/api/sources/{obj_id}/classifications", sources.SourceClassificationHandler, "GET DELETE"),
+    route("/api/sources/{obj_id}/groups", sources.SourceGroupsHandler, "GET POST"),
+    route("/api/source_groups", sources.SourceGroupsUpdateHandler, "POST"),
+    route("/api/photometry", photometry.PhotometryHandler, "POST"),
+    route("/api/photometry/{photometry_id}", photometry.PhotometryHandler, "GET DELETE"),
+    route("/api/classification", classifications.ClassificationHandler, "GET POST"),
+    route("/api/classification/{classification_id}", classifications.ClassificationHandler, "GET PUT DELETE"),
+    route("/api/classification/votes/{classification_id}", classifications.ClassificationVoteHandler,
+          "POST DELETE"),
+    route("/api/classification/sources", classifications.ClassificationSourcesHandler, "GET"),
+    route("/api/taxonomy", classifications.TaxonomyHandler, "GET POST"),
+    route("/api/taxonomy/{taxonomy_id}", classifications.TaxonomyHandler, "GET PUT DELETE"),
+    route("/api/ingest_stats", ingest.IngestStatsHandler, "GET"),
     route("/api/openapi.json", openapi.OpenAPIHandler, "GET"),
 )

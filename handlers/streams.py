@@ -8,8 +8,22 @@ import models
 
 from .base import BaseHandler, endpoint
 
-ALTDATA = nullable({"type": "object", "description":
-                    'Stream settings, e.g. {"topic": "ztf_alerts", "format": "ztf_avro"}'})
+ALTDATA = nullable({
+    "type": "object",
+    "description": 'Stream settings: {"topic": Kafka topic, "format": "ztf_avro" | "lsst_avro" | "json", '
+                   '"classifications": {"taxonomy_id": id, "scores": {score name: class name}}}',
+    "properties": {
+        "topic": {"type": "string", "minLength": 1, "pattern": "^[a-zA-Z0-9._-]+$"},
+        "format": {"type": "string", "enum": ["ztf_avro", "lsst_avro", "json"]},
+        "classifications": {
+            "type": "object",
+            "properties": {"taxonomy_id": {"type": "integer"},
+                           "scores": {"type": "object", "additionalProperties": {"type": "string"}}},
+            "required": ["taxonomy_id"],
+            "additionalProperties": False,
+        },
+    },
+})
 STREAM_POST = obj({"name": string("Stream name (unique)", minLength=1), "altdata": ALTDATA},
                   required=("name",))
 STREAM_PATCH = obj({"name": string("Stream name (unique)", minLength=1), "altdata": ALTDATA},

@@ -1,7 +1,7 @@
 """SQLAlchemy 2 typed models, one module per domain. Importing this package registers them all."""
 
 from .base import Base, Timestamped, utcnow
-from .classifications import Classification, Taxonomy, classification_groups, taxonomy_groups
+from .classifications import Classification, ClassificationVote, Taxonomy, classification_groups, taxonomy_groups
 from .filters import Filter
 from .groups import Group, GroupUser, group_streams
 from .ingest import FailedAlert, IngestCounter, IngestStatus, ObjDuplicate
@@ -10,7 +10,7 @@ from .streams import Stream, StreamUser
 from .users import ACL, Role, Token, User, role_acls, token_acls, user_acls, user_roles
 
 __all__ = [
-    "ACL", "Base", "FailedAlert", "IngestCounter", "IngestStatus", "ObjDuplicate", "Candidate", "Classification", "Filter", "Group", "GroupUser", "Obj",
+    "ACL", "Base", "FailedAlert", "IngestCounter", "IngestStatus", "ObjDuplicate", "Candidate", "Classification", "ClassificationVote", "Filter", "Group", "GroupUser", "Obj",
     "Photometry", "Role", "Source", "Stream", "StreamUser", "Taxonomy", "Timestamped", "Token",
     "User", "classification_groups", "group_streams", "healpix_index", "photometry_groups",
     "role_acls", "taxonomy_groups", "token_acls", "user_acls", "user_roles", "utcnow",

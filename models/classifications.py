@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, Timestamped
+from .base import Base, Timestamped, utcnow
 from .groups import Group
 
 taxonomy_groups = sa.Table(
@@ -67,4 +69,22 @@ class Classification(Base, Timestamped):
         # Machine classifications from a stream: one row per (obj, taxonomy, class, origin), updated.
         sa.Index("uq_classifications_ml", "obj_id", "taxonomy_id", "classification", "origin",
                  unique=True, postgresql_where=sa.text("ml")),
+    )
+
+
+class ClassificationVote(Base):
+    """A user's up (+1) or down (-1) vote on a classification."""
+
+    __tablename__ = "classification_votes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    classification_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("classifications.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    voter_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    vote: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        sa.UniqueConstraint("classification_id", "voter_id", name="uq_classification_votes_voter"),
+        sa.CheckConstraint("vote IN (-1, 1)", name="vote_value"),
     )

@@ -25,7 +25,7 @@ def setup(admin, make_user):
     gid = r.json()["data"]["id"]
     assert alice.post(f"/api/groups/{gid}/streams", json={"stream_id": sid}).status_code == 200
     r = alice.post("/api/filters", json={"name": "bright", "stream_id": sid, "group_id": gid,
-                                         "criteria": {"magpsf": {"$lt": 18}}})
+                                         "criteria": {"field": "mag", "op": "<", "value": 18}})
     assert r.status_code == 200, r.text
     return dict(alice=alice, bob=bob, admin=admin, sid=sid, gid=gid, fid=r.json()["data"]["id"])
 
@@ -35,7 +35,7 @@ def test_filter_crud(setup):
     f = alice.get(f"/api/filters/{fid}").json()["data"]
     assert (f["name"], f["stream_id"], f["group_id"]) == ("bright", sid, gid)
     assert f["stream"]["id"] == sid and f["group"]["id"] == gid
-    assert f["criteria"] == {"magpsf": {"$lt": 18}} and f["autosave"] is False
+    assert f["criteria"] == {"field": "mag", "op": "<", "value": 18} and f["autosave"] is False
     assert fid in [x["id"] for x in alice.get("/api/filters").json()["data"]]
     assert alice.patch(f"/api/filters/{fid}", json={"name": "brighter", "autosave": True}).status_code == 200
     f = alice.get(f"/api/filters/{fid}").json()["data"]
@@ -122,3 +122,29 @@ def test_group_delete_and_sitewide(admin, user):
     assert len(sitewide) == 1
     assert_error(admin.delete(f"/api/groups/{sitewide[0]['id']}"), 400, "sitewide")
     assert_error(user.post("/api/groups", json={"name": "Sitewide Group"}), 400, "already exists")
+
+
+@pytest.mark.parametrize("criteria,where", [
+    ({"magpsf": {"$lt": 18}}, "unknown operator"),
+    ({"field": "mag", "op": "~", "value": 1}, "criteria.op"),
+    ({"field": "colour", "op": "<", "value": 1}, "unknown field 'colour'"),
+    ({"and": [{"field": "mag", "op": "<", "value": 1}, {"field": "ra", "op": "<"}]}, "criteria.and[1]"),
+    ({"cone": {"ra": 400, "dec": 0, "radius": 1}}, "criteria.cone.ra"),
+    ({"detections": {"op": ">=", "value": "two"}}, "criteria.detections.value"),
+    ({"field": "band", "in": []}, "criteria.in"),
+])
+def test_filter_criteria_are_validated(setup, criteria, where):
+    alice, fid, sid, gid = setup["alice"], setup["fid"], setup["sid"], setup["gid"]
+    assert_error(alice.post("/api/filters", json={"name": "x", "stream_id": sid, "group_id": gid,
+                                                  "criteria": criteria}), 400, where)
+    assert_error(alice.patch(f"/api/filters/{fid}", json={"criteria": criteria}), 400, where)
+    assert alice.get(f"/api/filters/{fid}").json()["data"]["criteria"] == {"field": "mag", "op": "<", "value": 18}
+
+
+def test_stream_altdata_is_validated(admin):
+    assert_error(admin.post("/api/streams", json={"name": name("s"), "altdata": {"topic": "t"}}),
+                 400, "altdata.format")
+    assert_error(admin.post("/api/streams", json={"name": name("s"), "altdata": {"topic": "t", "format": "fits"}}),
+                 400, "altdata.format")
+    assert_error(admin.post("/api/streams", json={"name": name("s"), "altdata": {
+        "topic": "t", "format": "json", "classifications": {"taxonomy_id": 10**8}}}), 400, "taxonomy_id")

@@ -1,0 +1,148 @@
+"""/api/classification (+ /votes, /sources) and /api/taxonomy."""
+
+import sqlalchemy as sa
+
+import models
+from broker import classifications as svc
+from broker import objects as osvc
+from broker.pagination import paginate
+from broker.validation import array, boolean, integer, nullable, obj, string
+
+from .base import PAGINATION_PARAMS, BaseHandler, Param, endpoint
+
+CLASSIFICATION_FIELDS = {
+    "obj_id": string("ID of the object", minLength=1),
+    "classification": string("The assigned class", minLength=1),
+    "taxonomy_id": integer("ID of the taxonomy the class belongs to"),
+    "probability": nullable({"type": "number", "minimum": 0, "maximum": 1}),
+    "group_ids": array(integer(), "Groups that can see it (default: yours, except the sitewide group)"),
+    "origin": nullable(string("Where the classification comes from")),
+    "ml": boolean("Made by a machine-learning classifier"),
+    "vote": nullable(boolean("Also up-vote it")),
+    "label": nullable(boolean("Label the source as classified (accepted, no effect here)")),
+}
+ONE = obj(CLASSIFICATION_FIELDS, required=("obj_id", "classification", "taxonomy_id"))
+CLASSIFICATION_POST = {"oneOf": [ONE, obj({"classifications": array(ONE, "Bulk upload", minItems=1)},
+                                           required=("classifications",))]}
+CLASSIFICATION_PUT = obj({k: v for k, v in CLASSIFICATION_FIELDS.items()
+                          if k in ("classification", "taxonomy_id", "probability", "group_ids", "origin")},
+                         minProperties=1)
+VOTE_POST = obj({"vote": {"type": "integer", "enum": [1, -1], "description": "+1 or -1"}}, required=("vote",))
+HIERARCHY = {"type": "object", "description": 'tdtax-style tree: {"class": ..., "subclasses": [...]}'}
+TAXONOMY_POST = obj({
+    "name": string("Taxonomy name", minLength=1), "hierarchy": HIERARCHY,
+    "version": string("Version", minLength=1), "provenance": nullable(string("Where it comes from")),
+    "group_ids": array(integer(), "Groups that can use it (default: the sitewide group)"),
+    "isLatest": boolean("Mark as the latest version of this name (default true)"),
+}, required=("name", "hierarchy", "version"))
+TAXONOMY_PUT = obj({k: TAXONOMY_POST["properties"][k] for k in ("name", "hierarchy", "version", "provenance",
+                                                                   "group_ids", "isLatest")}, minProperties=1)
+
+
+class ClassificationHandler(BaseHandler):
+    @endpoint("Retrieve all classifications (paginated), or one", tags="classifications",
+              params=(*PAGINATION_PARAMS, Param("startDate", {"type": "string"}), Param("endDate", {"type": "string"}),
+                      Param("includeTaxonomy", {"type": "boolean"})))
+    def get(self, classification_id=None):
+        include_tax = self.bool_arg("includeTaxonomy")
+        with self.session() as session:
+            if classification_id is not None:
+                c = svc.get_classification(session, self.principal, int(classification_id))
+                out = osvc.classification_to_dict(c, include_tax)
+                out["votes"] = svc.votes_of(session, [c.id])[c.id]
+                self.success(out)
+                return
+            stmt = osvc.visible_classifications_stmt(self.principal).order_by(models.Classification.id)
+            start = osvc.parse_date(self.str_arg("startDate"), "startDate")
+            end = osvc.parse_date(self.str_arg("endDate"), "endDate")
+            if start:
+                stmt = stmt.where(models.Classification.created_at >= start)
+            if end:
+                stmt = stmt.where(models.Classification.created_at <= end)
+            rows, total = paginate(session, stmt, self.page())
+            self.success({"classifications": [osvc.classification_to_dict(c, include_tax) for c in rows],
+                          "totalMatches": total})
+
+    @endpoint("Post a classification, or several ({\"classifications\": [...]})", tags="classifications",
+              acls=("Classify",), body=CLASSIFICATION_POST)
+    def post(self):
+        sitewide = self.config.admin.sitewide_group
+        with self.session() as session, session.begin():
+            if "classifications" in self.body:
+                ids = [svc.create_classification(session, self.principal, c, sitewide).id
+                       for c in self.body["classifications"]]
+                self.success({"classification_ids": ids})
+            else:
+                self.success({"classification_id": svc.create_classification(session, self.principal,
+                                                                             self.body, sitewide).id})
+
+    @endpoint("Update a classification", tags="classifications", acls=("Classify",), body=CLASSIFICATION_PUT)
+    def put(self, classification_id):
+        with self.session() as session, session.begin():
+            svc.update_classification(session, self.principal, int(classification_id), dict(self.body))
+        self.success()
+
+    @endpoint("Delete a classification", tags="classifications", acls=("Classify",))
+    def delete(self, classification_id):
+        with self.session() as session, session.begin():
+            svc.delete_classification(session, self.principal, int(classification_id))
+        self.success()
+
+
+class ClassificationVoteHandler(BaseHandler):
+    @endpoint("Vote on a classification", tags="classifications", body=VOTE_POST)
+    def post(self, classification_id):
+        with self.session() as session, session.begin():
+            svc.vote(session, self.principal, int(classification_id), self.body["vote"])
+        self.success()
+
+    @endpoint("Delete your vote on a classification", tags="classifications")
+    def delete(self, classification_id):
+        with self.session() as session, session.begin():
+            svc.unvote(session, self.principal, int(classification_id))
+        self.success()
+
+
+class ClassificationSourcesHandler(BaseHandler):
+    @endpoint("Find the sources with classifications", tags="classifications",
+              params=(Param("startDate", {"type": "string"}), Param("endDate", {"type": "string"})))
+    def get(self):
+        with self.session() as session:
+            sub = osvc.visible_classifications_stmt(self.principal).subquery()
+            stmt = sa.select(sub.c.obj_id).distinct().order_by(sub.c.obj_id)
+            start = osvc.parse_date(self.str_arg("startDate"), "startDate")
+            end = osvc.parse_date(self.str_arg("endDate"), "endDate")
+            if start:
+                stmt = stmt.where(sub.c.created_at >= start)
+            if end:
+                stmt = stmt.where(sub.c.created_at <= end)
+            self.success(list(session.execute(stmt).scalars()))
+
+
+class TaxonomyHandler(BaseHandler):
+    @endpoint("Retrieve all taxonomies you can use, or one", tags="taxonomies")
+    def get(self, taxonomy_id=None):
+        with self.session() as session:
+            if taxonomy_id is not None:
+                self.success(svc.taxonomy_to_dict(svc.get_taxonomy(session, self.principal, int(taxonomy_id))))
+                return
+            rows = session.execute(svc.readable_taxonomies(self.principal).order_by(models.Taxonomy.id)).scalars()
+            self.success([svc.taxonomy_to_dict(t) for t in rows])
+
+    @endpoint("Post a new taxonomy", tags="taxonomies", acls=("Post taxonomy",), body=TAXONOMY_POST)
+    def post(self):
+        with self.session() as session, session.begin():
+            t = svc.create_taxonomy(session, self.principal, self.body, self.config.admin.sitewide_group)
+            self.success({"taxonomy_id": t.id})
+
+    @endpoint("Update a taxonomy", tags="taxonomies", acls=("Post taxonomy",), body=TAXONOMY_PUT)
+    def put(self, taxonomy_id):
+        with self.session() as session, session.begin():
+            svc.update_taxonomy(session, self.principal, int(taxonomy_id), dict(self.body))
+        self.success()
+
+    @endpoint("Delete a taxonomy (and its classifications)", tags="taxonomies", acls=("Delete taxonomy",))
+    def delete(self, taxonomy_id):
+        with self.session() as session, session.begin():
+            svc.delete_taxonomy(session, self.principal, int(taxonomy_id))
+        self.success()
