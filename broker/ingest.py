@@ -63,8 +63,11 @@ class Stats:
 class Ingestor:
     """Consume every active stream's topic and write batches; ``stop()`` ends it promptly."""
 
-    def __init__(self, cfg: Config, session_factory, *, consumer_overrides: dict | None = None):
+    def __init__(self, cfg: Config, session_factory, *, consumer_overrides: dict | None = None,
+                 on_commit=None):
+        """``on_commit(messages, result)``, if given, runs after each batch's database commit."""
         self.cfg = cfg
+        self.on_commit = on_commit
         self.session_factory = session_factory
         self.consumer = Consumer(consumer_config(cfg, **(consumer_overrides or {})))
         self.streams: dict[str, StreamInfo] = {}
@@ -133,6 +136,8 @@ class Ingestor:
         result = self._with_db_retry(self._write, batch)
         if result is None:  # stopping before the batch committed: not acknowledged, redelivered later
             return 0
+        if self.on_commit is not None:
+            self.on_commit(batch, result)
         self._commit_offsets(batch)
         st = self.stats
         st.batches += 1

@@ -109,13 +109,23 @@ def classification_to_dict(c: models.Classification, include_taxonomy: bool = Fa
 def visible_photometry(session: Session, principal: Principal, obj_ids) -> dict[str, list[models.Photometry]]:
     stmt = sa.select(models.Photometry).where(models.Photometry.obj_id.in_(list(obj_ids)))
     if not principal.is_admin:
-        stmt = stmt.where(models.Photometry.id.in_(
-            sa.select(models.photometry_groups.c.photometry_id)
-            .where(models.photometry_groups.c.group_id.in_(user_group_ids(principal)))))
+        stmt = stmt.where(photometry_visible_clause(principal))
     out: dict[str, list] = {o: [] for o in obj_ids}
     for p in session.execute(stmt.order_by(models.Photometry.mjd)).scalars():
         out[p.obj_id].append(p)
     return out
+
+
+def photometry_visible_clause(principal: Principal):
+    """Shared with one of the caller's groups, or from a stream one of their groups reads."""
+    P = models.Photometry
+    groups = user_group_ids(principal)
+    return sa.or_(
+        P.id.in_(sa.select(models.photometry_groups.c.photometry_id)
+                 .where(models.photometry_groups.c.group_id.in_(groups))),
+        P.stream_id.in_(sa.select(models.group_streams.c.stream_id)
+                        .where(models.group_streams.c.group_id.in_(groups))),
+    )
 
 
 def visible_classifications_stmt(principal: Principal) -> sa.Select:

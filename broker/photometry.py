@@ -14,7 +14,7 @@ from models.enums import ALLOWED_BANDPASSES, ALLOWED_MAGSYSTEMS
 from .access import Principal, get_readable_group
 from .alerts import DETECTION_NSIGMA
 from .errors import NotFound, PermissionDenied, ValidationError
-from .objects import get_visible_obj, user_group_ids
+from .objects import get_visible_obj, photometry_visible_clause, user_group_ids
 
 ARRAY_FIELDS = ("mjd", "flux", "fluxerr", "zp", "mag", "magerr", "limiting_mag", "filter", "magsys",
                 "ra", "dec", "origin", "instrument_name")
@@ -105,15 +105,14 @@ def post_photometry(session: Session, principal: Principal, body: dict, sitewide
 
 
 def get_photometry(session: Session, principal: Principal, photometry_id: int) -> tuple[models.Photometry, list[int]]:
-    p = session.get(models.Photometry, photometry_id)
-    groups = session.execute(sa.select(models.photometry_groups.c.group_id)
-                             .where(models.photometry_groups.c.photometry_id == photometry_id)).scalars().all()
+    stmt = sa.select(models.Photometry).where(models.Photometry.id == photometry_id)
+    if not principal.is_admin:
+        stmt = stmt.where(photometry_visible_clause(principal))
+    p = session.execute(stmt).scalar()
     if p is None:
         raise NotFound(f"No photometry with ID {photometry_id}")
-    if not principal.is_admin:
-        mine = set(session.execute(user_group_ids(principal)).scalars())
-        if not mine & set(groups):
-            raise NotFound(f"No photometry with ID {photometry_id}")
+    groups = session.execute(sa.select(models.photometry_groups.c.group_id)
+                             .where(models.photometry_groups.c.photometry_id == photometry_id)).scalars().all()
     return p, list(groups)
 
 

@@ -11,7 +11,7 @@ from astropy import units as u
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, Timestamped
+from .base import Base, Timestamped, utcnow
 from .filters import Filter
 from .groups import Group
 from .users import User
@@ -111,13 +111,19 @@ photometry_groups = sa.Table(
 
 
 class Photometry(Base, Timestamped):
-    """One flux measurement (µJy-normalised through ``zp``/``magsys``) or upper limit."""
+    """One flux measurement (µJy-normalised through ``zp``/``magsys``) or upper limit.
+
+    Visible to the groups in ``photometry_groups`` (uploads) and, for alert photometry, to the
+    groups that can read the stream it came from (``stream_id``).
+    """
 
     __tablename__ = "photometry"
     id: Mapped[int] = mapped_column(primary_key=True)
-    obj_id: Mapped[str] = mapped_column(
-        sa.ForeignKey("objs.id", ondelete="CASCADE"), nullable=False, index=True
-    )
+    # no index of its own: uq_photometry_point leads with obj_id
+    obj_id: Mapped[str] = mapped_column(sa.ForeignKey("objs.id", ondelete="CASCADE"), nullable=False)
+    # not indexed (the most-written table; nothing queries photometry by creation time)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow, nullable=False)
+    stream_id: Mapped[int | None] = mapped_column(sa.ForeignKey("streams.id", ondelete="SET NULL"))
     mjd: Mapped[float] = mapped_column(sa.Float, nullable=False)
     # Flux in the system given by zp/magsys; null for an upper limit (non-detection).
     flux: Mapped[float | None] = mapped_column(sa.Float)

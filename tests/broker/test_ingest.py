@@ -109,5 +109,65 @@ def test_lsst_and_old_ztf_alerts_and_association(shared_dir, admin, make_user, c
     assert sep == pytest.approx(0.5 * 0.97687, rel=1e-3)
     assert count(engine, "SELECT count(*) FROM obj_duplicates WHERE obj_id=:f",
                  f=f"LSST{far['diaObject']['diaObjectId']}") == 0
-    # LSST photometry in µJy and lsst band names
-    assert count(engine, "SELECT count(*) FROM photometry WHERE obj_id=:o AND filter='lsstr'", o=lsst_obj) >= 1
+    # LSST photometry in µJy (psfFlux 1241 nJy) and lsst band names
+    assert count(engine, "SELECT count(*) FROM photometry WHERE obj_id=:o AND filter='lsstr' "
+                         "AND abs(flux - 1.241) < 1e-9", o=lsst_obj) >= 1
+    # the duplicate comes back with the source, through the API
+    src = owner.get(f"/api/sources/{z['objectId']}", params={"includeDuplicates": "true"}).json()["data"]
+    assert [d["obj_id"] for d in src["duplicates"]] == [lsst_obj]
+    assert src["duplicates"][0]["separation"] == pytest.approx(sep)
+
+
+def test_old_ztf_schema_and_json_alerts_and_new_streams_without_restart(
+        shared_dir, admin, make_user, config, engine, session_factory, kafka_bootstrap, kafka_topic, make_topic):
+    """The ingestor is already running when the streams are created; old-schema ZTF and JSON alerts."""
+    import json
+
+    owner = make_user()
+    json_topic = make_topic()
+    with running_ingestor(ingest_config(config, kafka_bootstrap), session_factory):
+        sid = make_stream(admin, kafka_topic, "ztf_avro")
+        _, fid = make_group_with_filter(owner, admin, sid)
+        jsid = make_stream(admin, json_topic, "json")
+        _, jfid = make_group_with_filter(owner, admin, jsid)
+        rng = random.Random(11)
+        (old, schema), = read_packets(ZTF_OLD, "ztf_avro")
+        publish(kafka_bootstrap, kafka_topic, [encode(derive(old, 0, rng, ra=45.0, dec=45.0), schema, "ztf_avro")])
+        packet = json.loads(open("../shared/data/ztf/alert.json").read())
+        packet["objectId"] = "ZTFjsonalert"
+        packet["classifications"] = [{"classification": "SN Ia", "probability": 0.5}]
+        publish(kafka_bootstrap, json_topic, [json.dumps(packet).encode()])
+        wait_for(lambda: count(engine, "SELECT count(*) FROM candidates WHERE filter_id IN (:f, :g)",
+                               f=fid, g=jfid) == 2, what="both alerts (streams created after start)")
+    # the old schema has no objectId: a new object named after the alert
+    assert count(engine, "SELECT count(*) FROM objs WHERE id LIKE 'ZTF-%' AND abs(ra - 45.0) < 1e-9") == 1
+    # 17 upper limits and the detection of the old alert
+    assert count(engine, "SELECT count(*) FROM photometry p JOIN objs o ON o.id = p.obj_id "
+                         "WHERE abs(o.ra - 45.0) < 1e-9 AND p.flux IS NULL") == 17
+    assert count(engine, "SELECT count(*) FROM candidates WHERE obj_id = 'ZTFjsonalert'") == 1
+
+
+def test_replay_command(shared_dir, admin, config, engine, kafka_bootstrap, kafka_topic):
+    import os
+    import subprocess
+    import sys
+
+    make_stream(admin, kafka_topic, "lsst_avro")
+    env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False),
+           "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "SKYBROKER_PATHS__DATA_DIR": str(config.paths.data_dir)}
+    proc = subprocess.run([sys.executable, "-m", "broker.cli", "replay", lsst_sample(), "--stream",
+                           f"stream-{kafka_topic}", "--count", "7", "--derive"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert f"published 7 alert(s) to {kafka_topic}" in proc.stdout
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": "probe"})
+    try:
+        total = sum(c.get_watermark_offsets(TopicPartition(kafka_topic, p), timeout=10)[1] for p in range(3))
+    finally:
+        c.close()
+    assert total == 7
+    bad = subprocess.run([sys.executable, "-m", "broker.cli", "replay", lsst_sample(), "--stream", "no-such"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "no stream named 'no-such'" in bad.stderr
