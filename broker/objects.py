@@ -14,7 +14,7 @@ import models
 
 from .access import Principal, get_readable_group, membership, readable_filters
 from .errors import NotFound, PermissionDenied, ValidationError
-from .pagination import Page
+from .pagination import Page, paginate
 
 C, F, O, S = models.Candidate, models.Filter, models.Obj, models.Source
 SAVED_STATUSES = ("all", "savedToAllSelected", "savedToAnySelected", "savedToAnyAccessible",
@@ -276,12 +276,7 @@ def list_candidates(session: Session, principal: Principal, q: CandidateQuery, p
     col = cand.c.passed_at if q.sort_by == "passed_at" else getattr(O, q.sort_by)
     stmt = _sort(stmt, col, q.sort_order)
 
-    total = session.execute(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
-    last = max(1, -(-total // page.size))
-    if page.number > last:
-        raise ValidationError(f"Page number out of range: pageNumber={page.number}, last page is {last}",
-                              field="pageNumber")
-    rows = session.execute(stmt.limit(page.size).offset((page.number - 1) * page.size)).all()
+    rows, total = paginate(session, stmt, page, scalars=False)
     ids = [o.id for o, _ in rows]
     details = candidate_details(session, principal, ids, filter_ids, q.include_photometry)
     candidates = [{**obj_to_dict(o), "passed_at": passed.isoformat(), **details[o.id]} for o, passed in rows]
@@ -442,12 +437,7 @@ def list_sources(session: Session, principal: Principal, q: SourceQuery, page: P
         stmt = stmt.where(_classification_exists(principal, q.classifications))
     col = saved.c.saved_at if q.sort_by == "saved_at" else getattr(O, q.sort_by)
     stmt = _sort(stmt, col, q.sort_order)
-    total = session.execute(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
-    last = max(1, -(-total // page.size))
-    if page.number > last:
-        raise ValidationError(f"Page number out of range: pageNumber={page.number}, last page is {last}",
-                              field="pageNumber")
-    rows = session.execute(stmt.limit(page.size).offset((page.number - 1) * page.size)).all()
+    rows, total = paginate(session, stmt, page, scalars=False)
     ids = [o.id for o, _ in rows]
     details = source_details(session, principal, ids, q.include_photometry, q.include_duplicates)
     sources = [{**obj_to_dict(o), "saved_at": s.isoformat(), **details[o.id]} for o, s in rows]

@@ -35,8 +35,10 @@ def _positive_int(raw: str | None, name: str, default: int) -> int:
     return value
 
 
-def paginate(session: Session, stmt: sa.Select, page: Page) -> tuple[list, int]:
-    """Run ``stmt`` for one page; return (rows, totalMatches). A page past the end is an error."""
+def paginate(session: Session, stmt: sa.Select, page: Page, *, scalars: bool = True) -> tuple[list, int]:
+    """Run ``stmt`` for one page; return (rows, totalMatches). A page past the end is an error.
+
+    ``scalars=False`` returns whole rows (for statements selecting several columns)."""
     total = session.execute(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
     last_page = max(1, -(-total // page.size))
     if page.number > last_page:
@@ -44,5 +46,5 @@ def paginate(session: Session, stmt: sa.Select, page: Page) -> tuple[list, int]:
             f"Page number out of range: pageNumber={page.number}, last page is {last_page}",
             field="pageNumber",
         )
-    rows = session.execute(stmt.limit(page.size).offset((page.number - 1) * page.size)).scalars().all()
-    return list(rows), total
+    result = session.execute(stmt.limit(page.size).offset((page.number - 1) * page.size))
+    return list(result.scalars() if scalars else result.all()), total

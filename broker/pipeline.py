@@ -164,6 +164,7 @@ _INSERT_PHOT = sa.text("""
     SELECT obj_id, mjd, flux, fluxerr, 23.9, 'ab', filter, limiting_mag, ra, dec, origin, origin, alert_id,
            stream_id, :now, :now
     FROM photometry_in
+    ORDER BY obj_id, filter, mjd  -- one lock order for every writer: no deadlocks between consumers
     ON CONFLICT ON CONSTRAINT uq_photometry_point DO NOTHING
 """)
 
@@ -286,7 +287,7 @@ def process_batch(session: Session, streams: dict[str, StreamInfo], messages: li
     for row in failed_rows:
         session.execute(_INSERT_FAILED, row)
     if counters:
-        keys = list(counters)
+        keys = sorted(counters)  # one lock order for every writer
         session.execute(_COUNTERS, {
             "s": [k[0] for k in keys], "f": [k[1] for k in keys],
             "c": [counters[k][0] for k in keys], "i": [counters[k][1] for k in keys],
@@ -315,7 +316,7 @@ def _write_passing(session: Session, passing, radius_arcsec: float, now: datetim
     objs: dict[str, Alert] = {}
     for _, a, _ in passing:
         objs.setdefault(a.object_id, a)
-    ids = list(objs)
+    ids = sorted(objs)  # one lock order for every writer
     ras = np.array([objs[k].ra for k in ids])
     decs = np.array([objs[k].dec for k in ids])
     session.execute(_INSERT_OBJS, {"id": ids, "ra": ras.tolist(), "dec": decs.tolist(),
@@ -350,18 +351,18 @@ def _write_passing(session: Session, passing, radius_arcsec: float, now: datetim
     session.execute(_INSERT_PHOT, {"now": now})
 
     # 5. candidates and autosaved sources
-    cand = defaultdict(list)
+    cand = set()
     src = set()
     for _, a, filters in passing:
         passed_at = mjd_to_datetime(a.mjd)
         for f in filters:
-            cand["obj"].append(a.object_id)
-            cand["f"].append(f.id)
-            cand["passed"].append(passed_at)
-            cand["alert"].append(a.alert_id)
+            cand.add((a.object_id, f.id, passed_at, a.alert_id))
             if f.autosave:
                 src.add((a.object_id, f.group_id))
-    session.execute(_INSERT_CANDIDATES, {**cand, "now": now})
+    rows = sorted(cand, key=lambda r: r[:3])  # one lock order for every writer
+    session.execute(_INSERT_CANDIDATES, {"obj": [r[0] for r in rows], "f": [r[1] for r in rows],
+                                         "passed": [r[2] for r in rows], "alert": [r[3] for r in rows],
+                                         "now": now})
     if src:
         rows = sorted(src)
         session.execute(_INSERT_SOURCES, {"obj": [r[0] for r in rows], "g": [r[1] for r in rows], "now": now})
