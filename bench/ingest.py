@@ -33,8 +33,7 @@ import requests  # noqa: E402
 
 from broker import db  # noqa: E402
 from broker.alerts import decode, encode_lsst  # noqa: E402
-from broker.config import load_config  # noqa: E402
-from broker.ingest import Ingestor  # noqa: E402
+from broker.config import Secret, load_config  # noqa: E402
 from broker.kafka_service import LocalKafka, free_port  # noqa: E402
 from broker.pipeline import mjd_to_datetime  # noqa: E402
 from broker.replay import derive, publish, read_packets  # noqa: E402
@@ -66,39 +65,42 @@ def lsst_visit(n: int, alert_kb: int = 0, history: int | None = None, seed: int 
     return out
 
 
-def run_pipeline(cfg, session_factory, bootstrap, topic, payloads, consumers=1):
-    """Consumers (threads, one consumer group) ingest while the visit is published; returns
+def record_latency(batch, result):
+    """on_commit hook of the benchmark's ingest processes: append produce->commit latencies (ms)."""
+    now_ms = time.time() * 1000
+    with open(Path(os.environ["SKYBROKER_BENCH_DIR"]) / f"lat-{os.getpid()}.txt", "a") as fh:
+        fh.write("".join(f"{now_ms - m.timestamp_ms:.1f}\n" for m in batch if m.timestamp_ms))
+
+
+def run_pipeline(cfg, engine, bootstrap, topic, payloads, processes, filter_id, workdir):
+    """Ingest processes (one consumer group) run while the visit is published; returns
     (wall time first produce -> last commit, produce time, per-alert latencies in ms)."""
-    latencies, done = [], threading.Event()
-    committed = [0]
-    lock = threading.Lock()
+    import sqlalchemy as sa
 
-    def on_commit(batch, result):
-        now_ms = time.time() * 1000
-        with lock:
-            latencies.extend(now_ms - m.timestamp_ms for m in batch if m.timestamp_ms)
-            committed[0] += len(batch)
-            if committed[0] >= len(payloads):
-                done.set()
+    from broker.ingest import start_processes, stop_processes
 
-    ings = [Ingestor(cfg, session_factory, on_commit=on_commit) for _ in range(consumers)]
-    threads = [threading.Thread(target=i.run, daemon=True) for i in ings]
-    for t in threads:
-        t.start()
-    # wait until the partitions are shared out (empty polls) before the visit arrives
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (
-            sum(len(i.consumer.assignment()) for i in ings) < 4 or not all(i.consumer.assignment() for i in ings)):
-        time.sleep(0.1)
+    os.environ["SKYBROKER_BENCH_DIR"] = str(workdir)
+    procs, stop = start_processes(cfg, processes, on_commit=record_latency)
+
+    def consumers():
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT count(*) FROM ingest_status WHERE topics ? :t"),
+                                {"t": topic}).scalar()
+
+    deadline = time.monotonic() + 120
+    while consumers() < processes and time.monotonic() < deadline:  # all joined the group
+        time.sleep(0.2)
+    time.sleep(2.0)  # let the group settle its assignment
+    count = sa.text("SELECT count(*) FROM candidates WHERE filter_id = :f")
     t0 = time.monotonic()
     publish(bootstrap, topic, payloads)
     t_published = time.monotonic()
-    done.wait(600)
+    with engine.connect() as conn:
+        while conn.execute(count, {"f": filter_id}).scalar() < len(payloads) and time.monotonic() - t0 < 600:
+            time.sleep(0.25)
     t1 = time.monotonic()
-    for i in ings:
-        i.stop()
-    for t in threads:
-        t.join(30)
+    stop_processes(procs, stop)
+    latencies = [float(x) for f in Path(workdir).glob("lat-*.txt") for x in f.read_text().split()]
     return t1 - t0, t_published - t0, latencies
 
 
@@ -136,9 +138,8 @@ def main() -> int:
                     help="add this many KB of cutouts per alert (default: none, as the sample)")
     ap.add_argument("--history", type=int, default=None,
                     help="previous detections per alert (default: the sample's own history)")
-    ap.add_argument("--processes", type=int, default=1,
-                    help="ingest consumers in one consumer group (threads here; `skybroker ingest "
-                         "--processes N` runs processes)")
+    ap.add_argument("--processes", type=int, default=2,
+                    help="ingest processes in one consumer group (as `skybroker ingest --processes N`)")
     ap.add_argument("--batch-size", type=int, default=None)
     args = ap.parse_args()
 
@@ -159,7 +160,8 @@ def main() -> int:
         session_factory = db.make_session_factory(engine)
         cfg = replace(cfg, kafka=replace(cfg.kafka, bootstrap_servers=kafka.bootstrap_servers),
                       paths=replace(cfg.paths, data_dir=tmp),
-                      ingest=replace(cfg.ingest, batch_size=args.batch_size or cfg.ingest.batch_size))
+                      ingest=replace(cfg.ingest, batch_size=args.batch_size or cfg.ingest.batch_size,
+                                     refresh_interval_s=0.5, stats_interval_s=1.0))
 
         from broker.cli import ensure_admin
         from confluent_kafka.admin import AdminClient, NewTopic
@@ -199,8 +201,8 @@ def main() -> int:
 
         payloads = lsst_visit(args.alerts, args.alert_kb, args.history)
         size_kb = sum(map(len, payloads)) / len(payloads) / 1024
-        wall, produce, lat = run_pipeline(cfg, session_factory, kafka.bootstrap_servers, "lsst-visit", payloads,
-                                          args.processes)
+        wall, produce, lat = run_pipeline(replace(cfg, database=replace(cfg.database, url=Secret(url))), engine,
+                                          kafka.bootstrap_servers, "lsst-visit", payloads, args.processes, fid, tmp)
         with engine.connect() as conn:
             import sqlalchemy as sa
 

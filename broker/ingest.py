@@ -194,12 +194,15 @@ class Ingestor:
         except KafkaException:
             return out
         for tp in positions:
+            # cached: the high watermark every fetch response carries (asking the broker would stall
+            # the consumer for a round trip per partition)
             try:
-                low, high = self.consumer.get_watermark_offsets(tp, timeout=2, cached=False)
+                low, high = self.consumer.get_watermark_offsets(tp, cached=True)
             except KafkaException:
                 continue
-            pos = tp.offset if tp.offset >= 0 else low
-            out[f"{tp.topic}/{tp.partition}"] = max(0, high - pos)
+            if high < 0 or tp.offset < 0:
+                continue  # nothing fetched yet from this partition
+            out[f"{tp.topic}/{tp.partition}"] = max(0, high - tp.offset)
         return out
 
     def report(self) -> None:
@@ -235,7 +238,7 @@ except ImportError:  # pragma: no cover
 
 # -- processes ---------------------------------------------------------------------------------
 
-def _child(cfg: Config, stop_event) -> None:
+def _child(cfg: Config, stop_event, on_commit=None) -> None:
     import signal
 
     from . import db
@@ -244,7 +247,7 @@ def _child(cfg: Config, stop_event) -> None:
     logging.basicConfig(level=cfg.logging.level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
     engine = db.make_engine(cfg.database.url.get(), cfg)
-    ing = Ingestor(cfg, db.make_session_factory(engine))
+    ing = Ingestor(cfg, db.make_session_factory(engine), on_commit=on_commit)
     threading.Thread(target=lambda: (stop_event.wait(), ing.stop()), daemon=True).start()
     try:
         ing.run()
@@ -252,11 +255,13 @@ def _child(cfg: Config, stop_event) -> None:
         engine.dispose()
 
 
-def start_processes(cfg: Config, n: int):
-    """Start ``n`` ingest processes (``cfg.database.url`` must be set); return (processes, stop event)."""
+def start_processes(cfg: Config, n: int, on_commit=None):
+    """Start ``n`` ingest processes (``cfg.database.url`` must be set); return (processes, stop event).
+
+    ``on_commit``, a picklable module-level function, is passed to each process's Ingestor."""
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
-    procs = [ctx.Process(target=_child, args=(cfg, stop), name=f"skybroker-ingest-{i}", daemon=False)
+    procs = [ctx.Process(target=_child, args=(cfg, stop, on_commit), name=f"skybroker-ingest-{i}", daemon=False)
              for i in range(n)]
     for p in procs:
         p.start()
