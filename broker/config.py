@@ -110,6 +110,22 @@ class IngestConfig:
 
 
 @dataclass(frozen=True)
+class LCOConfig:
+    url: str
+    archive_url: str
+    timeout_s: float
+    retries: int
+    demo_token: Secret | None
+    simulator_port: int
+
+
+@dataclass(frozen=True)
+class FacilitiesConfig:
+    poll_interval_s: float
+    lco: LCOConfig
+
+
+@dataclass(frozen=True)
 class PathsConfig:
     data_dir: Path
     cache_dir: Path
@@ -137,6 +153,7 @@ class Config:
     database: DatabaseConfig
     kafka: KafkaConfig
     ingest: IngestConfig
+    facilities: FacilitiesConfig
     paths: PathsConfig
     secrets: SecretsConfig
     admin: AdminConfig
@@ -248,6 +265,10 @@ def _validate(cfg: Config) -> None:
                         ("ingest.processes", cfg.ingest.processes)):
         if value < 1:
             raise ConfigError(f"setting {name} must be at least 1, got {value}")
+    if cfg.facilities.lco.retries < 1:
+        raise ConfigError("setting facilities.lco.retries must be at least 1")
+    if cfg.facilities.lco.timeout_s <= 0 or cfg.facilities.poll_interval_s <= 0:
+        raise ConfigError("settings facilities.lco.timeout_s and facilities.poll_interval_s must be positive")
     if cfg.ingest.association_radius_arcsec <= 0:
         raise ConfigError("setting ingest.association_radius_arcsec must be positive")
     if cfg.logging.level.upper() not in _LOG_LEVELS:

@@ -3,6 +3,9 @@
 from .base import Base, Timestamped, utcnow
 from .classifications import Classification, ClassificationVote, Taxonomy, classification_groups, taxonomy_groups
 from .filters import Filter
+from .followup import (TERMINAL_STATUSES, Allocation, DefaultFollowupFired, DefaultFollowupRequest,
+                       FacilityTransaction, FollowupRequest, FollowupStatus, Instrument, Telescope,
+                       followup_target_groups, followup_watchers)
 from .groups import Group, GroupUser, group_streams
 from .ingest import FailedAlert, IngestCounter, IngestStatus, ObjDuplicate
 from .objects import Candidate, Obj, Photometry, Source, healpix_index, photometry_groups
@@ -10,6 +13,9 @@ from .streams import Stream, StreamUser
 from .users import ACL, Role, Token, User, role_acls, token_acls, user_acls, user_roles
 
 __all__ = [
+    "Allocation", "DefaultFollowupFired", "DefaultFollowupRequest", "FacilityTransaction", "FollowupRequest",
+    "FollowupStatus", "Instrument", "TERMINAL_STATUSES", "Telescope", "followup_target_groups",
+    "followup_watchers",
     "ACL", "Base", "FailedAlert", "IngestCounter", "IngestStatus", "ObjDuplicate", "Candidate", "Classification", "ClassificationVote", "Filter", "Group", "GroupUser", "Obj",
     "Photometry", "Role", "Source", "Stream", "StreamUser", "Taxonomy", "Timestamped", "Token",
     "User", "classification_groups", "group_streams", "healpix_index", "photometry_groups",

@@ -237,3 +237,25 @@ def make_topic(kafka_bootstrap, request):
 def kafka_topic(make_topic):
     """A topic of this test's own (3 partitions), deleted afterwards."""
     return make_topic()
+
+
+# -- the LCO simulator --------------------------------------------------------------------------
+
+LCO_TOKEN = "sim-token-0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def lco_simulator():
+    """The LCO observe-portal simulator on a free port; yields (base URL, app). Token: LCO_TOKEN."""
+    from facility_apis.lco_simulator import make_simulator
+
+    server = ApiServer(make_simulator({LCO_TOKEN: "skybroker-tests"})).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def lco(lco_simulator):
+    """A fresh simulator state for this test."""
+    requests.post(f"{lco_simulator.url}/control/reset", timeout=10).raise_for_status()
+    return lco_simulator

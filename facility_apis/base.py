@@ -1,0 +1,197 @@
+"""The facility adapter interface, its typed results and exceptions, and HTTP written once.
+
+Adapters only do I/O and return typed results; they never open database sessions. The caller
+(``broker.followup``) records every exchange from the :class:`Exchange` list an adapter fills in.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from models.followup import FollowupStatus
+
+
+# -- exceptions: HTTP codes mapped once ----------------------------------------------------------
+
+class FacilityError(Exception):
+    """Base class: something went wrong talking to a facility."""
+
+    def __init__(self, message: str, status: int | None = None, body: Any = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.body = body
+
+
+class FacilityCredentialsError(FacilityError):
+    """401-403: the allocation's credentials were refused."""
+
+
+class FacilityRejected(FacilityError):
+    """400: the facility refused the request; ``body`` keeps its (nested) error messages."""
+
+
+class FacilityNotFound(FacilityError):
+    """404: the facility does not know the request."""
+
+
+class FacilityUnavailable(FacilityError):
+    """5xx, timeout or connection failure: try again later."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    token: str
+    proposal_id: str | None = None
+    archive_token: str | None = None
+
+
+@dataclass
+class Exchange:
+    """One HTTP exchange, for the FacilityTransaction log (credentials already redacted)."""
+
+    action: str
+    request: dict
+    response: dict | None
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    remote_id: str
+    remote_request_ids: list
+    name: str
+    status: FollowupStatus
+    message: str
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    status: FollowupStatus
+    message: str
+    observations: list = field(default_factory=list)  # scheduled / completed observation blocks
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A data product of a completed request, from the facility's archive."""
+
+    id: int
+    filename: str
+    url: str
+    date_obs: str | None
+    filter: str | None
+    exptime: float | None
+    reqnum: int | None
+
+
+# -- HTTP, written once per portal ---------------------------------------------------------------
+
+class PortalClient:
+    """JSON over HTTP with token auth, timeouts, and status codes mapped to the exceptions above."""
+
+    def __init__(self, base_url: str, token: str, timeout: float, scheme: str = "Token"):
+        self.base_url = base_url.rstrip("/")
+        self._auth = f"{scheme} {token}"
+        self.timeout = timeout
+        self.exchanges: list[Exchange] = []
+        self._session = requests.Session()
+
+    def __repr__(self) -> str:
+        return f"PortalClient({self.base_url!r}, token=<hidden>)"
+
+    def call(self, action: str, method: str, path: str, *, body: Any = None, params: dict | None = None,
+             ok: tuple[int, ...] = (200, 201)) -> Any:
+        url = f"{self.base_url}{path}"
+        record = {"method": method, "url": url, "params": params or {},
+                  "headers": {"Authorization": "<redacted>", "Content-Type": "application/json"},
+                  "body": body}
+        try:
+            resp = self._session.request(method, url, json=body, params=params, timeout=self.timeout,
+                                         headers={"Authorization": self._auth, "Accept": "application/json"})
+        except requests.Timeout as exc:
+            self.exchanges.append(Exchange(action, record, {"error": f"timeout after {self.timeout}s"}))
+            raise FacilityUnavailable(f"{method} {path}: no answer within {self.timeout}s") from exc
+        except requests.ConnectionError as exc:
+            self.exchanges.append(Exchange(action, record, {"error": f"connection failed: {exc}"}))
+            raise FacilityUnavailable(f"{method} {path}: cannot connect to {self.base_url}") from exc
+        try:
+            payload = resp.json() if resp.content else None
+        except ValueError:
+            payload = {"non_json_body": resp.text[:2000]}
+        self.exchanges.append(Exchange(action, record, {"status": resp.status_code, "body": payload}))
+        if resp.status_code in ok:
+            return payload
+        summary = _summarise(payload)
+        if resp.status_code in (401, 403):
+            raise FacilityCredentialsError(f"credentials refused ({resp.status_code}): {summary}",
+                                           resp.status_code, payload)
+        if resp.status_code == 404:
+            raise FacilityNotFound(f"{method} {path}: not found", 404, payload)
+        if 400 <= resp.status_code < 500:
+            raise FacilityRejected(summary, resp.status_code, payload)
+        raise FacilityUnavailable(f"{method} {path}: facility answered {resp.status_code}", resp.status_code, payload)
+
+
+def _summarise(body: Any, prefix: str = "") -> str:
+    """DRF-style nested errors → 'requests[0].configurations[0].instrument_configs[0].exposure_count: ...'."""
+    parts: list[str] = []
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{path}.{k}" if path else str(k))
+        elif isinstance(node, list):
+            if node and all(isinstance(x, str) for x in node):
+                parts.append(f"{path}: {' '.join(node)}" if path else " ".join(node))
+            else:
+                for i, v in enumerate(node):
+                    if v:
+                        walk(v, f"{path}[{i}]")
+        elif node is not None:
+            parts.append(f"{path}: {node}" if path else str(node))
+
+    walk(body, prefix)
+    return "; ".join(parts) if parts else json.dumps(body)[:500]
+
+
+# -- the adapter interface -----------------------------------------------------------------------
+
+class FacilityAPI(abc.ABC):
+    """One facility: validate a payload, build and submit its request, cancel, update, refresh."""
+
+    name: str = ""
+
+    @abc.abstractmethod
+    def form_schema(self, instrument_name: str) -> dict:
+        """The JSON schema of a follow-up payload for this instrument (clients build forms from it)."""
+
+    @abc.abstractmethod
+    def validate(self, instrument_name: str, payload: dict) -> None:
+        """Raise broker.errors.ValidationError naming the field if the payload is not acceptable."""
+
+    @abc.abstractmethod
+    def submit(self, client: PortalClient, request: dict) -> SubmitResult:
+        """Submit ``request`` (from :meth:`build`); never submits twice for one name."""
+
+    @abc.abstractmethod
+    def cancel(self, client: PortalClient, remote_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def refresh(self, client: PortalClient, remote_request_ids: list) -> RefreshResult: ...
+
+    def update(self, client: PortalClient, remote_id: str | None, request: dict) -> SubmitResult:
+        """Default: facilities that cannot edit a request cancel it and submit the new one."""
+        if remote_id is not None:
+            try:
+                self.cancel(client, remote_id)
+            except FacilityRejected:
+                pass  # already finished or cancelled: nothing left to cancel
+        return self.submit(client, request)
+
+    terminal_statuses = frozenset({FollowupStatus.completed, FollowupStatus.expired, FollowupStatus.failed,
+                                   FollowupStatus.cancelled, FollowupStatus.rejected})
