@@ -32,12 +32,23 @@ class SkyBrokerApp(tornado.web.Application):
         from handlers.base import NotFoundHandler
         from handlers.routes import ROUTES
 
+        from .crypto import vault_from_config
+        from .followup import FollowupService
+
         self.config = config
         self.session_factory = session_factory
-        self.facilities = dict(facilities or {})
+        self.facilities = dict(facilities if facilities is not None else default_facilities(config))
+        self.followup = FollowupService(config, vault_from_config(config), self.facilities, session_factory)
         handlers = [(r.pattern, r.handler, {"methods": r.methods}) for r in ROUTES]
         super().__init__(handlers, default_handler_class=NotFoundHandler, log_function=_log_request,
                          compress_response=True)
+
+
+def default_facilities(config: Config) -> dict:
+    """The facility adapters skybroker ships, keyed by the instruments' ``api_classname``."""
+    from facility_apis.lco import LCOAPI
+
+    return {"LCO": LCOAPI(retries=config.facilities.lco.retries)}
 
 
 def make_app(config: Config, session_factory: sessionmaker[Session],

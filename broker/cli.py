@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -104,6 +105,21 @@ def cmd_run(cfg: Config, args) -> int:
         bootstrap = rt.start_kafka() if not args.no_kafka else cfg.kafka.bootstrap_servers
         cfg = replace(cfg, kafka=replace(cfg.kafka, bootstrap_servers=bootstrap))
         token = ensure_admin(session_factory, cfg)
+        simulator = None
+        if cfg.facilities.lco.demo_token is None and not args.no_simulator:
+            # no real LCO token: the demo allocation talks to the bundled simulator
+            from facility_apis.lco_simulator import make_simulator
+
+            sim_token = "demo-simulator-token"
+            simulator = make_simulator({sim_token: "skybroker-demo"}).listen(
+                cfg.facilities.lco.simulator_port, address="127.0.0.1")
+            sim_url = f"http://127.0.0.1:{cfg.facilities.lco.simulator_port}"
+            cfg = replace(cfg, facilities=replace(cfg.facilities, lco=replace(
+                cfg.facilities.lco, url=sim_url, archive_url=sim_url)))
+            ensure_demo_followup(session_factory, cfg, sim_token)
+            print(f"LCO simulator on {sim_url} (demo allocation uses it)", flush=True)
+        elif cfg.facilities.lco.demo_token is not None:
+            ensure_demo_followup(session_factory, cfg, cfg.facilities.lco.demo_token.get())
         ingest = None
         if not args.no_ingest:
             from .ingest import start_processes
@@ -111,6 +127,9 @@ def cmd_run(cfg: Config, args) -> int:
             ingest = start_processes(_with_url(cfg, rt.engine.url.render_as_string(hide_password=False)),
                                      cfg.ingest.processes)
         app = make_app(cfg, session_factory)
+        from .worker import FollowupWorker
+
+        worker = FollowupWorker(app.followup, rt.engine, cfg.facilities.poll_interval_s).start()
         server = app.listen(cfg.server.port, address=cfg.server.host, xheaders=True)
         print(f"skybroker API on {cfg.server.url}", flush=True)
         print(f"Kafka bootstrap servers: {bootstrap}", flush=True)
@@ -134,6 +153,9 @@ def cmd_run(cfg: Config, args) -> int:
         signal.signal(signal.SIGTERM, on_signal)
         loop.start()
         server.stop()
+        worker.stop()
+        if simulator is not None:
+            simulator.stop()
         if ingest is not None:
             from .ingest import stop_processes
 
@@ -204,10 +226,78 @@ def cmd_replay(cfg: Config, args) -> int:
         rt.close()
 
 
+def cmd_simulate(cfg: Config, args) -> int:
+    """The LCO observe-portal simulator, in the foreground."""
+    import tornado.ioloop
+
+    from facility_apis.lco_simulator import make_simulator
+
+    tokens = args.token or ["simulator-token"]
+    make_simulator({t: "skybroker-simulator" for t in tokens}).listen(args.port or cfg.facilities.lco.simulator_port,
+                                                                      address=args.host)
+    print(f"LCO simulator on http://{args.host}:{args.port or cfg.facilities.lco.simulator_port} "
+          f"(tokens: {len(tokens)}); Ctrl-C to stop", flush=True)
+    loop = tornado.ioloop.IOLoop.current()
+    signal.signal(signal.SIGINT, lambda s, f: loop.add_callback_from_signal(loop.stop))
+    signal.signal(signal.SIGTERM, lambda s, f: loop.add_callback_from_signal(loop.stop))
+    loop.start()
+    return 0
+
+
+def cmd_followup(cfg: Config, args) -> int:
+    """The follow-up worker alone: submits rule-made requests, polls facilities."""
+    from .app import default_facilities
+    from .crypto import vault_from_config
+    from .followup import FollowupService
+    from .worker import FollowupWorker
+
+    rt = Runtime(cfg)
+    try:
+        session_factory = rt.open_database()
+        service = FollowupService(cfg, vault_from_config(cfg), default_facilities(cfg), session_factory)
+        worker = FollowupWorker(service, rt.engine, cfg.facilities.poll_interval_s).start()
+        print("follow-up worker running; Ctrl-C to stop", flush=True)
+        done = threading.Event()
+        signal.signal(signal.SIGINT, lambda s, f: done.set())
+        signal.signal(signal.SIGTERM, lambda s, f: done.set())
+        done.wait()
+        worker.stop()
+        return 0
+    finally:
+        rt.close()
+
+
+def ensure_demo_followup(session_factory, cfg: Config, token: str) -> None:
+    """First start: an LCO 1 m telescope, its Sinistro imager and a sitewide allocation using ``token``."""
+    import models
+
+    from .crypto import vault_from_config
+
+    with session_factory() as session, session.begin():
+        if session.execute(sa.select(models.Instrument.id).where(
+                models.Instrument.name == "1M0-SCICAM-SINISTRO")).first():
+            return
+        tel = models.Telescope(name="LCO 1-m network", nickname="LCO-1m", diameter=1.0, robotic=True,
+                               fixed_location=True)
+        session.add(tel)
+        session.flush()
+        inst = models.Instrument(name="1M0-SCICAM-SINISTRO", type="imager", telescope_id=tel.id,
+                                 filters=["up", "gp", "rp", "ip", "zs"], api_classname="LCO",
+                                 listener_classname="LCO")
+        session.add(inst)
+        session.flush()
+        group = session.execute(sa.select(models.Group).where(models.Group.name == cfg.admin.sitewide_group)).scalar()
+        alloc = models.Allocation(group_id=group.id, instrument_id=inst.id, pi="demo", proposal_id="DEMO-001",
+                                  hours_allocated=100.0)
+        alloc._altdata = vault_from_config(cfg).encrypt({"API_TOKEN": token, "PROPOSAL_ID": "DEMO-001"})
+        session.add(alloc)
+
+
 def cmd_serve(cfg: Config, args) -> int:
     """The API server alone (deployments: database and Kafka run elsewhere)."""
     args.no_kafka = True
     args.no_ingest = True
+    args.no_simulator = True
     return cmd_run(replace(cfg, kafka=replace(cfg.kafka, local=replace(cfg.kafka.local, enabled=False))), args)
 
 
@@ -292,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="start everything on embedded defaults (PostgreSQL, Kafka, API)")
     run.add_argument("--no-kafka", action="store_true", help="do not start the local Kafka broker")
     run.add_argument("--no-ingest", action="store_true", help="do not start the ingest consumers")
+    run.add_argument("--no-simulator", action="store_true", help="do not start the LCO simulator")
     run.set_defaults(func=cmd_run)
 
     ing = sub.add_parser("ingest", help="consume every stream's topic into the database")
@@ -304,6 +395,17 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--count", type=int, help="publish this many (cycling through the files)")
     rep.add_argument("--derive", action="store_true", help="give each copy new ids and a random position")
     rep.set_defaults(func=cmd_replay)
+
+    sim = sub.add_parser("simulate", help="simulators of remote services")
+    simsub = sim.add_subparsers(dest="service", required=True)
+    sl = simsub.add_parser("lco", help="the LCO observe-portal simulator (API + archive frames)")
+    sl.add_argument("--port", type=int, help="default facilities.lco.simulator_port")
+    sl.add_argument("--host", default="127.0.0.1")
+    sl.add_argument("--token", action="append", help="accepted API token (repeatable)")
+    sim.set_defaults(func=cmd_simulate)
+
+    fw = sub.add_parser("followup", help="run the follow-up worker (submit rule-made requests, poll facilities)")
+    fw.set_defaults(func=cmd_followup)
 
     serve = sub.add_parser("serve", help="run the API server only (database and Kafka elsewhere)")
     serve.set_defaults(func=cmd_serve)

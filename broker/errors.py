@@ -40,3 +40,9 @@ class Conflict(BrokerError):
     """Would duplicate a unique row (400, as SkyPortal answers)."""
 
     status = 400
+
+
+class ServiceUnavailable(BrokerError):
+    """A facility did not answer (after retries) or answered 5xx (503)."""
+
+    status = 503

@@ -488,6 +488,9 @@ def save_source(session: Session, principal: Principal, obj_id: str, group_ids: 
             src.active, src.saved_at, src.saved_by_id = True, now, principal.user_id
             src.unsaved_at = src.unsaved_by_id = None
     session.flush()
+    from .default_followup import fire_for_saved
+
+    fire_for_saved(session, obj_id, group_ids)
 
 
 def unsave_source(session: Session, principal: Principal, obj_id: str, group_ids: list[int]) -> None:

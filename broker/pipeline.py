@@ -48,6 +48,14 @@ class FilterInfo:
 
 
 @dataclass(frozen=True)
+class Rules:
+    """Default follow-up rules by what fires them."""
+
+    by_filter: dict
+    by_group: dict
+
+
+@dataclass(frozen=True)
 class StreamInfo:
     id: int
     name: str
@@ -57,6 +65,7 @@ class StreamInfo:
     taxonomy_id: int | None = None
     score_classes: tuple[tuple[str, str], ...] = ()  # (score name, class name)
     taxonomy_classes: frozenset[str] = frozenset()
+    rules: Rules = Rules({}, {})
 
 
 @dataclass
@@ -103,6 +112,9 @@ def load_streams(session: Session) -> dict[str, StreamInfo]:
             log.error("filter %d has invalid criteria and is skipped: %s", f.id, exc.message)
             continue
         by_stream[f.stream_id].append(FilterInfo(f.id, f.group_id, node, f.autosave))
+    from .default_followup import rules_by_trigger
+
+    rules = Rules(*rules_by_trigger(session))
     out = {}
     for s in streams:
         alt = s.altdata or {}
@@ -119,7 +131,7 @@ def load_streams(session: Session) -> dict[str, StreamInfo]:
                 tax_id = None
         out[topic] = StreamInfo(
             s.id, s.name, topic, fmt, tuple(by_stream.get(s.id, ())), tax_id,
-            tuple(sorted((cls.get("scores") or {}).items())), classes,
+            tuple(sorted((cls.get("scores") or {}).items())), classes, rules,
         )
     return out
 
@@ -367,7 +379,18 @@ def _write_passing(session: Session, passing, radius_arcsec: float, now: datetim
         rows = sorted(src)
         session.execute(_INSERT_SOURCES, {"obj": [r[0] for r in rows], "g": [r[1] for r in rows], "now": now})
 
-    # 6. machine classifications carried by the alert, mapped through the stream's taxonomy
+    # 6. default follow-up rules: a (rule, object) fires once, by filter passed or autosave group
+    from .default_followup import fire
+
+    pairs = set()
+    for stream, a, filters in passing:
+        for f in filters:
+            pairs.update((r, a.object_id) for r in stream.rules.by_filter.get(f.id, ()))
+            if f.autosave:
+                pairs.update((r, a.object_id) for r in stream.rules.by_group.get(f.group_id, ()))
+    fire(session, pairs)
+
+    # 7. machine classifications carried by the alert, mapped through the stream's taxonomy
     by_stream: dict[int, tuple[StreamInfo, dict]] = {}
     for stream, a, filters in passing:
         if stream.taxonomy_id is None:

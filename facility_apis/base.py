@@ -175,6 +175,23 @@ class FacilityAPI(abc.ABC):
         """Raise broker.errors.ValidationError naming the field if the payload is not acceptable."""
 
     @abc.abstractmethod
+    def build(self, instrument_name: str, payload: dict, *, obj_id: str, ra: float, dec: float,
+              proposal: str, name: str) -> dict:
+        """The facility's request for a validated payload; ``name`` is unique per submission."""
+
+    def lookup(self, client: PortalClient, name: str) -> SubmitResult | None:
+        """The submission called ``name``, if the facility has it (default: cannot tell)."""
+        return None
+
+    def duration(self, request: dict) -> float | None:
+        """Seconds of observing time ``request`` will be debited (default: unknown)."""
+        return None
+
+    def frames(self, archive: PortalClient, remote_request_ids: list) -> list[Frame]:
+        """Data products of completed requests (default: none)."""
+        return []
+
+    @abc.abstractmethod
     def submit(self, client: PortalClient, request: dict) -> SubmitResult:
         """Submit ``request`` (from :meth:`build`); never submits twice for one name."""
 

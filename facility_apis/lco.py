@@ -16,9 +16,8 @@ from broker.errors import ValidationError
 from broker.validation import validate as validate_schema
 from models.followup import FollowupStatus
 
-from .base import (FacilityAPI, FacilityError, FacilityRejected, FacilityUnavailable, Frame, PortalClient,
-                   RefreshResult, SubmitResult)
-from .lco_instruments import FLOYDS_SEQUENCE, INSTRUMENTS, MUSCAT_EXPOSURE_MODES, OBSERVATION_TYPES
+from .base import FacilityAPI, FacilityError, FacilityUnavailable, Frame, PortalClient, RefreshResult, SubmitResult
+from .lco_instruments import FLOYDS_SEQUENCE, INSTRUMENTS, MUSCAT_EXPOSURE_MODES, OBSERVATION_TYPES, request_duration
 
 # LCO request states -> ours
 STATE_MAP = {
@@ -188,6 +187,13 @@ class LCOAPI(FacilityAPI):
             if group.get("name") == name:
                 return group
         return None
+
+    def lookup(self, client: PortalClient, name: str) -> SubmitResult | None:
+        group = self.find_by_name(client, name)
+        return self._submitted(group, "found") if group else None
+
+    def duration(self, request: dict) -> float:
+        return float(sum(request_duration(r) for r in request["requests"]))
 
     def submit(self, client: PortalClient, request: dict) -> SubmitResult:
         delay = self.backoff_s

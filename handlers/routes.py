@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from . import candidates, classifications, filters, groups, ingest, openapi, photometry, sources, streams, system, users
+from . import (candidates, classifications, filters, followup, groups, ingest, openapi, photometry, sources, streams,
+               system, users)
 from .base import BaseHandler
 
 
@@ -26,7 +27,7 @@ class Route:
 
 
 INT_PARAMS = {"group_id", "stream_id", "filter_id", "user_id", "photometry_id", "classification_id",
-              "taxonomy_id"}
+              "taxonomy_id", "telescope_id", "instrument_id", "allocation_id", "followup_request_id", "default_followup_id"}
 
 
 def route(path: str, handler: type[BaseHandler], methods: str) -> Route:
@@ -76,5 +77,18 @@ ROUTES: tuple[Route, ...] = (
     route("/api/taxonomy", classifications.TaxonomyHandler, "GET POST"),
     route("/api/taxonomy/{taxonomy_id}", classifications.TaxonomyHandler, "GET PUT DELETE"),
     route("/api/ingest_stats", ingest.IngestStatsHandler, "GET"),
+    route("/api/telescope", followup.TelescopeHandler, "GET POST"),
+    route("/api/telescope/{telescope_id}", followup.TelescopeHandler, "GET PUT DELETE"),
+    route("/api/instrument", followup.InstrumentHandler, "GET POST"),
+    route("/api/instrument/{instrument_id}", followup.InstrumentHandler, "GET PUT DELETE"),
+    route("/api/allocation", followup.AllocationHandler, "GET POST"),
+    route("/api/allocation/{allocation_id}", followup.AllocationHandler, "GET PUT DELETE"),
+    route("/api/followup_request", followup.FollowupRequestHandler, "GET POST"),
+    route("/api/followup_request/{followup_request_id}", followup.FollowupRequestHandler, "GET PUT DELETE"),
+    route("/api/followup_request/watch/{followup_request_id}", followup.FollowupWatchHandler, "POST DELETE"),
+    route("/api/photometry_request/{followup_request_id}", followup.PhotometryRequestHandler, "POST"),
+    route("/api/facility", followup.FacilityMessageHandler, "POST"),
+    route("/api/default_followup_request", followup.DefaultFollowupHandler, "GET POST"),
+    route("/api/default_followup_request/{default_followup_id}", followup.DefaultFollowupHandler, "GET DELETE"),
     route("/api/openapi.json", openapi.OpenAPIHandler, "GET"),
 )

@@ -29,13 +29,13 @@ class Base(DeclarativeBase):
     def to_dict(self) -> dict:
         """Column values as a JSON-ready dict (datetimes as ISO-8601 UTC)."""
         out = {}
-        for col in self.__table__.columns:
-            if col.key in self.__private_columns__:
+        for attr in sa.inspect(type(self)).column_attrs:
+            if attr.key in self.__private_columns__:
                 continue
-            value = getattr(self, col.key)
+            value = getattr(self, attr.key)
             if isinstance(value, datetime):
                 value = value.isoformat()
-            out[col.key] = value
+            out[attr.key] = value
         return out
 
 

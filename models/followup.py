@@ -124,6 +124,10 @@ class FollowupRequest(Base, Timestamped):
     revision: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)
     priority: Mapped[float | None] = mapped_column(sa.Float)
     last_polled_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+    # observing time the facility debits (seconds), from its answer or our estimate
+    duration_s: Mapped[float | None] = mapped_column(sa.Float)
+    # data products of a completed request (from the facility's archive)
+    frames: Mapped[list] = mapped_column(JSONB, nullable=False, default=list)
     default_followup_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("default_followup_requests.id", ondelete="SET NULL"))
 

@@ -70,12 +70,14 @@ def new_database(pg_admin_url):
 
 
 @pytest.fixture(scope="session")
-def config(tmp_path_factory):
+def config(tmp_path_factory, lco_simulator):
+    """config.yaml's defaults, with a temporary data dir and the LCO portal pointed at the simulator."""
     data = tmp_path_factory.mktemp("data")
     cfg = load_config(env={k: v for k, v in os.environ.items()
                            if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
                            and not k.startswith("SKYBROKER_")})
-    return replace(cfg, paths=replace(cfg.paths, data_dir=data))
+    lco = replace(cfg.facilities.lco, url=lco_simulator.url, archive_url=lco_simulator.url, timeout_s=5.0)
+    return replace(cfg, paths=replace(cfg.paths, data_dir=data), facilities=replace(cfg.facilities, lco=lco))
 
 
 @pytest.fixture(scope="session")

@@ -102,6 +102,8 @@ def upgrade() -> None:
     sa.Column('revision', sa.Integer(), nullable=False),
     sa.Column('priority', sa.Float(), nullable=True),
     sa.Column('last_polled_at', sa.DateTime(), nullable=True),
+    sa.Column('duration_s', sa.Float(), nullable=True),
+    sa.Column('frames', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('default_followup_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('modified', sa.DateTime(), nullable=False),

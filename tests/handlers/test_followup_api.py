@@ -1,0 +1,260 @@
+"""Allocations and follow-up requests through the API, against the LCO simulator."""
+
+import copy
+import uuid
+
+import pytest
+import requests
+
+from broker.app import default_facilities
+from tests.conftest import LCO_TOKEN
+from tests.facility_apis.payloads import PAYLOADS
+
+from .test_envelope import assert_error
+
+SERVER_FIELDS = {"id", "submitter", "state", "created", "modified"}
+REQUEST_SERVER_FIELDS = {"id", "observation_note", "state", "modified", "duration"}
+
+
+def sim_groups(lco):
+    return requests.get(f"{lco.url}/control/state", timeout=10).json()["groups"]
+
+
+def as_sent(group):
+    """A request group as the simulator stored it, less what the portal adds."""
+    g = {k: v for k, v in group.items() if k not in SERVER_FIELDS}
+    g["requests"] = [{k: v for k, v in r.items() if k not in REQUEST_SERVER_FIELDS} for r in group["requests"]]
+    for r in g["requests"]:
+        r["configurations"] = [{k: v for k, v in c.items() if k != "id"} for c in r["configurations"]]
+    return g
+
+
+@pytest.fixture(scope="module")
+def instruments(admin):
+    """A telescope per LCO class and the five LCO instruments (once per module)."""
+    out = {}
+    tel = {}
+    for cls, size in (("0m4", 0.4), ("1m0", 1.0), ("2m0", 2.0)):
+        r = admin.post("/api/telescope", json={"name": f"LCO {cls} {uuid.uuid4().hex[:6]}", "nickname": cls,
+                                               "diameter": size, "robotic": True})
+        assert r.status_code == 200, r.text
+        tel[cls] = r.json()["data"]["id"]
+    existing = {i["name"]: i["id"] for i in admin.get("/api/instrument").json()["data"]}
+    for name in PAYLOADS:
+        if name in existing:
+            out[name] = existing[name]
+            continue
+        kind = "spectrograph" if ("FLOYDS" in name or "NRES" in name) else "imager"
+        r = admin.post("/api/instrument", json={"name": name, "type": kind, "telescope_id": tel[name[:3].lower()],
+                                                "api_classname": "LCO", "listener_classname": "LCO"})
+        assert r.status_code == 200, r.text
+        out[name] = r.json()["data"]["id"]
+    return out
+
+
+@pytest.fixture
+def team(admin, make_user, instruments, lco):
+    """Alice's group with allocations on every instrument, an object saved to it; Bob outside."""
+    alice, bob = make_user(prefix="alice"), make_user(prefix="bob")
+    gid = alice.post("/api/groups", json={"name": f"fu-{uuid.uuid4().hex[:8]}"}).json()["data"]["id"]
+    allocs = {}
+    for name, iid in instruments.items():
+        r = admin.post("/api/allocation", json={
+            "group_id": gid, "instrument_id": iid, "pi": "Alice", "proposal_id": "LCO2031A-001",
+            "hours_allocated": 10, "start_date": "2030-01-01", "end_date": "2032-01-01",
+            "altdata": {"API_TOKEN": LCO_TOKEN, "PROPOSAL_ID": "LCO2031A-001"}})
+        assert r.status_code == 200, r.text
+        allocs[name] = r.json()["data"]["id"]
+    obj_id = f"ZTF31{uuid.uuid4().hex[:7]}"
+    assert alice.post("/api/sources", json={"id": obj_id, "ra": 197.4481, "dec": -23.3839,
+                                            "group_ids": [gid]}).status_code == 200
+    return dict(alice=alice, bob=bob, admin=admin, gid=gid, allocs=allocs, obj_id=obj_id, lco=lco,
+                instruments=instruments)
+
+
+def post(team, inst="1M0-SCICAM-SINISTRO", payload=None, who="alice", **extra):
+    return team[who].post("/api/followup_request", json={
+        "obj_id": team["obj_id"], "allocation_id": team["allocs"][inst],
+        "payload": payload or PAYLOADS[inst], **extra})
+
+
+def test_allocation_credentials_never_leave(team):
+    a = team["alice"].get(f"/api/allocation/{team['allocs']['1M0-SCICAM-SINISTRO']}").json()["data"]
+    assert a["has_credentials"] is True and "altdata" not in a and "_altdata" not in a
+    assert LCO_TOKEN not in team["admin"].get("/api/allocation").text
+    assert_error(team["bob"].get(f"/api/allocation/{team['allocs']['1M0-SCICAM-SINISTRO']}"), 404)
+    assert_error(team["alice"].post("/api/allocation", json={"group_id": team["gid"], "instrument_id": 1,
+                                                             "hours_allocated": 1}), 403, "Manage allocations")
+
+
+def test_instrument_form_schema(team):
+    inst = team["alice"].get(f"/api/instrument/{team['instruments']['2M0-SCICAM-MUSCAT']}").json()["data"]
+    assert "exposure_time_g" in inst["form_schema"]["properties"]
+    assert "exposure_time_z" in inst["form_schema"]["required"]
+
+
+@pytest.mark.parametrize("inst", sorted(PAYLOADS))
+def test_every_instrument_submits_the_expected_group(team, inst):
+    r = post(team, inst)
+    assert r.status_code == 200, r.text
+    rid = r.json()["data"]["id"]
+    (group,) = sim_groups(team["lco"])
+    expected = default_facilities(_cfg())["LCO"].build(
+        inst, PAYLOADS[inst], obj_id=team["obj_id"], ra=197.4481, dec=-23.3839, proposal="LCO2031A-001",
+        name=f"{team['obj_id']}-sb{rid}r0")
+    assert as_sent(group) == expected
+    one = team["alice"].get(f"/api/followup_request/{rid}").json()["data"]
+    assert one["status"] == "submitted" and one["remote_id"] == str(group["id"])
+    assert one["remote_request_ids"] == [group["requests"][0]["id"]]
+    (tx,) = one["transactions"]
+    assert tx["action"] == "submit" and tx["response"]["status"] == 201
+    assert tx["request"]["headers"]["Authorization"] == "<redacted>" and LCO_TOKEN not in str(one)
+
+
+def _cfg():
+    from broker.config import load_config
+
+    return load_config(env={})
+
+
+def test_rejection_is_a_400_with_the_portals_message(team, admin):
+    aid = team["allocs"]["1M0-SCICAM-SINISTRO"]
+    assert admin.put(f"/api/allocation/{aid}", json={"altdata": {"API_TOKEN": LCO_TOKEN}, "proposal_id": ""}
+                     ).status_code == 200
+    r = post(team)
+    body = assert_error(r, 400, "rejected")
+    assert "proposal" in body["message"]
+    (req,) = team["alice"].get("/api/followup_request", params={"sourceID": team["obj_id"]}).json()["data"][
+        "followup_requests"]
+    assert req["status"] == "rejected" and "proposal" in req["status_message"]
+    assert sim_groups(team["lco"]) == []
+
+
+def test_bad_credentials(team, admin):
+    aid = team["allocs"]["1M0-SCICAM-SINISTRO"]
+    admin.put(f"/api/allocation/{aid}", json={"altdata": {"API_TOKEN": "wrong-token"}})
+    assert_error(post(team), 400, "credentials")
+
+
+def test_outage_then_success_makes_exactly_one_group(team):
+    requests.post(f"{team['lco'].url}/control/faults", json={"status": 503, "count": 2})
+    r = post(team)
+    assert r.status_code == 200, r.text
+    assert len(sim_groups(team["lco"])) == 1
+
+
+def test_lasting_outage_is_a_503_and_the_request_is_kept(team):
+    requests.post(f"{team['lco'].url}/control/faults", json={"status": 503, "count": 100})
+    try:
+        assert_error(post(team), 503, "unavailable")
+    finally:
+        requests.post(f"{team['lco'].url}/control/faults", json={"count": 0})
+    (req,) = team["alice"].get("/api/followup_request", params={"sourceID": team["obj_id"]}).json()["data"][
+        "followup_requests"]
+    assert req["status"] == "error"
+
+
+def test_cancel_and_update(team):
+    rid = post(team).json()["data"]["id"]
+    r = team["alice"].put(f"/api/followup_request/{rid}", json={"payload": {**PAYLOADS["1M0-SCICAM-SINISTRO"],
+                                                                            "exposure_time": 60}})
+    assert r.status_code == 200, r.text
+    groups = sorted(sim_groups(team["lco"]), key=lambda g: g["id"])
+    assert [g["state"] for g in groups] == ["CANCELED", "PENDING"]
+    assert groups[1]["name"].endswith("r1")
+    assert groups[1]["requests"][0]["configurations"][0]["instrument_configs"][0]["exposure_time"] == 60.0
+    one = team["alice"].get(f"/api/followup_request/{rid}").json()["data"]
+    assert one["revision"] == 1 and one["remote_id"] == str(groups[1]["id"])
+    assert team["alice"].delete(f"/api/followup_request/{rid}").status_code == 200
+    assert [g["state"] for g in sorted(sim_groups(team["lco"]), key=lambda g: g["id"])] == ["CANCELED", "CANCELED"]
+    assert team["alice"].get(f"/api/followup_request/{rid}").json()["data"]["status"] == "cancelled"
+    assert_error(team["alice"].delete(f"/api/followup_request/{rid}"), 400, "already cancelled")
+
+
+def test_poller_follows_to_completion_and_frames(team, session_factory, config):
+    from broker.app import make_app
+
+    rid = post(team, "0M4-SCICAM-QHY600").json()["data"]["id"]
+    service = make_app(config, session_factory).followup
+    (group,) = sim_groups(team["lco"])
+    req_id = group["requests"][0]["id"]
+    requests.post(f"{team['lco'].url}/control/requests/{req_id}/schedule")
+    service.refresh_all()
+    assert team["alice"].get(f"/api/followup_request/{rid}").json()["data"]["status"] == "scheduled"
+    requests.post(f"{team['lco'].url}/control/requests/{req_id}/complete")
+    service.refresh_all()
+    one = team["alice"].get(f"/api/followup_request/{rid}").json()["data"]
+    assert one["status"] == "completed" and len(one["frames"]) == 6
+    n_tx = len(one["transactions"])
+    service.refresh_all()  # terminal: not polled again
+    assert len(team["alice"].get(f"/api/followup_request/{rid}").json()["data"]["transactions"]) == n_tx
+    frames = team["alice"].post(f"/api/photometry_request/{rid}").json()["data"]["frames"]
+    assert {f["filter"] for f in frames} == {"gp", "rp", "ip"}
+
+
+def test_expired_and_failed_map(team, session_factory, config):
+    from broker.app import make_app
+
+    service = make_app(config, session_factory).followup
+    a = post(team).json()["data"]["id"]
+    b = post(team, payload={**PAYLOADS["1M0-SCICAM-SINISTRO"], "exposure_time": 30}).json()["data"]["id"]
+    groups = sorted(sim_groups(team["lco"]), key=lambda g: g["id"])
+    requests.post(f"{team['lco'].url}/control/requests/{groups[0]['requests'][0]['id']}/expire")
+    requests.post(f"{team['lco'].url}/control/requests/{groups[1]['requests'][0]['id']}/fail")
+    service.refresh_all()
+    assert team["alice"].get(f"/api/followup_request/{a}").json()["data"]["status"] == "expired"
+    assert team["alice"].get(f"/api/followup_request/{b}").json()["data"]["status"] == "failed"
+
+
+def test_outsiders_neither_see_nor_submit(team):
+    rid = post(team).json()["data"]["id"]
+    bob = team["bob"]
+    assert_error(bob.get(f"/api/followup_request/{rid}"), 404)
+    assert rid not in [r["id"] for r in bob.get("/api/followup_request").json()["data"]["followup_requests"]]
+    assert_error(post(team, who="bob"), 404)  # bob cannot even see the object
+    assert_error(bob.delete(f"/api/followup_request/{rid}"), 404)
+    assert len(sim_groups(team["lco"])) == 1
+
+
+def test_payload_and_allocation_checks(team):
+    bad = dict(PAYLOADS["1M0-SCICAM-SINISTRO"], observation_choices=["halpha"])
+    assert_error(post(team, payload=bad), 400, "observation_choices[0]")
+    late = dict(PAYLOADS["1M0-SCICAM-SINISTRO"], start_date="2033-01-01", end_date="2033-01-05")
+    assert_error(post(team, payload=late), 400, "allocation")
+    assert sim_groups(team["lco"]) == []
+
+
+def test_optional_constraints_answer_ignored(team):
+    payload = dict(PAYLOADS["1M0-SCICAM-SINISTRO"], ignore_source_group_ids=[team["gid"]])
+    r = post(team, payload=payload)
+    assert r.status_code == 200 and r.json()["data"]["ignored"] is True
+    assert sim_groups(team["lco"]) == []
+
+
+def test_facility_callbacks(team, make_user):
+    rid = post(team).json()["data"]["id"]
+    assert_error(team["alice"].post("/api/facility", json={"followup_request_id": rid, "new_status": "completed"}),
+                 403, "Post from LCO")
+    listener = make_user(acls=("Post from LCO",))
+    assert_error(listener.post("/api/facility", json={"followup_request_id": 10**8, "new_status": "completed"}), 404)
+    assert_error(listener.post("/api/facility", json={"followup_request_id": rid, "new_status": "done-ish"}),
+                 400, "new_status")
+    r = listener.post("/api/facility", json={"followup_request_id": rid, "new_status": "completed",
+                                             "status_message": "observed at ogg"})
+    assert r.status_code == 200, r.text
+    one = team["alice"].get(f"/api/followup_request/{rid}").json()["data"]
+    assert one["status"] == "completed" and one["status_message"] == "observed at ogg"
+    assert one["transactions"][-1]["action"] == "callback"
+
+
+def test_watchers_and_listing(team):
+    rid = post(team).json()["data"]["id"]
+    assert team["admin"].post(f"/api/followup_request/watch/{rid}").status_code == 200
+    one = team["alice"].get(f"/api/followup_request/{rid}").json()["data"]
+    assert team["admin"].user_id in one["watcher_ids"]
+    assert team["admin"].delete(f"/api/followup_request/watch/{rid}").status_code == 200
+    listing = team["alice"].get("/api/followup_request", params={
+        "sourceID": team["obj_id"], "status": "submitted", "instrumentID": team["instruments"]["1M0-SCICAM-SINISTRO"],
+        "sortBy": "created_at", "sortOrder": "asc"}).json()["data"]
+    assert [r["id"] for r in listing["followup_requests"]] == [rid] and listing["totalMatches"] == 1
+    assert_error(team["alice"].get("/api/followup_request", params={"status": "nearly"}), 400, "status")
