@@ -27,11 +27,17 @@ _FIRE = sa.text("""
                                        revision, default_followup_id, frames, created_at, modified)
         SELECT f.obj_id, d.allocation_id, d.requester_id, d.payload, 'pending', '[]', 0, d.id, '[]', :now, :now
         FROM fired f JOIN default_followup_requests d ON d.id = f.default_followup_id
-        RETURNING id, obj_id, default_followup_id
+        RETURNING id
     )
-    UPDATE default_followup_fired AS x SET followup_request_id = made.id
-    FROM made WHERE x.default_followup_id = made.default_followup_id AND x.obj_id = made.obj_id
-    RETURNING made.id
+    SELECT id FROM made
+""")
+
+# A second statement: the CTE's sub-statements cannot see each other's rows.
+_LINK = sa.text("""
+    UPDATE default_followup_fired AS x SET followup_request_id = f.id
+    FROM followup_requests f
+    WHERE f.id = ANY(CAST(:ids AS int[])) AND x.default_followup_id = f.default_followup_id
+      AND x.obj_id = f.obj_id
 """)
 
 
@@ -55,6 +61,7 @@ def fire(session: Session, pairs: set[tuple[int, str]]) -> list[int]:
     ids = session.execute(_FIRE, {"r": [p[0] for p in rows], "o": [p[1] for p in rows],
                                   "now": models.utcnow()}).scalars().all()
     if ids:
+        session.execute(_LINK, {"ids": list(ids)})
         session.execute(sa.text(f"NOTIFY {NOTIFY_CHANNEL}"))
     return list(ids)
 
