@@ -39,7 +39,9 @@ def consumer_config(cfg: Config, **overrides) -> dict:
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
         "max.poll.interval.ms": 900_000,
-        "partition.assignment.strategy": "cooperative-sticky",
+        # range: every consumer gets a share of every topic (sticky balances totals across topics,
+        # which can leave one consumer a whole busy topic)
+        "partition.assignment.strategy": "range",
         "topic.metadata.refresh.interval.ms": 5_000,
         "fetch.max.bytes": 64 * 1024 * 1024,
         "client.id": f"skybroker-ingest-{socket.gethostname()}-{os.getpid()}",
@@ -200,9 +202,10 @@ class Ingestor:
                 low, high = self.consumer.get_watermark_offsets(tp, cached=True)
             except KafkaException:
                 continue
-            if high < 0 or tp.offset < 0:
-                continue  # nothing fetched yet from this partition
-            out[f"{tp.topic}/{tp.partition}"] = max(0, high - tp.offset)
+            # every assigned partition is listed; before its first fetch its lag reads 0
+            high = max(high, 0)
+            pos = tp.offset if tp.offset >= 0 else max(low, 0)
+            out[f"{tp.topic}/{tp.partition}"] = max(0, high - pos)
         return out
 
     def report(self) -> None:

@@ -15,7 +15,7 @@ def compose():
 
 def test_compose_parses_with_expected_services():
     services = compose()["services"]
-    assert {"db", "kafka", "api", "ingest", "migrate"} <= set(services)
+    assert {"db", "kafka", "api", "ingest", "followup", "migrate"} <= set(services)
     assert services["ingest"]["command"] == ["skybroker", "ingest"]
     assert services["api"]["command"] == ["skybroker", "serve"]
     assert services["migrate"]["command"] == ["skybroker", "db", "upgrade"]
@@ -23,7 +23,7 @@ def test_compose_parses_with_expected_services():
 
 def test_compose_environment_is_a_valid_configuration():
     services = compose()["services"]
-    for name in ("api", "ingest", "migrate"):
+    for name in ("api", "ingest", "followup", "migrate"):
         env = {k: str(v) for k, v in services[name]["environment"].items()}
         # ${VAR:-} interpolations stand for values supplied at deploy time
         env = {k: ("dummy-key" if v.startswith("${") else v) for k, v in env.items()}
