@@ -460,3 +460,41 @@ def parse_when(value: str | None, name: str) -> datetime | None:
         return arrow.get(value).to("utc").naive
     except (arrow.parser.ParserError, ValueError, TypeError):
         raise ValidationError(f"Invalid {name}: not a date", field=name) from None
+
+
+def prioritize(service: FollowupService, principal: Principal, body: dict) -> dict:
+    """Priorities from the objects' latest magnitudes, scaled to [minimumPriority, maximumPriority];
+    for LCO the priority becomes the ipp_value (cancel + resubmit, only where it changed)."""
+    from .followup_reports import check_range, latest_magnitudes, priorities_by_magnitude, priority_to_ipp
+
+    if body["priorityType"] != "magnitude":
+        raise ValidationError("Invalid field 'priorityType': only 'magnitude' is available (localization "
+                              "priorities arrive with sky maps)", field="priorityType")
+    lo, hi = float(body.get("minimumPriority", 1)), float(body.get("maximumPriority", 5))
+    check_range(lo, hi)
+    with service.session_factory() as session:
+        reqs = [load_request(session, principal, rid) for rid in body["followupRequestIds"]]
+        for req in reqs:
+            _require_owner_or_admin(session, principal, req)
+        mags = latest_magnitudes(session, {r.obj_id for r in reqs})
+    by_obj = priorities_by_magnitude(mags, lo, hi)
+    out = {}
+    for req in reqs:
+        if req.obj_id not in by_obj:
+            out[req.id] = {"priority": req.priority, "skipped": "no detection to rank by"}
+            continue
+        p = round(by_obj[req.obj_id], 4)
+        ipp = priority_to_ipp(p, lo, hi)
+        active = req.status in (FollowupStatus.submitted, FollowupStatus.scheduled)
+        changed = req.payload.get("ipp_value") != ipp
+        if active and changed:
+            service.update(principal, req.id, {"payload": {**req.payload, "ipp_value": ipp}, "priority": p})
+        else:
+            with service.session_factory() as session, session.begin():
+                row = session.get(FR, req.id)
+                row.priority = p
+                if row.status is FollowupStatus.pending:
+                    row.payload = {**row.payload, "ipp_value": ipp}
+        out[req.id] = {"priority": p, "ipp_value": ipp, "magnitude": round(mags[req.obj_id], 3),
+                       "resubmitted": active and changed}
+    return out

@@ -278,3 +278,68 @@ class DefaultFollowupHandler(BaseHandler):
                 raise NotFound(f"No default follow-up request with ID {default_followup_id}")
             session.delete(rule)
         self.success()
+
+
+def _output_format(handler, allowed) -> str:
+    fmt = handler.str_arg("output_format", "json")
+    if fmt not in allowed:
+        raise ValidationError(f"Invalid output_format: must be one of {list(allowed)}", field="output_format")
+    return fmt
+
+
+def _send_file(handler, data: bytes, fmt: str, name: str) -> None:
+    types = {"png": "image/png", "pdf": "application/pdf", "csv": "text/csv; charset=UTF-8"}
+    handler.set_header("Content-Type", types[fmt])
+    handler.set_header("Content-Disposition", f'attachment; filename="{name}.{fmt}"')
+    handler.finish(data)
+
+
+class AllocationReportHandler(BaseHandler):
+    @endpoint("Produce a report on allocations for an instrument (hours used vs allocated)", tags="allocations",
+              params=(Param("output_format", {"type": "string", "enum": ["json", "png", "pdf"]},
+                            "json (default), or a plot as png or pdf"),))
+    def get(self, instrument_id):
+        from broker import followup_reports as rep
+
+        fmt = _output_format(self, ("json", "png", "pdf"))
+        with self.session() as session:
+            report = rep.allocation_report(session, self.principal, int(instrument_id))
+        if fmt == "json":
+            self.success(report)
+        else:
+            _send_file(self, rep.report_plot(report, fmt), fmt, f"allocations_{instrument_id}")
+
+
+class FollowupScheduleHandler(BaseHandler):
+    @endpoint("The active follow-up requests on an instrument, by priority", tags="followup_requests",
+              params=(Param("output_format", {"type": "string", "enum": ["json", "csv", "png", "pdf"]}),
+                      Param("observationStartDate", {"type": "string"}),
+                      Param("observationEndDate", {"type": "string"})))
+    def get(self, instrument_id):
+        from broker import followup_reports as rep
+
+        fmt = _output_format(self, rep.FORMATS)
+        start = svc.parse_when(self.str_arg("observationStartDate"), "observationStartDate")
+        end = svc.parse_when(self.str_arg("observationEndDate"), "observationEndDate")
+        with self.session() as session:
+            sched = rep.schedule(session, self.principal, int(instrument_id), start, end)
+        if fmt == "json":
+            self.success(sched)
+        elif fmt == "csv":
+            _send_file(self, rep.to_csv(sched["requests"]), "csv", f"schedule_{instrument_id}")
+        else:
+            _send_file(self, rep.schedule_plot(sched, fmt), fmt, f"schedule_{instrument_id}")
+
+
+PRIORITIZE_PUT = obj({
+    "followupRequestIds": array(integer(), "Requests to re-prioritise", minItems=1),
+    "priorityType": {"type": "string", "enum": ["magnitude", "localization"]},
+    "minimumPriority": NUM, "maximumPriority": NUM,
+}, required=("followupRequestIds", "priorityType"))
+
+
+class FollowupPrioritizationHandler(BaseHandler):
+    @endpoint("Set priorities from the objects' magnitudes (LCO: the new ipp_value is resubmitted)",
+              tags="followup_requests", body=PRIORITIZE_PUT)
+    def put(self):
+        self.success(svc.prioritize(self.application.followup, self.principal, self.body))

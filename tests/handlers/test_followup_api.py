@@ -258,3 +258,66 @@ def test_watchers_and_listing(team):
         "sortBy": "created_at", "sortOrder": "asc"}).json()["data"]
     assert [r["id"] for r in listing["followup_requests"]] == [rid] and listing["totalMatches"] == 1
     assert_error(team["alice"].get("/api/followup_request", params={"status": "nearly"}), 400, "status")
+
+
+def test_allocation_report_json_and_plots(team, session_factory, config):
+    from broker.app import make_app
+
+    iid = team["instruments"]["0M4-SCICAM-QHY600"]
+    rid = post(team, "0M4-SCICAM-QHY600").json()["data"]["id"]
+    post(team, "0M4-SCICAM-QHY600", payload={**PAYLOADS["0M4-SCICAM-QHY600"], "exposure_time": 10})
+    group = next(g for g in sim_groups(team["lco"]) if g["name"].endswith(f"sb{rid}r0"))
+    requests.post(f"{team['lco'].url}/control/requests/{group['requests'][0]['id']}/complete")
+    make_app(config, session_factory).followup.refresh_all()
+    report = team["alice"].get(f"/api/allocation/report/{iid}").json()["data"]
+    (row,) = [r for r in report["allocations"] if r["allocation_id"] == team["allocs"]["0M4-SCICAM-QHY600"]]
+    duration = group["requests"][0]["duration"]
+    assert row["hours_used"] == pytest.approx(duration / 3600, abs=1e-3)
+    assert row["hours_committed"] > 0 and row["requests"] == {"completed": 1, "submitted": 1}
+    png = team["alice"].get(f"/api/allocation/report/{iid}", params={"output_format": "png"})
+    assert png.headers["Content-Type"] == "image/png" and png.content[:8] == b"\x89PNG\r\n\x1a\n"
+    pdf = team["alice"].get(f"/api/allocation/report/{iid}", params={"output_format": "pdf"})
+    assert pdf.content[:5] == b"%PDF-"
+    assert_error(team["alice"].get(f"/api/allocation/report/{iid}", params={"output_format": "gif"}),
+                 400, "output_format")
+    bob = team["bob"].get(f"/api/allocation/report/{iid}").json()["data"]
+    assert team["allocs"]["0M4-SCICAM-QHY600"] not in [r["allocation_id"] for r in bob["allocations"]]
+
+
+def test_schedule_and_prioritization_by_magnitude(team):
+    alice, gid = team["alice"], team["gid"]
+    faint = f"faint-{uuid.uuid4().hex[:6]}"
+    assert alice.post("/api/sources", json={"id": faint, "ra": 10.0, "dec": -5.0, "group_ids": [gid]}
+                      ).status_code == 200
+    for obj, mag in ((team["obj_id"], 16.0), (faint, 19.0)):
+        r = alice.post("/api/photometry", json={"obj_id": obj, "mjd": 60000.0, "filter": "ztfr", "mag": mag,
+                                               "magerr": 0.05, "group_ids": [gid]})
+        assert r.status_code == 200, r.text
+    bright_id = post(team).json()["data"]["id"]
+    faint_id = alice.post("/api/followup_request", json={
+        "obj_id": faint, "allocation_id": team["allocs"]["1M0-SCICAM-SINISTRO"],
+        "payload": PAYLOADS["1M0-SCICAM-SINISTRO"]}).json()["data"]["id"]
+    r = alice.put("/api/followup_request/prioritization", json={
+        "followupRequestIds": [bright_id, faint_id], "priorityType": "magnitude",
+        "minimumPriority": 1, "maximumPriority": 5})
+    assert r.status_code == 200, r.text
+    res = r.json()["data"]
+    assert res[str(bright_id)]["priority"] == 5 and res[str(bright_id)]["ipp_value"] == 2.0
+    assert res[str(faint_id)]["priority"] == 1 and res[str(faint_id)]["ipp_value"] == 0.5
+    groups = sorted(sim_groups(team["lco"]), key=lambda g: g["id"])
+    assert [g["state"] for g in groups] == ["CANCELED", "CANCELED", "PENDING", "PENDING"]
+    assert sorted(g["ipp_value"] for g in groups[2:]) == [0.5, 2.0]
+    # unchanged priorities resubmit nothing
+    again = alice.put("/api/followup_request/prioritization", json={
+        "followupRequestIds": [bright_id, faint_id], "priorityType": "magnitude",
+        "minimumPriority": 1, "maximumPriority": 5}).json()["data"]
+    assert not any(v["resubmitted"] for v in again.values()) and len(sim_groups(team["lco"])) == 4
+    assert_error(alice.put("/api/followup_request/prioritization", json={
+        "followupRequestIds": [bright_id], "priorityType": "localization"}), 400, "priorityType")
+    iid = team["instruments"]["1M0-SCICAM-SINISTRO"]
+    sched = alice.get(f"/api/followup_request/schedule/{iid}").json()["data"]["requests"]
+    assert [s["id"] for s in sched] == [bright_id, faint_id]  # by priority
+    csv_text = alice.get(f"/api/followup_request/schedule/{iid}", params={"output_format": "csv"}).text
+    assert csv_text.splitlines()[0].startswith("id,obj_id,ra,dec,status,priority")
+    png = alice.get(f"/api/followup_request/schedule/{iid}", params={"output_format": "png"})
+    assert png.content[:4] == b"\x89PNG"
