@@ -1,5 +1,5 @@
 """Default follow-up rules: fire at most once per (rule, object) when an object passes one of the rule's
-filters or is saved to one of its groups.
+filters or is saved to one of its groups (and, if the rule names classifications, is classified as one).
 
 Firing only writes rows — the (rule, object) mark and a ``pending`` follow-up request — in the caller's
 transaction, then NOTIFYs the follow-up worker, which submits it as soon as that transaction commits.
@@ -17,9 +17,17 @@ import models
 NOTIFY_CHANNEL = "skybroker_followup"
 
 _FIRE = sa.text("""
-    WITH fired AS (
+    WITH due AS (  -- a rule with classifications fires only for objects classified so
+        SELECT v.r, v.o
+        FROM unnest(CAST(:r AS int[]), CAST(:o AS text[])) AS v(r, o)
+        JOIN default_followup_requests d ON d.id = v.r
+        WHERE coalesce(jsonb_array_length(d.source_filter -> 'classifications'), 0) = 0
+           OR EXISTS (SELECT 1 FROM classifications c
+                      WHERE c.obj_id = v.o AND c.classification IN (
+                          SELECT jsonb_array_elements_text(d.source_filter -> 'classifications')))
+    ), fired AS (
         INSERT INTO default_followup_fired (default_followup_id, obj_id, created_at)
-        SELECT r, o, :now FROM unnest(CAST(:r AS int[]), CAST(:o AS text[])) AS v(r, o)
+        SELECT r, o, :now FROM due
         ON CONFLICT DO NOTHING
         RETURNING default_followup_id, obj_id
     ), made AS (

@@ -379,18 +379,7 @@ def _write_passing(session: Session, passing, radius_arcsec: float, now: datetim
         rows = sorted(src)
         session.execute(_INSERT_SOURCES, {"obj": [r[0] for r in rows], "g": [r[1] for r in rows], "now": now})
 
-    # 6. default follow-up rules: a (rule, object) fires once, by filter passed or autosave group
-    from .default_followup import fire
-
-    pairs = set()
-    for stream, a, filters in passing:
-        for f in filters:
-            pairs.update((r, a.object_id) for r in stream.rules.by_filter.get(f.id, ()))
-            if f.autosave:
-                pairs.update((r, a.object_id) for r in stream.rules.by_group.get(f.group_id, ()))
-    fire(session, pairs)
-
-    # 7. machine classifications carried by the alert, mapped through the stream's taxonomy
+    # 6. machine classifications carried by the alert, mapped through the stream's taxonomy
     by_stream: dict[int, tuple[StreamInfo, dict]] = {}
     for stream, a, filters in passing:
         if stream.taxonomy_id is None:
@@ -420,3 +409,15 @@ def _write_passing(session: Session, passing, radius_arcsec: float, now: datetim
                 c_ids.append(cid)
                 g_ids.append(g)
         session.execute(_CLASSIFICATION_GROUPS, {"c": c_ids, "g": g_ids})
+
+    # 7. default follow-up rules, after the classifications some of them require: a (rule, object)
+    #    fires once, by a filter passed or an autosave group
+    from .default_followup import fire
+
+    pairs = set()
+    for stream, a, filters in passing:
+        for f in filters:
+            pairs.update((r, a.object_id) for r in stream.rules.by_filter.get(f.id, ()))
+            if f.autosave:
+                pairs.update((r, a.object_id) for r in stream.rules.by_group.get(f.group_id, ()))
+    fire(session, pairs)

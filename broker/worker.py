@@ -53,6 +53,7 @@ class FollowupWorker:
 
     def _listen_loop(self) -> None:
         raw = self.engine.raw_connection()
+        raw.detach()  # LISTEN needs autocommit: this connection must never go back to the pool
         try:
             dbapi = raw.dbapi_connection
             dbapi.autocommit = True

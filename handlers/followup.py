@@ -244,7 +244,8 @@ DEFAULT_POST = obj({
     "payload": {"type": "object", "description": "As the instrument's form schema; without dates the "
                                                  "window is [now, now + 7 days] when the rule fires"},
     "source_filter": obj({"filter_ids": array(integer(), "fire when an object passes one of these filters"),
-                          "group_ids": array(integer(), "fire when an object is saved to one of these groups")}),
+                          "group_ids": array(integer(), "fire when an object is saved to one of these groups"),
+                          "classifications": array(string(), "and only if it is classified as one of these")}),
     "target_group_ids": array(integer()),
 }, required=("default_followup_name", "allocation_id", "payload", "source_filter"))
 

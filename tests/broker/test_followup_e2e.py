@@ -76,6 +76,10 @@ def test_default_followup_fires_once(shared_dir, admin, make_user, config, engin
         "default_followup_name": f"auto-{uuid.uuid4().hex[:6]}", "allocation_id": aid, "payload": PAYLOAD,
         "source_filter": {"filter_ids": [fid]}})
     assert r.status_code == 200, r.text
+    # a rule that also wants a classification the object does not have never fires
+    assert owner.post("/api/default_followup_request", json={
+        "default_followup_name": f"classified-{uuid.uuid4().hex[:6]}", "allocation_id": aid, "payload": PAYLOAD,
+        "source_filter": {"filter_ids": [fid], "classifications": ["SN Ia"]}}).status_code == 200
     bad = owner.post("/api/default_followup_request", json={
         "default_followup_name": "no-trigger", "allocation_id": aid, "payload": PAYLOAD, "source_filter": {}})
     assert bad.status_code == 400 and "source_filter" in bad.json()["message"]
