@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping
 
 import tornado.web
@@ -39,6 +40,8 @@ class SkyBrokerApp(tornado.web.Application):
         self.session_factory = session_factory
         self.facilities = dict(facilities if facilities is not None else default_facilities(config))
         self.followup = FollowupService(config, vault_from_config(config), self.facilities, session_factory)
+        # facility calls (seconds, up to their timeout) run here, never on the IOLoop
+        self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="skybroker-api")
         handlers = [(r.pattern, r.handler, {"methods": r.methods}) for r in ROUTES]
         super().__init__(handlers, default_handler_class=NotFoundHandler, log_function=_log_request,
                          compress_response=True)

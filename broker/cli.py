@@ -111,8 +111,8 @@ def cmd_run(cfg: Config, args) -> int:
             from facility_apis.lco_simulator import make_simulator
 
             sim_token = "demo-simulator-token"
-            simulator = make_simulator({sim_token: "skybroker-demo"}).listen(
-                cfg.facilities.lco.simulator_port, address="127.0.0.1")
+            simulator = serve_in_thread(make_simulator({sim_token: "skybroker-demo"}),
+                                        cfg.facilities.lco.simulator_port)
             sim_url = f"http://127.0.0.1:{cfg.facilities.lco.simulator_port}"
             cfg = replace(cfg, facilities=replace(cfg.facilities, lco=replace(
                 cfg.facilities.lco, url=sim_url, archive_url=sim_url)))
@@ -155,7 +155,7 @@ def cmd_run(cfg: Config, args) -> int:
         server.stop()
         worker.stop()
         if simulator is not None:
-            simulator.stop()
+            simulator()
         if ingest is not None:
             from .ingest import stop_processes
 
@@ -265,6 +265,32 @@ def cmd_followup(cfg: Config, args) -> int:
         return 0
     finally:
         rt.close()
+
+
+def serve_in_thread(app, port: int, host: str = "127.0.0.1"):
+    """Serve a Tornado app on its own IOLoop in a daemon thread; return a function that stops it."""
+    import asyncio
+
+    import tornado.ioloop
+
+    ready = threading.Event()
+    holder = {}
+
+    def run():
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        holder["server"] = app.listen(port, address=host)
+        holder["loop"] = tornado.ioloop.IOLoop.current()
+        ready.set()
+        holder["loop"].start()
+
+    threading.Thread(target=run, name=f"serve-{port}", daemon=True).start()
+    ready.wait(10)
+
+    def stop():
+        holder["loop"].add_callback(holder["server"].stop)
+        holder["loop"].add_callback(holder["loop"].stop)
+
+    return stop
 
 
 def ensure_demo_followup(session_factory, cfg: Config, token: str) -> None:

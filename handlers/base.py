@@ -102,6 +102,15 @@ class BaseHandler(tornado.web.RequestHandler):
     def config(self):
         return self.application.config
 
+    async def blocking(self, fn, *args, **kwargs):
+        """Run ``fn`` (facility HTTP, long queries) on the app's thread pool, not on the IOLoop."""
+        import functools
+
+        import tornado.ioloop
+
+        return await tornado.ioloop.IOLoop.current().run_in_executor(
+            self.application.executor, functools.partial(fn, *args, **kwargs))
+
     def session(self):
         """A new ORM session; use as ``with self.session() as s, s.begin(): ...``."""
         return self.application.session_factory()

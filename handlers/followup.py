@@ -191,17 +191,18 @@ class FollowupRequestHandler(BaseHandler):
             self.success({"followup_requests": [svc.request_to_dict(r) for r in rows], "totalMatches": total})
 
     @endpoint("Submit a follow-up request", tags="followup_requests", body=FOLLOWUP_POST)
-    def post(self):
-        self.success(self.application.followup.create(self.principal, self.body))
+    async def post(self):
+        self.success(await self.blocking(self.application.followup.create, self.principal, self.body))
 
     @endpoint("Update a follow-up request (LCO: cancel, then resubmit)", tags="followup_requests", body=FOLLOWUP_PUT)
-    def put(self, followup_request_id):
-        status = self.application.followup.update(self.principal, int(followup_request_id), self.body)
+    async def put(self, followup_request_id):
+        status = await self.blocking(self.application.followup.update, self.principal, int(followup_request_id),
+                                     self.body)
         self.success({"status": status.value if status else None})
 
     @endpoint("Cancel a follow-up request at the facility (the row stays, cancelled)", tags="followup_requests")
-    def delete(self, followup_request_id):
-        self.application.followup.cancel(self.principal, int(followup_request_id))
+    async def delete(self, followup_request_id):
+        await self.blocking(self.application.followup.cancel, self.principal, int(followup_request_id))
         self.success()
 
 
@@ -226,8 +227,9 @@ class FollowupWatchHandler(BaseHandler):
 class PhotometryRequestHandler(BaseHandler):
     @endpoint("Fetch a completed request's frames from the facility archive and attach them",
               tags="followup_requests")
-    def post(self, followup_request_id):
-        self.success({"frames": self.application.followup.fetch_frames(self.principal, int(followup_request_id))})
+    async def post(self, followup_request_id):
+        frames = await self.blocking(self.application.followup.fetch_frames, self.principal, int(followup_request_id))
+        self.success({"frames": frames})
 
 
 class FacilityMessageHandler(BaseHandler):
@@ -342,5 +344,5 @@ PRIORITIZE_PUT = obj({
 class FollowupPrioritizationHandler(BaseHandler):
     @endpoint("Set priorities from the objects' magnitudes (LCO: the new ipp_value is resubmitted)",
               tags="followup_requests", body=PRIORITIZE_PUT)
-    def put(self):
-        self.success(svc.prioritize(self.application.followup, self.principal, self.body))
+    async def put(self):
+        self.success(await self.blocking(svc.prioritize, self.application.followup, self.principal, self.body))
