@@ -232,6 +232,24 @@ def _saved_all(groups: list[int]):
     return n == len(groups)
 
 
+def _check_sort(sort_by: str, order: str, allowed: set[str]) -> None:
+    if sort_by not in allowed:
+        raise ValidationError(f"Invalid sortBy: must be one of {sorted(allowed)}", field="sortBy")
+    if order not in ("asc", "desc"):
+        raise ValidationError("Invalid sortOrder: must be asc or desc", field="sortOrder")
+
+
+def _redshift_and_classes(stmt, principal: Principal, q):
+    """minRedshift / maxRedshift / classifications, shared by candidates and sources."""
+    if q.min_redshift is not None:
+        stmt = stmt.where(O.redshift >= q.min_redshift)
+    if q.max_redshift is not None:
+        stmt = stmt.where(O.redshift <= q.max_redshift)
+    if q.classifications:
+        stmt = stmt.where(_classification_exists(principal, q.classifications))
+    return stmt
+
+
 def _sort(stmt, column, order: str):
     return stmt.order_by(column.desc().nulls_last() if order == "desc" else column.asc().nulls_last(), O.id)
 
@@ -239,10 +257,7 @@ def _sort(stmt, column, order: str):
 def list_candidates(session: Session, principal: Principal, q: CandidateQuery, page: Page) -> dict:
     if q.saved_status not in SAVED_STATUSES:
         raise ValidationError(f"Invalid savedStatus: must be one of {list(SAVED_STATUSES)}", field="savedStatus")
-    if q.sort_by not in CANDIDATE_SORTS:
-        raise ValidationError(f"Invalid sortBy: must be one of {sorted(CANDIDATE_SORTS)}", field="sortBy")
-    if q.sort_order not in ("asc", "desc"):
-        raise ValidationError("Invalid sortOrder: must be asc or desc", field="sortOrder")
+    _check_sort(q.sort_by, q.sort_order, CANDIDATE_SORTS)
     filter_ids, selected = _selected_filters(session, principal, q)
     cand = sa.select(C.obj_id, sa.func.max(C.passed_at).label("passed_at")).where(C.filter_id.in_(filter_ids))
     if q.start_date:
@@ -251,12 +266,7 @@ def list_candidates(session: Session, principal: Principal, q: CandidateQuery, p
         cand = cand.where(C.passed_at <= q.end_date)
     cand = cand.group_by(C.obj_id).subquery()
     stmt = sa.select(O, cand.c.passed_at).join(cand, cand.c.obj_id == O.id)
-    if q.min_redshift is not None:
-        stmt = stmt.where(O.redshift >= q.min_redshift)
-    if q.max_redshift is not None:
-        stmt = stmt.where(O.redshift <= q.max_redshift)
-    if q.classifications:
-        stmt = stmt.where(_classification_exists(principal, q.classifications))
+    stmt = _redshift_and_classes(stmt, principal, q)
     if q.classifications_reject:
         stmt = stmt.where(~_classification_exists(principal, q.classifications_reject))
     accessible = user_group_ids(principal) if not principal.is_admin else sa.select(models.Group.id)
@@ -405,10 +415,7 @@ def cone_clause(ra: float, dec: float, radius_deg: float, ra_col=O.ra, dec_col=O
 
 
 def list_sources(session: Session, principal: Principal, q: SourceQuery, page: Page) -> dict:
-    if q.sort_by not in SOURCE_SORTS:
-        raise ValidationError(f"Invalid sortBy: must be one of {sorted(SOURCE_SORTS)}", field="sortBy")
-    if q.sort_order not in ("asc", "desc"):
-        raise ValidationError("Invalid sortOrder: must be asc or desc", field="sortOrder")
+    _check_sort(q.sort_by, q.sort_order, SOURCE_SORTS)
     if q.group_ids:
         for gid in q.group_ids:
             try:
@@ -429,12 +436,7 @@ def list_sources(session: Session, principal: Principal, q: SourceQuery, page: P
         stmt = stmt.where(cone_clause(q.ra, q.dec, q.radius))
     elif any(v is not None for v in (q.ra, q.dec, q.radius)):
         raise ValidationError("Invalid cone search: give all of ra, dec and radius", field="radius")
-    if q.min_redshift is not None:
-        stmt = stmt.where(O.redshift >= q.min_redshift)
-    if q.max_redshift is not None:
-        stmt = stmt.where(O.redshift <= q.max_redshift)
-    if q.classifications:
-        stmt = stmt.where(_classification_exists(principal, q.classifications))
+    stmt = _redshift_and_classes(stmt, principal, q)
     col = saved.c.saved_at if q.sort_by == "saved_at" else getattr(O, q.sort_by)
     stmt = _sort(stmt, col, q.sort_order)
     rows, total = paginate(session, stmt, page, scalars=False)
