@@ -1,0 +1,156 @@
+"""Sky-map kernels: pure functions, arrays in, arrays out (no database, no network, no files).
+
+Conventions: multi-order (UNIQ) maps as two arrays, ``uniq`` (int64, NUNIQ scheme
+``uniq = 4·4**order + ipix``, nested ipix) and ``probdensity`` (per steradian); flat maps as one array of
+per-pixel probabilities (NESTED or RING). Positions in degrees (ICRS). Areas in square degrees.
+
+Greedy credible levels: pixels are ranked by probability *density* (highest first; ties by descending
+UNIQ, as ``ligo.skymap.postprocess.crossmatch`` ranks them); the credible level of a pixel is the
+cumulative probability of all pixels ranked before it, itself included.
+"""
+
+from __future__ import annotations
+
+import math
+
+import healpy as hp
+import numpy as np
+
+SR_TO_DEG2 = (180.0 / math.pi) ** 2
+FULL_SKY_DEG2 = 4.0 * 180.0**2 / math.pi
+
+
+# -- pixels ------------------------------------------------------------------------------------------
+
+def uniq_to_order_ipix(uniq):
+    """NUNIQ → (order, nested ipix). ``uniq`` int64 array."""
+    uniq = np.asarray(uniq, dtype=np.int64)
+    order = (np.floor(np.log2(uniq)).astype(np.int64) - 2) // 2
+    ipix = uniq - (np.int64(4) << (2 * order))
+    return order, ipix
+
+
+def order_ipix_to_uniq(order, ipix):
+    order = np.asarray(order, dtype=np.int64)
+    return (np.int64(4) << (2 * order)) + np.asarray(ipix, dtype=np.int64)
+
+
+def pixel_area_sr(order):
+    """Area of a pixel of HEALPix ``order`` [sr]: 4π / (12·4**order)."""
+    return 4.0 * math.pi / (12.0 * np.power(4.0, np.asarray(order, dtype=np.float64)))
+
+
+def flat_to_moc(prob, nest: bool = True):
+    """A flat map of per-pixel probabilities → (uniq, probdensity [1/sr]) at its single order."""
+    prob = np.asarray(prob, dtype=np.float64)
+    nside = hp.npix2nside(prob.size)
+    order = int(round(math.log2(nside)))
+    ipix = np.arange(prob.size, dtype=np.int64)
+    if not nest:
+        prob = prob[hp.nest2ring(nside, ipix)]  # reorder RING values into NESTED pixel order
+    return order_ipix_to_uniq(np.full(prob.size, order), ipix), prob / pixel_area_sr(order)
+
+
+# -- credible levels -----------------------------------------------------------------------------------
+
+def greedy_credible_levels(prob, ranking=None):
+    """Credible level of every entry of ``prob`` (any shape), ranked by ``ranking`` (default ``prob``),
+    highest first. For a flat HEALPix map of probabilities this is the map of credible levels."""
+    p = np.asarray(prob, dtype=np.float64)
+    flat = p.ravel()
+    rank = flat if ranking is None else np.ravel(ranking)
+    order = np.argsort(rank)[::-1]
+    levels = np.empty_like(flat)
+    levels[order] = np.cumsum(flat[order])
+    return levels.reshape(p.shape)
+
+
+def _ranked(uniq, probdensity):
+    """Pixel order by (density, uniq) descending, with cumulative probability and area."""
+    uniq = np.asarray(uniq, dtype=np.int64)
+    dens = np.asarray(probdensity, dtype=np.float64)
+    # descending density, ties by descending uniq: a stable sort of -density over the pixels taken in
+    # descending-uniq order (cheaper than a two-key lexsort; map files are sorted by uniq already)
+    by_uniq = np.arange(len(uniq))[::-1] if np.all(uniq[1:] > uniq[:-1]) else np.argsort(uniq, kind="stable")[::-1]
+    order = by_uniq[np.argsort(-dens[by_uniq], kind="stable")]
+    levels, _ = uniq_to_order_ipix(uniq[order])
+    area_sr = pixel_area_sr(levels)
+    return order, np.cumsum(dens[order] * area_sr), np.cumsum(area_sr) * SR_TO_DEG2
+
+
+def moc_credible_levels(uniq, probdensity):
+    """Credible level of every pixel of a multi-order map (in the input order)."""
+    order, cumprob, _ = _ranked(uniq, probdensity)
+    out = np.empty(len(order))
+    out[order] = cumprob
+    return out
+
+
+def _interp_from_zero(x, xp, fp, right):
+    return np.interp(x, np.concatenate(([0.0], xp)), np.concatenate(([0.0], fp)), right=right)
+
+
+def credible_region_area(uniq, probdensity, levels):
+    """Area [deg²] of the credible region(s) at ``levels`` (e.g. 0.5, 0.9), interpolated between pixels."""
+    _, cumprob, cumarea = _ranked(uniq, probdensity)
+    return _interp_from_zero(np.asarray(levels, dtype=np.float64), cumprob, cumarea, right=FULL_SKY_DEG2)
+
+
+def area_probability(uniq, probdensity, areas_deg2):
+    """Probability enclosed by the most probable ``areas_deg2`` of the map."""
+    _, cumprob, cumarea = _ranked(uniq, probdensity)
+    return _interp_from_zero(np.asarray(areas_deg2, dtype=np.float64), cumarea, cumprob, right=1.0)
+
+
+# -- positions -----------------------------------------------------------------------------------------
+
+def locate(uniq, ra_deg, dec_deg):
+    """Index (into ``uniq``) of the pixel holding each position; -1 where the map does not cover it."""
+    order, ipix = uniq_to_order_ipix(uniq)
+    max_order = int(order.max())
+    nside = np.int64(1) << max_order
+    start = ipix << (2 * (max_order - order))
+    stop = (ipix + 1) << (2 * (max_order - order))
+    srt = np.argsort(start)
+    start_s, stop_s = start[srt], stop[srt]
+    pix = hp.ang2pix(int(nside), np.asarray(ra_deg, dtype=np.float64), np.asarray(dec_deg, dtype=np.float64),
+                     nest=True, lonlat=True).astype(np.int64)
+    j = np.searchsorted(start_s, pix, side="right") - 1
+    ok = (j >= 0) & (pix < stop_s[np.clip(j, 0, None)])
+    return np.where(ok, srt[np.clip(j, 0, None)], -1)
+
+
+def crossmatch(uniq, probdensity, ra_deg, dec_deg):
+    """For N positions: probability density [1/sr], credible level (searched probability) and searched
+    area [deg²] — the cumulative probability and area of all pixels ranked up to the one holding it —
+    and the offset [deg] from the map's mode. NaN where the map does not cover a position."""
+    uniq = np.asarray(uniq, dtype=np.int64)
+    dens = np.asarray(probdensity, dtype=np.float64)
+    order, cumprob, cumarea = _ranked(uniq, dens)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    idx = locate(uniq, ra_deg, dec_deg)
+    ok = idx >= 0
+    r = rank[np.where(ok, idx, 0)]
+    nan = np.full(len(idx), np.nan)
+    mode_order, mode_ipix = uniq_to_order_ipix(uniq[order[:1]])
+    mode_ra, mode_dec = hp.pix2ang(int(np.int64(1) << int(mode_order[0])), int(mode_ipix[0]), nest=True, lonlat=True)
+    return {
+        "probdensity": np.where(ok, dens[np.where(ok, idx, 0)], nan),
+        "credible_level": np.where(ok, cumprob[r], nan),
+        "searched_area": np.where(ok, cumarea[r], nan),
+        "offset": angular_distance(ra_deg, dec_deg, mode_ra, mode_dec),
+    }
+
+
+def inside_region(uniq, probdensity, ra_deg, dec_deg, level: float):
+    """Boolean mask: positions inside the ``level`` (e.g. 0.9) credible region."""
+    cl = crossmatch(uniq, probdensity, ra_deg, dec_deg)["credible_level"]
+    return np.nan_to_num(cl, nan=np.inf) <= level
+
+
+def angular_distance(ra1, dec1, ra2, dec2):
+    """Great-circle distance [deg] (degrees in), numerically stable at small separations."""
+    ra1, dec1, ra2, dec2 = (np.radians(np.asarray(x, dtype=np.float64)) for x in (ra1, dec1, ra2, dec2))
+    hav = np.sin((dec2 - dec1) / 2) ** 2 + np.cos(dec1) * np.cos(dec2) * np.sin((ra2 - ra1) / 2) ** 2
+    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(hav, 0.0, 1.0))))
