@@ -187,6 +187,9 @@ class CandidateQuery:
     sort_by: str = "passed_at"
     sort_order: str = "desc"
     include_photometry: bool = False
+    localization_dateobs: str | None = None
+    localization_name: str | None = None
+    localization_cumprob: float = 0.95
 
 
 CANDIDATE_SORTS = {"passed_at", "id", "ra", "dec", "redshift", "created_at"}
@@ -239,8 +242,15 @@ def _check_sort(sort_by: str, order: str, allowed: set[str]) -> None:
         raise ValidationError("Invalid sortOrder: must be asc or desc", field="sortOrder")
 
 
-def _redshift_and_classes(stmt, principal: Principal, q):
-    """minRedshift / maxRedshift / classifications, shared by candidates and sources."""
+def _redshift_and_classes(stmt, principal: Principal, q, session: Session | None = None):
+    """minRedshift / maxRedshift / classifications / localization, shared by candidates and sources."""
+    if q.localization_dateobs and session is not None:
+        from .gcn import find_localization, region_obj_ids
+
+        if not 0 < q.localization_cumprob <= 1:
+            raise ValidationError("Invalid localizationCumprob: must be in (0, 1]", field="localizationCumprob")
+        loc = find_localization(session, q.localization_dateobs, q.localization_name)
+        stmt = stmt.where(O.id.in_(region_obj_ids(loc.id, q.localization_cumprob)))
     if q.min_redshift is not None:
         stmt = stmt.where(O.redshift >= q.min_redshift)
     if q.max_redshift is not None:
@@ -266,7 +276,7 @@ def list_candidates(session: Session, principal: Principal, q: CandidateQuery, p
         cand = cand.where(C.passed_at <= q.end_date)
     cand = cand.group_by(C.obj_id).subquery()
     stmt = sa.select(O, cand.c.passed_at).join(cand, cand.c.obj_id == O.id)
-    stmt = _redshift_and_classes(stmt, principal, q)
+    stmt = _redshift_and_classes(stmt, principal, q, session)
     if q.classifications_reject:
         stmt = stmt.where(~_classification_exists(principal, q.classifications_reject))
     accessible = user_group_ids(principal) if not principal.is_admin else sa.select(models.Group.id)
@@ -400,6 +410,9 @@ class SourceQuery:
     sort_order: str = "desc"
     include_photometry: bool = False
     include_duplicates: bool = False
+    localization_dateobs: str | None = None
+    localization_name: str | None = None
+    localization_cumprob: float = 0.95
 
 
 SOURCE_SORTS = {"saved_at", "id", "ra", "dec", "redshift", "created_at"}
@@ -436,7 +449,7 @@ def list_sources(session: Session, principal: Principal, q: SourceQuery, page: P
         stmt = stmt.where(cone_clause(q.ra, q.dec, q.radius))
     elif any(v is not None for v in (q.ra, q.dec, q.radius)):
         raise ValidationError("Invalid cone search: give all of ra, dec and radius", field="radius")
-    stmt = _redshift_and_classes(stmt, principal, q)
+    stmt = _redshift_and_classes(stmt, principal, q, session)
     col = saved.c.saved_at if q.sort_by == "saved_at" else getattr(O, q.sort_by)
     stmt = _sort(stmt, col, q.sort_order)
     rows, total = paginate(session, stmt, page, scalars=False)

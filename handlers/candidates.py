@@ -33,6 +33,8 @@ LIST_PARAMS = (
     Param("sortBy", {"type": "string", "enum": sorted(svc.CANDIDATE_SORTS)}),
     Param("sortOrder", {"type": "string", "enum": ["asc", "desc"]}),
     Param("includePhotometry", {"type": "boolean"}),
+    Param("localizationDateobs", {"type": "string"}, "GCN event time: only objects in its localization"),
+    Param("localizationName", {"type": "string"}), Param("localizationCumprob", {"type": "number"}, "default 0.95"),
 )
 
 
@@ -56,6 +58,9 @@ class CandidateHandler(BaseHandler):
                 min_redshift=self.float_arg("minRedshift"), max_redshift=self.float_arg("maxRedshift"),
                 sort_by=self.str_arg("sortBy", "passed_at"), sort_order=self.str_arg("sortOrder", "desc"),
                 include_photometry=self.bool_arg("includePhotometry"),
+                localization_dateobs=self.str_arg("localizationDateobs"),
+                localization_name=self.str_arg("localizationName"),
+                localization_cumprob=self.float_arg("localizationCumprob", 0.95),
             )
             self.success(svc.list_candidates(session, self.principal, q, self.page(default=25)))
 

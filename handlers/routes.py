@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from . import (candidates, classifications, filters, followup, groups, ingest, openapi, photometry, sources, streams,
+from . import (candidates, classifications, filters, followup, gcn, groups, ingest, openapi, photometry, sources, streams,
                system, users)
 from .base import BaseHandler
 
@@ -93,5 +93,10 @@ ROUTES: tuple[Route, ...] = (
     route("/api/facility", followup.FacilityMessageHandler, "POST"),
     route("/api/default_followup_request", followup.DefaultFollowupHandler, "GET POST"),
     route("/api/default_followup_request/{default_followup_id}", followup.DefaultFollowupHandler, "GET DELETE"),
+    route("/api/gcn_event", gcn.GcnEventHandler, "GET POST"),
+    route("/api/gcn_event/{dateobs}", gcn.GcnEventHandler, "GET DELETE"),
+    route("/api/localization", gcn.LocalizationPostHandler, "POST"),
+    route("/api/localization/{dateobs}/name/{localization_name}", gcn.LocalizationHandler, "GET DELETE"),
+    route("/api/localization/{dateobs}/name/{localization_name}/download", gcn.LocalizationDownloadHandler, "GET"),
     route("/api/openapi.json", openapi.OpenAPIHandler, "GET"),
 )

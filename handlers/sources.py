@@ -28,6 +28,8 @@ LIST_PARAMS = (
     Param("sortBy", {"type": "string", "enum": sorted(svc.SOURCE_SORTS)}),
     Param("sortOrder", {"type": "string", "enum": ["asc", "desc"]}),
     Param("includePhotometry", {"type": "boolean"}), Param("includeDuplicates", {"type": "boolean"}),
+    Param("localizationDateobs", {"type": "string"}, "GCN event time: only objects in its localization"),
+    Param("localizationName", {"type": "string"}), Param("localizationCumprob", {"type": "number"}, "default 0.95"),
 )
 
 
@@ -50,6 +52,9 @@ class SourceHandler(BaseHandler):
                 sort_by=self.str_arg("sortBy", "saved_at"), sort_order=self.str_arg("sortOrder", "desc"),
                 include_photometry=self.bool_arg("includePhotometry"),
                 include_duplicates=self.bool_arg("includeDuplicates"),
+                localization_dateobs=self.str_arg("localizationDateobs"),
+                localization_name=self.str_arg("localizationName"),
+                localization_cumprob=self.float_arg("localizationCumprob", 0.95),
             )
             self.success(svc.list_sources(session, self.principal, q, self.page()))
 

@@ -6,6 +6,7 @@ from .filters import Filter
 from .followup import (TERMINAL_STATUSES, Allocation, DefaultFollowupFired, DefaultFollowupRequest,
                        FacilityTransaction, FollowupRequest, FollowupStatus, Instrument, Telescope,
                        followup_target_groups, followup_watchers)
+from .gcn import GcnEvent, GcnNotice, Localization, LocalizationTile, ObjLocalization
 from .groups import Group, GroupUser, group_streams
 from .ingest import FailedAlert, IngestCounter, IngestStatus, ObjDuplicate
 from .objects import Candidate, Obj, Photometry, Source, healpix_index, photometry_groups
@@ -13,6 +14,7 @@ from .streams import Stream, StreamUser
 from .users import ACL, Role, Token, User, role_acls, token_acls, user_acls, user_roles
 
 __all__ = [
+    "GcnEvent", "GcnNotice", "Localization", "LocalizationTile", "ObjLocalization",
     "Allocation", "DefaultFollowupFired", "DefaultFollowupRequest", "FacilityTransaction", "FollowupRequest",
     "FollowupStatus", "Instrument", "TERMINAL_STATUSES", "Telescope", "followup_target_groups",
     "followup_watchers",

@@ -1,0 +1,166 @@
+"""/api/gcn_event and /api/localization."""
+
+import base64
+
+import numpy as np
+import sqlalchemy as sa
+
+import models
+from broker import gcn as svc
+from broker.errors import NotFound, ValidationError
+from broker.skymap_io import SkyMap, read_fits
+from broker.validation import array, nullable, obj, string
+
+from .base import PAGINATION_PARAMS, BaseHandler, Param, endpoint
+
+NUMS = array({"type": "number"})
+SKYMAP = obj({"localization_name": string(minLength=1), "uniq": array({"type": "integer"}, minItems=1),
+              "probdensity": NUMS, "distmu": nullable(NUMS), "distsigma": nullable(NUMS), "distnorm": nullable(NUMS),
+              "ra": {"type": "number"}, "dec": {"type": "number"}, "error": {"type": "number", "exclusiveMinimum": 0}},
+             required=("localization_name",))
+GCN_POST = {"oneOf": [
+    obj({"json": {"type": ["object", "string"], "description": "a JSON notice (e.g. igwn.gwalert)"}},
+        required=("json",)),
+    obj({"xml": string("a VOEvent")}, required=("xml",)),
+    obj({"dateobs": string("event time (UTC)"), "skymap": SKYMAP, "aliases": array(string())},
+        required=("dateobs",)),
+]}
+LOCALIZATION_POST = obj({
+    "dateobs": string("event time (UTC)"), "localization_name": string(minLength=1),
+    "uniq": array({"type": "integer"}, minItems=1), "probdensity": NUMS,
+    "distmu": nullable(NUMS), "distsigma": nullable(NUMS), "distnorm": nullable(NUMS),
+    "ra": {"type": "number"}, "dec": {"type": "number"}, "error": {"type": "number", "exclusiveMinimum": 0},
+    "fits": string("base64 FITS sky map (flat or multi-order, gzip too)"),
+}, required=("dateobs", "localization_name"))
+
+
+def skymap_from_body(b: dict) -> SkyMap:
+    if "fits" in b:
+        try:
+            return read_fits(base64.b64decode(b["fits"], validate=True))
+        except ValueError as exc:
+            raise ValidationError(f"Invalid field 'fits': not base64 ({exc})", field="fits") from None
+    if "uniq" in b:
+        if len(b.get("probdensity") or []) != len(b["uniq"]):
+            raise ValidationError("Invalid field 'probdensity': needs one value per uniq", field="probdensity")
+        layers = {k: (None if b.get(k) is None else np.asarray(b[k], float)) for k in ("distmu", "distsigma", "distnorm")}
+        uniq = np.asarray(b["uniq"], dtype=np.int64)
+        if np.any(uniq < 4):
+            raise ValidationError("Invalid field 'uniq': values must be >= 4 (NUNIQ)", field="uniq")
+        return SkyMap(uniq, np.asarray(b["probdensity"], float), **layers)
+    if {"ra", "dec", "error"} <= set(b):
+        return svc.cone_skymap(b["ra"], b["dec"], b["error"])
+    raise ValidationError("Missing sky map: give uniq + probdensity, ra + dec + error, or fits", field="uniq")
+
+
+class GcnEventHandler(BaseHandler):
+    @endpoint("Retrieve GCN events (paginated), or one by dateobs", tags="gcn_events",
+              params=(*PAGINATION_PARAMS, Param("includeRetracted", {"type": "boolean"})))
+    def get(self, dateobs=None):
+        E = models.GcnEvent
+        with self.session() as session:
+            if dateobs is not None:
+                event = session.execute(sa.select(E).where(E.dateobs == svc._utc(dateobs, "dateobs"))).scalar()
+                if event is None:
+                    raise NotFound(f"No GCN event at {dateobs}")
+                self.success(svc.event_to_dict(event))
+                return
+            stmt = sa.select(E).order_by(E.dateobs.desc())
+            if not self.bool_arg("includeRetracted"):
+                stmt = stmt.where(~E.retracted)
+            from broker.pagination import paginate
+
+            rows, total = paginate(session, stmt, self.page())
+            self.success({"events": [svc.event_to_dict(e) for e in rows], "totalMatches": total})
+
+    @endpoint("Ingest a GCN notice ({json} or {xml}) or a sky map for an event", tags="gcn_events",
+              acls=("Manage GCNs",), body=GCN_POST)
+    async def post(self):
+        self.success(await self.blocking(self._ingest, self.body))
+
+    def _ingest(self, b: dict) -> dict:
+        with self.session() as session, session.begin():
+            parsed, raw = svc.parse_notice_body(b)
+            if parsed is not None:
+                event = svc.store_notice(session, parsed, raw)
+            else:
+                parsed = svc.ParsedNotice(dateobs=svc._utc(b["dateobs"], "dateobs"), notice_type="skymap",
+                                          notice_format="json", aliases=b.get("aliases", []))
+                raw = repr(sorted(b)).encode()
+                if "skymap" in b:
+                    parsed.skymap = skymap_from_body(b["skymap"])
+                    parsed.localization_name = b["skymap"]["localization_name"]
+                event = svc.store_notice(session, parsed, raw)
+            return {"gcnevent_id": event.id, "dateobs": event.dateobs.isoformat()}
+
+    @endpoint("Delete a GCN event", tags="gcn_events", acls=("Manage GCNs",))
+    def delete(self, dateobs):
+        E = models.GcnEvent
+        with self.session() as session, session.begin():
+            event = session.execute(sa.select(E).where(E.dateobs == svc._utc(dateobs, "dateobs"))).scalar()
+            if event is None:
+                raise NotFound(f"No GCN event at {dateobs}")
+            session.delete(event)
+        self.success()
+
+
+class LocalizationPostHandler(BaseHandler):
+    @endpoint("Add a localization to an event: multi-order arrays, a cone, or a FITS file", tags="localizations",
+              acls=("Manage GCNs",), body=LOCALIZATION_POST)
+    async def post(self):
+        self.success(await self.blocking(self._add, self.body))
+
+    def _add(self, b: dict) -> dict:
+        E = models.GcnEvent
+        with self.session() as session, session.begin():
+            event = session.execute(sa.select(E).where(E.dateobs == svc._utc(b["dateobs"], "dateobs"))).scalar()
+            if event is None:
+                raise ValidationError(f"Invalid dateobs: no GCN event at {b['dateobs']}", field="dateobs")
+            loc = svc.add_localization(session, event, b["localization_name"], skymap_from_body(b))
+            return {"localization_id": loc.id}
+
+
+class LocalizationHandler(BaseHandler):
+    @endpoint("Retrieve a localization with its 50% and 90% areas (and the map on request)", tags="localizations",
+              params=(Param("include2DMap", {"type": "boolean"}, "include uniq/probdensity"),))
+    def get(self, dateobs, localization_name):
+        with self.session() as session:
+            loc = svc.find_localization(session, dateobs, localization_name)
+            out = loc.to_dict()
+            if self.bool_arg("include2DMap"):
+                sm = loc.skymap()
+                out["uniq"], out["probdensity"] = sm.uniq.tolist(), sm.probdensity.tolist()
+            self.success(out)
+
+    @endpoint("Delete a localization", tags="localizations", acls=("Manage GCNs",))
+    def delete(self, dateobs, localization_name):
+        with self.session() as session, session.begin():
+            session.delete(svc.find_localization(session, dateobs, localization_name))
+        self.success()
+
+
+class LocalizationDownloadHandler(BaseHandler):
+    @endpoint("Download a localization as a multi-order FITS file", tags="localizations")
+    def get(self, dateobs, localization_name):
+        import io
+
+        from astropy.table import Table
+
+        with self.session() as session:
+            loc = svc.find_localization(session, dateobs, localization_name)
+            sm = loc.skymap()
+            cols = {"UNIQ": sm.uniq, "PROBDENSITY": sm.probdensity}
+            for k in ("distmu", "distsigma", "distnorm"):
+                if getattr(sm, k) is not None:
+                    cols[k.upper()] = getattr(sm, k)
+            name = f"{loc.localization_name}.multiorder.fits"
+        t = Table(cols, meta={"ORDERING": "NUNIQ", "DATE-OBS": loc.dateobs.isoformat()})
+        buf = io.BytesIO()
+        t.write(buf, format="fits")
+        self.set_header("Content-Type", "application/fits")
+        self.set_header("Content-Disposition", f'attachment; filename="{name}"')
+        self.finish(buf.getvalue())
+
+
+
+
