@@ -34,7 +34,7 @@ MJD_MIN, MJD_MAX = 40000.0, 100000.0  # 1968 .. 2132: anything else is not a val
 
 ZTF_BANDS = {1: "ztfg", 2: "ztfr", 3: "ztfi"}
 LSST_BANDS = {b: f"lsst{b}" for b in "ugrizy"}
-FORMATS = ("ztf_avro", "lsst_avro", "json")
+FORMATS = ("ztf_avro", "lsst_avro", "json", "gcn")  # gcn: notices (JSON or VOEvent XML), see broker.gcn
 
 ZTF_SCORES = ("rb", "drb", "sgscore1", "classtar")
 LSST_SCORES = ("reliability", "extendedness")

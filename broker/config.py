@@ -104,6 +104,7 @@ class IngestConfig:
     batch_size: int
     batch_timeout_ms: int
     association_radius_arcsec: float
+    crossmatch_recent_days: float
     refresh_interval_s: float
     stats_interval_s: float
     processes: int

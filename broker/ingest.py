@@ -153,7 +153,8 @@ class Ingestor:
 
     def _write(self, batch: list[Message]):
         with self.session_factory() as session, session.begin():
-            return process_batch(session, self.streams, batch, self.cfg.ingest.association_radius_arcsec)
+            return process_batch(session, self.streams, batch, self.cfg.ingest.association_radius_arcsec,
+                                 self.cfg.ingest.crossmatch_recent_days)
 
     def _with_db_retry(self, fn, *args):
         """Run ``fn``; on a database error roll back, wait (0.5 s doubling to 30 s) and retry."""

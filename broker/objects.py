@@ -159,6 +159,20 @@ def duplicates(session: Session, obj_ids) -> dict[str, list[dict]]:
     return out
 
 
+def localizations_of(session: Session, obj_ids) -> dict[str, list[dict]]:
+    """The localizations each object lies in, with its credible level and the map's density there."""
+    OL, L = models.ObjLocalization, models.Localization
+    rows = session.execute(sa.select(OL.obj_id, OL.localization_id, OL.credible_level, OL.probdensity, L.dateobs,
+                                     L.localization_name)
+                           .join(L, L.id == OL.localization_id).where(OL.obj_id.in_(list(obj_ids)))
+                           .order_by(L.dateobs.desc())).all()
+    out: dict[str, list] = {o: [] for o in obj_ids}
+    for obj_id, lid, cl, pd, dateobs, name in rows:
+        out[obj_id].append({"localization_id": lid, "dateobs": dateobs.isoformat(), "localization_name": name,
+                            "credible_level": cl, "probdensity": pd})
+    return out
+
+
 def saved_groups(session: Session, principal: Principal, obj_ids) -> dict[str, list[dict]]:
     stmt = (sa.select(S, models.Group).join(models.Group, models.Group.id == S.group_id)
             .where(S.obj_id.in_(list(obj_ids)), S.active))
@@ -318,8 +332,10 @@ def candidate_details(session: Session, principal: Principal, ids: list[str], fi
             out[obj_id]["passing_alert_id"] = alert
     groups = saved_groups(session, principal, ids)
     classes = visible_classifications(session, principal, ids)
+    locs = localizations_of(session, ids)
     phot = visible_photometry(session, principal, ids) if include_photometry else None
     for i in ids:
+        out[i]["localizations"] = locs[i]
         out[i]["saved_groups"] = groups[i]
         out[i]["is_source"] = bool(groups[i])
         out[i]["classifications"] = classes[i]
@@ -463,7 +479,8 @@ def source_details(session: Session, principal: Principal, ids, include_photomet
                    include_duplicates: bool) -> dict[str, dict]:
     groups = saved_groups(session, principal, ids)
     classes = visible_classifications(session, principal, ids)
-    out = {i: {"groups": groups[i], "classifications": classes[i]} for i in ids}
+    locs = localizations_of(session, ids)
+    out = {i: {"groups": groups[i], "classifications": classes[i], "localizations": locs[i]} for i in ids}
     if include_photometry:
         phot = visible_photometry(session, principal, ids)
         for i in ids:

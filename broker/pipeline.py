@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -252,13 +253,16 @@ def associate(session: Session, ra, dec, ids, radius_arcsec: float) -> list[tupl
 
 
 def process_batch(session: Session, streams: dict[str, StreamInfo], messages: list[Message],
-                  radius_arcsec: float) -> BatchResult:
-    """Write one batch inside the caller's transaction; return its counts."""
+                  radius_arcsec: float, recent_days: float = 7.0) -> BatchResult:
+    """Write one batch inside the caller's transaction; return its counts.
+
+    ``recent_days``: new alerts are crossmatched against localizations of events this recent."""
     now = models.utcnow()
     result = BatchResult(consumed=len(messages))
     failed_rows = []
     per_stream: dict[str, list[tuple[Message, Alert]]] = defaultdict(list)
     counters: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    notices_stored = 0
 
     for m in messages:
         stream = streams.get(m.topic)
@@ -267,6 +271,16 @@ def process_batch(session: Session, streams: dict[str, StreamInfo], messages: li
                                     raw=m.value or b"", error="no stream reads this topic", now=now))
             continue
         counters[(stream.id, 0)][0] += 1
+        if stream.format == "gcn":
+            error = _store_gcn(session, m, recent_days)
+            if error:
+                failed_rows.append(dict(stream_id=stream.id, topic=m.topic, partition=m.partition, offset=m.offset,
+                                        raw=m.value or b"", error=error, now=now))
+                counters[(stream.id, 0)][3] += 1
+            else:
+                counters[(stream.id, 0)][1] += 1
+                notices_stored += 1
+            continue
         try:
             alert = decode(m.value, stream.format)
         except AlertError as exc:
@@ -293,8 +307,8 @@ def process_batch(session: Session, streams: dict[str, StreamInfo], messages: li
                 counters[(stream.id, 0)][1] += 1
 
     if passing:
-        _write_passing(session, passing, radius_arcsec, now)
-    result.ingested = len(passing)
+        _write_passing(session, passing, radius_arcsec, now, recent_days)
+    result.ingested = len(passing) + notices_stored
     result.failed = len(failed_rows)
     for row in failed_rows:
         session.execute(_INSERT_FAILED, row)
@@ -308,7 +322,65 @@ def process_batch(session: Session, streams: dict[str, StreamInfo], messages: li
     return result
 
 
-def _write_passing(session: Session, passing, radius_arcsec: float, now: datetime) -> None:
+def _store_gcn(session: Session, m: Message, recent_days: float) -> str | None:
+    """A GCN notice from a stream: stored in a savepoint; a bad one returns its error (the batch goes on)."""
+    from .errors import BrokerError
+    from .gcn import parse_json_notice, parse_voevent, store_notice
+
+    raw = m.value or b""
+    nested = session.begin_nested()
+    try:
+        if raw.lstrip()[:1] == b"<":
+            parsed = parse_voevent(raw)
+        else:
+            try:
+                notice = json.loads(raw)
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise ValidationError(f"not a JSON or XML notice: {exc}") from None
+            if not isinstance(notice, dict):
+                raise ValidationError("a JSON notice must be an object")
+            parsed = parse_json_notice(notice, raw)
+        store_notice(session, parsed, raw, recent_days)
+    except BrokerError as exc:
+        nested.rollback()
+        return f"bad GCN notice: {exc.message}"
+    nested.commit()
+    return None
+
+
+def crossmatch_recent(session: Session, ids: list[str], ras, decs, now: datetime, recent_days: float) -> int:
+    """Crossmatch objects against the localizations of events of the last ``recent_days`` (not retracted)."""
+    from datetime import timedelta
+
+    from . import skymap as K
+
+    locs = session.execute(
+        sa.select(models.Localization).join(models.GcnEvent, models.GcnEvent.dateobs == models.Localization.dateobs)
+        .where(models.GcnEvent.dateobs >= now - timedelta(days=recent_days), ~models.GcnEvent.retracted)
+    ).scalars().all()
+    n = 0
+    for loc in locs:
+        sm = loc.skymap()
+        res = K.crossmatch(sm.uniq, sm.probdensity, ras, decs)
+        rows = [(ids[i], loc.id, float(res["credible_level"][i]), float(res["probdensity"][i]))
+                for i in np.flatnonzero(np.isfinite(res["credible_level"]))]
+        if rows:
+            session.execute(_UPSERT_OBJ_LOC, {"o": [r[0] for r in rows], "l": [r[1] for r in rows],
+                                              "c": [r[2] for r in rows], "p": [r[3] for r in rows]})
+            n += len(rows)
+    return n
+
+
+_UPSERT_OBJ_LOC = sa.text("""
+    INSERT INTO obj_localizations (obj_id, localization_id, credible_level, probdensity)
+    SELECT o, l, c, p FROM unnest(CAST(:o AS text[]), CAST(:l AS int[]), CAST(:c AS float8[]), CAST(:p AS float8[]))
+         AS v(o, l, c, p)
+    ON CONFLICT (obj_id, localization_id) DO UPDATE SET credible_level = EXCLUDED.credible_level,
+                                                        probdensity = EXCLUDED.probdensity
+""")
+
+
+def _write_passing(session: Session, passing, radius_arcsec: float, now: datetime, recent_days: float = 7.0) -> None:
     from models.objects import healpix_index
 
     # 1. alerts without a survey object id take the nearest existing object, else a new id
@@ -333,6 +405,9 @@ def _write_passing(session: Session, passing, radius_arcsec: float, now: datetim
     decs = np.array([objs[k].dec for k in ids])
     session.execute(_INSERT_OBJS, {"id": ids, "ra": ras.tolist(), "dec": decs.tolist(),
                                    "hp": healpix_index(ras, decs).tolist(), "now": now})
+
+    # 2b. inside a recent event's localization?
+    crossmatch_recent(session, ids, ras, decs, now, recent_days)
 
     # 3. duplicates: other objects within the radius (both directions)
     dup_a, dup_b, dup_s = [], [], []

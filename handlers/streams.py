@@ -10,11 +10,11 @@ from .base import BaseHandler, endpoint
 
 ALTDATA = nullable({
     "type": "object",
-    "description": 'Stream settings: {"topic": Kafka topic, "format": "ztf_avro" | "lsst_avro" | "json", '
+    "description": 'Stream settings: {"topic": Kafka topic, "format": "ztf_avro" | "lsst_avro" | "json" | "gcn", '
                    '"classifications": {"taxonomy_id": id, "scores": {score name: class name}}}',
     "properties": {
         "topic": {"type": "string", "minLength": 1, "pattern": "^[a-zA-Z0-9._-]+$"},
-        "format": {"type": "string", "enum": ["ztf_avro", "lsst_avro", "json"]},
+        "format": {"type": "string", "enum": ["ztf_avro", "lsst_avro", "json", "gcn"]},
         "classifications": {
             "type": "object",
             "properties": {"taxonomy_id": {"type": "integer"},
