@@ -463,25 +463,39 @@ def parse_when(value: str | None, name: str) -> datetime | None:
 
 
 def prioritize(service: FollowupService, principal: Principal, body: dict) -> dict:
-    """Priorities from the objects' latest magnitudes, scaled to [minimumPriority, maximumPriority];
-    for LCO the priority becomes the ipp_value (cancel + resubmit, only where it changed)."""
-    from .followup_reports import check_range, latest_magnitudes, priorities_by_magnitude, priority_to_ipp
+    """Priorities scaled to [minimumPriority, maximumPriority], from the objects' latest magnitudes
+    (``priorityType: magnitude``) or a localization's probability density at them (``localization``,
+    times the distance term of a 3-D map when the object has a redshift). For LCO the priority becomes
+    the ipp_value (cancel + resubmit, only where it changed)."""
+    from .followup_reports import (check_range, latest_magnitudes, localization_scores, priorities_by_magnitude,
+                                   priorities_by_score, priority_to_ipp)
 
-    if body["priorityType"] != "magnitude":
-        raise ValidationError("Invalid field 'priorityType': only 'magnitude' is available (localization "
-                              "priorities arrive with sky maps)", field="priorityType")
     lo, hi = float(body.get("minimumPriority", 1)), float(body.get("maximumPriority", 5))
     check_range(lo, hi)
     with service.session_factory() as session:
         reqs = [load_request(session, principal, rid) for rid in body["followupRequestIds"]]
         for req in reqs:
             _require_owner_or_admin(session, principal, req)
-        mags = latest_magnitudes(session, {r.obj_id for r in reqs})
-    by_obj = priorities_by_magnitude(mags, lo, hi)
+        objs = {r.obj_id for r in reqs}
+        if body["priorityType"] == "magnitude":
+            basis = latest_magnitudes(session, objs)
+            by_obj = priorities_by_magnitude(basis, lo, hi)
+            why = "no detection to rank by"
+        else:
+            if body.get("localizationId") is None:
+                raise ValidationError("Missing required field 'localizationId' for priorityType localization",
+                                      field="localizationId")
+            loc = session.get(models.Localization, body["localizationId"])
+            if loc is None:
+                raise ValidationError(f"Invalid localizationId: no localization {body['localizationId']}",
+                                      field="localizationId")
+            basis = localization_scores(loc, {r.obj_id: (r.obj.ra, r.obj.dec, r.obj.redshift) for r in reqs})
+            by_obj = priorities_by_score(basis, lo, hi)
+            why = "outside the localization"
     out = {}
     for req in reqs:
         if req.obj_id not in by_obj:
-            out[req.id] = {"priority": req.priority, "skipped": "no detection to rank by"}
+            out[req.id] = {"priority": req.priority, "skipped": why}
             continue
         p = round(by_obj[req.obj_id], 4)
         ipp = priority_to_ipp(p, lo, hi)
@@ -495,6 +509,5 @@ def prioritize(service: FollowupService, principal: Principal, body: dict) -> di
                 row.priority = p
                 if row.status is FollowupStatus.pending:
                     row.payload = {**row.payload, "ipp_value": ipp}
-        out[req.id] = {"priority": p, "ipp_value": ipp, "magnitude": round(mags[req.obj_id], 3),
-                       "resubmitted": active and changed}
+        out[req.id] = {"priority": p, "ipp_value": ipp, "basis": basis[req.obj_id], "resubmitted": active and changed}
     return out

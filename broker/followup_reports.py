@@ -166,6 +166,46 @@ def priorities_by_magnitude(mags: dict[str, float], lo: float, hi: float) -> dic
     return {o: lo + (hi - lo) * (faint - m) / (faint - bright) for o, m in mags.items()}
 
 
+def priorities_by_score(scores: dict[str, float], lo: float, hi: float) -> dict[str, float]:
+    """Linear: the highest score gets ``hi``, the lowest ``lo`` (all equal: ``hi``)."""
+    if not scores:
+        return {}
+    top, bottom = max(scores.values()), min(scores.values())
+    if top == bottom:
+        return {o: hi for o in scores}
+    return {o: lo + (hi - lo) * (v - bottom) / (top - bottom) for o, v in scores.items()}
+
+
+def localization_scores(loc, positions: dict[str, tuple]) -> dict[str, float]:
+    """Probability density [1/sr] of the localization at each object; for a 3-D map and an object with a
+    redshift, times the conditional distance density at its luminosity distance [1/Mpc]."""
+    import numpy as np
+
+    from . import skymap as K
+
+    sm = loc.skymap()
+    ids = list(positions)
+    ra = np.array([positions[o][0] for o in ids])
+    dec = np.array([positions[o][1] for o in ids])
+    res = K.crossmatch(sm.uniq, sm.probdensity, ra, dec)
+    idx = K.locate(sm.uniq, ra, dec)
+    out = {}
+    for k, o in enumerate(ids):
+        dens = res["probdensity"][k]
+        if not np.isfinite(dens) or dens <= 0:
+            continue
+        z = positions[o][2]
+        if z is not None and sm.distmu is not None and idx[k] >= 0:
+            from astropy.cosmology import Planck18
+
+            r = float(Planck18.luminosity_distance(z).to_value("Mpc"))
+            mu, sigma, norm = sm.distmu[idx[k]], sm.distsigma[idx[k]], sm.distnorm[idx[k]]
+            if np.isfinite(mu) and sigma > 0:
+                dens = dens * norm * r**2 * math.exp(-0.5 * ((r - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
+        out[o] = float(dens)
+    return out
+
+
 def priority_to_ipp(priority: float, lo: float, hi: float) -> float:
     """Map a priority in [lo, hi] onto LCO's ipp_value range [0.5, 2.0]."""
     if hi == lo:

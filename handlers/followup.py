@@ -338,11 +338,12 @@ PRIORITIZE_PUT = obj({
     "followupRequestIds": array(integer(), "Requests to re-prioritise", minItems=1),
     "priorityType": {"type": "string", "enum": ["magnitude", "localization"]},
     "minimumPriority": NUM, "maximumPriority": NUM,
+    "localizationId": integer("with priorityType localization: the localization to rank by"),
 }, required=("followupRequestIds", "priorityType"))
 
 
 class FollowupPrioritizationHandler(BaseHandler):
-    @endpoint("Set priorities from the objects' magnitudes (LCO: the new ipp_value is resubmitted)",
+    @endpoint("Set priorities from magnitudes or a localization's density (LCO: new ipp_value resubmitted)",
               tags="followup_requests", body=PRIORITIZE_PUT)
     async def put(self):
         self.success(await self.blocking(svc.prioritize, self.application.followup, self.principal, self.body))

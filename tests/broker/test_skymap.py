@@ -133,3 +133,29 @@ def test_bad_files_are_refused():
         read_fits(b"hello")
     with pytest.raises(ValidationError, match="gzip"):
         read_fits(b"\x1f\x8b garbage")
+
+
+def test_localization_scores_use_the_distance_layer():
+    """Same sky position: the object whose redshift puts it near the map's distance scores higher."""
+    from astropy.cosmology import Planck18
+
+    from broker.followup_reports import localization_scores
+    from broker.skymap_io import SkyMap
+
+    nside = 32
+    prob = np.full(hp.nside2npix(nside), 1.0 / hp.nside2npix(nside))
+    uniq, dens = K.flat_to_moc(prob)
+    mu = np.full(uniq.size, 100.0)
+    sigma = np.full(uniq.size, 10.0)
+    norm = np.full(uniq.size, 1.0 / (100.0**2 + 10.0**2))  # ∫ r² N(r; mu, sigma) dr = mu² + sigma²
+
+    class Loc:
+        def skymap(self):
+            return SkyMap(uniq, dens, mu, sigma, norm)
+
+    z_near = 0.0224  # ~ 100 Mpc
+    assert abs(Planck18.luminosity_distance(z_near).value - 100) < 5
+    scores = localization_scores(Loc(), {"near": (10.0, 10.0, z_near), "far": (10.0, 10.0, 0.05),
+                                         "unknown": (10.0, 10.0, None)})
+    assert scores["near"] > scores["far"]
+    assert scores["unknown"] == pytest.approx(1 / (4 * math.pi))

@@ -313,7 +313,7 @@ def test_schedule_and_prioritization_by_magnitude(team):
         "minimumPriority": 1, "maximumPriority": 5}).json()["data"]
     assert not any(v["resubmitted"] for v in again.values()) and len(sim_groups(team["lco"])) == 4
     assert_error(alice.put("/api/followup_request/prioritization", json={
-        "followupRequestIds": [bright_id], "priorityType": "localization"}), 400, "priorityType")
+        "followupRequestIds": [bright_id], "priorityType": "localization"}), 400, "localizationId")
     iid = team["instruments"]["1M0-SCICAM-SINISTRO"]
     sched = alice.get(f"/api/followup_request/schedule/{iid}").json()["data"]["requests"]
     assert [s["id"] for s in sched] == [bright_id, faint_id]  # by priority
@@ -321,3 +321,29 @@ def test_schedule_and_prioritization_by_magnitude(team):
     assert csv_text.splitlines()[0].startswith("id,obj_id,ra,dec,status,priority")
     png = alice.get(f"/api/followup_request/schedule/{iid}", params={"output_format": "png"})
     assert png.content[:4] == b"\x89PNG"
+
+
+def test_prioritization_by_localization(team, admin):
+    """The object where the map is denser gets the higher priority (and LCO ipp_value)."""
+    import datetime
+
+    alice, gid = team["alice"], team["gid"]
+    t = (datetime.datetime.utcnow() - datetime.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S")
+    assert admin.post("/api/gcn_event", json={"dateobs": t, "skymap": {
+        "localization_name": "cone", "ra": 197.5, "dec": -23.4, "error": 1.0}}).status_code == 200
+    loc_id = admin.get(f"/api/gcn_event/{t}").json()["data"]["localizations"][0]["id"]
+    far = f"far-{uuid.uuid4().hex[:6]}"
+    alice.post("/api/sources", json={"id": far, "ra": 199.0, "dec": -23.4, "group_ids": [gid]})
+    near_id = post(team).json()["data"]["id"]  # the team object sits 0.06 deg from the centre
+    far_id = alice.post("/api/followup_request", json={
+        "obj_id": far, "allocation_id": team["allocs"]["1M0-SCICAM-SINISTRO"],
+        "payload": PAYLOADS["1M0-SCICAM-SINISTRO"]}).json()["data"]["id"]
+    r = alice.put("/api/followup_request/prioritization", json={
+        "followupRequestIds": [near_id, far_id], "priorityType": "localization", "localizationId": loc_id,
+        "minimumPriority": 1, "maximumPriority": 5})
+    assert r.status_code == 200, r.text
+    res = r.json()["data"]
+    assert res[str(near_id)]["priority"] == 5 and res[str(far_id)]["priority"] == 1
+    assert res[str(near_id)]["basis"] > res[str(far_id)]["basis"]
+    ipps = sorted(g["ipp_value"] for g in sim_groups(team["lco"]) if g["state"] == "PENDING")
+    assert ipps == [0.5, 2.0]
