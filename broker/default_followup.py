@@ -1,5 +1,6 @@
 """Default follow-up rules: fire at most once per (rule, object) when an object passes one of the rule's
-filters or is saved to one of its groups (and, if the rule names classifications, is classified as one).
+filters or is saved to one of its groups (and, if the rule says so, is classified as one of its classes and/or
+lies inside the ``cumprob`` credible region of an event at most ``max_age_days`` old).
 
 Firing only writes rows — the (rule, object) mark and a ``pending`` follow-up request — in the caller's
 transaction, then NOTIFYs the follow-up worker, which submits it as soon as that transaction commits.
@@ -21,10 +22,19 @@ _FIRE = sa.text("""
         SELECT v.r, v.o
         FROM unnest(CAST(:r AS int[]), CAST(:o AS text[])) AS v(r, o)
         JOIN default_followup_requests d ON d.id = v.r
-        WHERE coalesce(jsonb_array_length(d.source_filter -> 'classifications'), 0) = 0
-           OR EXISTS (SELECT 1 FROM classifications c
-                      WHERE c.obj_id = v.o AND c.classification IN (
-                          SELECT jsonb_array_elements_text(d.source_filter -> 'classifications')))
+        WHERE (coalesce(jsonb_array_length(d.source_filter -> 'classifications'), 0) = 0
+               OR EXISTS (SELECT 1 FROM classifications c
+                          WHERE c.obj_id = v.o AND c.classification IN (
+                              SELECT jsonb_array_elements_text(d.source_filter -> 'classifications'))))
+          -- and a rule with a localization condition only inside the X% region of a recent event
+          AND (d.source_filter -> 'localization' IS NULL
+               OR EXISTS (SELECT 1 FROM obj_localizations ol
+                          JOIN localizations l ON l.id = ol.localization_id
+                          JOIN gcnevents e ON e.dateobs = l.dateobs
+                          WHERE ol.obj_id = v.o AND NOT e.retracted
+                            AND ol.credible_level <= (d.source_filter -> 'localization' ->> 'cumprob')::float8
+                            AND e.dateobs >= CAST(:now AS timestamp) - make_interval(
+                                secs => (d.source_filter -> 'localization' ->> 'max_age_days')::float8 * 86400)))
     ), fired AS (
         INSERT INTO default_followup_fired (default_followup_id, obj_id, created_at)
         SELECT r, o, :now FROM due

@@ -247,7 +247,12 @@ DEFAULT_POST = obj({
                                                  "window is [now, now + 7 days] when the rule fires"},
     "source_filter": obj({"filter_ids": array(integer(), "fire when an object passes one of these filters"),
                           "group_ids": array(integer(), "fire when an object is saved to one of these groups"),
-                          "classifications": array(string(), "and only if it is classified as one of these")}),
+                          "classifications": array(string(), "and only if it is classified as one of these"),
+                          "localization": obj({"cumprob": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                                               "max_age_days": {"type": "number", "exclusiveMinimum": 0}},
+                                              required=("cumprob", "max_age_days"),
+                                              description="and only inside this credible region of an event "
+                                                          "at most this old")}),
     "target_group_ids": array(integer()),
 }, required=("default_followup_name", "allocation_id", "payload", "source_filter"))
 

@@ -76,3 +76,41 @@ def test_a_new_map_crossmatches_existing_candidates(admin):
         "localization_name": "cone", "ra": 10.05, "dec": 10.0, "error": 0.5}}).status_code == 200
     (loc,) = admin.get(f"/api/sources/pre{tag}").json()["data"]["localizations"]
     assert loc["localization_name"] == "cone" and 0 < loc["credible_level"] < 0.1
+
+
+def test_default_rule_inside_a_recent_region(shared_dir, admin, make_user, config, engine, session_factory,
+                                             kafka_bootstrap, kafka_topic, lco):
+    """A rule with a localization condition fires for the alert inside the region, not the one outside."""
+    from broker.app import make_app
+    from broker.worker import FollowupWorker
+    from tests.handlers.test_followup_api import sim_groups
+
+    from .test_followup_e2e import PAYLOAD, lco_allocation
+
+    owner = make_user()
+    sid = make_stream(admin, kafka_topic, "ztf_avro")
+    gid, fid = make_group_with_filter(owner, admin, sid)
+    aid = lco_allocation(admin, gid)
+    t = (datetime.now(timezone.utc) - timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M:%S")
+    ra, dec = 100.0 + random.random(), 30.0
+    assert admin.post("/api/gcn_event", json={"dateobs": t, "skymap": {
+        "localization_name": "cone", "ra": ra, "dec": dec, "error": 0.3}}).status_code == 200
+    r = owner.post("/api/default_followup_request", json={
+        "default_followup_name": f"gw-{random.randrange(10**8)}", "allocation_id": aid, "payload": PAYLOAD,
+        "source_filter": {"filter_ids": [fid], "localization": {"cumprob": 0.9, "max_age_days": 2}}})
+    assert r.status_code == 200, r.text
+    (packet, schema), = read_packets(ZTF, "ztf_avro")
+    rng = random.Random(9)
+    inside = derive(packet, 0, rng, ra=ra + 0.1, dec=dec)
+    outside = derive(packet, 1, rng, ra=ra + 3, dec=dec)
+    worker = FollowupWorker(make_app(config, session_factory).followup, engine, poll_interval_s=30).start()
+    try:
+        with running_ingestor(ingest_config(config, kafka_bootstrap), session_factory):
+            publish(kafka_bootstrap, kafka_topic, [encode(inside, schema, "ztf_avro"),
+                                                   encode(outside, schema, "ztf_avro")])
+            wait_for(lambda: count(engine, "SELECT count(*) FROM candidates WHERE filter_id=:f", f=fid) == 2)
+            wait_for(lambda: len(sim_groups(lco)) >= 1, timeout=15)
+    finally:
+        worker.stop()
+    targets = [g["requests"][0]["configurations"][0]["target"]["name"] for g in sim_groups(lco)]
+    assert targets == [inside["objectId"]]
