@@ -249,8 +249,10 @@ def region_obj_ids(localization_id: int, cumprob: float) -> sa.Select:
         order_by=(T.probdensity.desc(), T.uniq.desc()), rows=(None, 0)).label("cum"))
         .where(T.localization_id == localization_id).subquery())
     region = sa.select(ranked.c.healpix).where(ranked.c.cum <= cumprob).subquery()
+    # bounds rather than range containment, so each tile is one B-tree range scan of objs.healpix
     return (sa.select(models.Obj.id)
-            .join(region, region.c.healpix.contains(models.Obj.healpix)))
+            .join(region, sa.and_(models.Obj.healpix >= sa.func.lower(region.c.healpix),
+                                  models.Obj.healpix < sa.func.upper(region.c.healpix))))
 
 
 def find_localization(session: Session, dateobs: str, name: str | None) -> models.Localization:
