@@ -204,6 +204,9 @@ class CandidateQuery:
     localization_dateobs: str | None = None
     localization_name: str | None = None
     localization_cumprob: float = 0.95
+    first_detection_after: datetime | None = None
+    last_detection_before: datetime | None = None
+    number_detections: int | None = None
 
 
 CANDIDATE_SORTS = {"passed_at", "id", "ra", "dec", "redshift", "created_at"}
@@ -265,6 +268,20 @@ def _redshift_and_classes(stmt, principal: Principal, q, session: Session | None
             raise ValidationError("Invalid localizationCumprob: must be in (0, 1]", field="localizationCumprob")
         loc = find_localization(session, q.localization_dateobs, q.localization_name)
         stmt = stmt.where(O.id.in_(region_obj_ids(loc.id, q.localization_cumprob)))
+    if q.first_detection_after or q.last_detection_before or q.number_detections is not None:
+        # detections: S/N >= DETECTION_SNR, as the mag-format photometry counts them
+        P = models.Photometry
+        det = (sa.select(P.obj_id, sa.func.min(P.mjd).label("first"), sa.func.max(P.mjd).label("last"),
+                         sa.func.count().label("n"))
+               .where(P.flux.is_not(None), P.fluxerr > 0, P.flux / P.fluxerr >= DETECTION_SNR)
+               .group_by(P.obj_id).subquery())
+        stmt = stmt.join(det, det.c.obj_id == O.id)
+        if q.first_detection_after:
+            stmt = stmt.where(det.c.first >= _mjd(q.first_detection_after))
+        if q.last_detection_before:
+            stmt = stmt.where(det.c.last <= _mjd(q.last_detection_before))
+        if q.number_detections is not None:
+            stmt = stmt.where(det.c.n >= q.number_detections)
     if q.min_redshift is not None:
         stmt = stmt.where(O.redshift >= q.min_redshift)
     if q.max_redshift is not None:
@@ -272,6 +289,10 @@ def _redshift_and_classes(stmt, principal: Principal, q, session: Session | None
     if q.classifications:
         stmt = stmt.where(_classification_exists(principal, q.classifications))
     return stmt
+
+
+def _mjd(dt: datetime) -> float:
+    return (dt - datetime(1858, 11, 17)).total_seconds() / 86400.0
 
 
 def _sort(stmt, column, order: str):
@@ -429,6 +450,9 @@ class SourceQuery:
     localization_dateobs: str | None = None
     localization_name: str | None = None
     localization_cumprob: float = 0.95
+    first_detection_after: datetime | None = None
+    last_detection_before: datetime | None = None
+    number_detections: int | None = None
 
 
 SOURCE_SORTS = {"saved_at", "id", "ra", "dec", "redshift", "created_at"}

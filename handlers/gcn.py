@@ -122,11 +122,19 @@ class LocalizationPostHandler(BaseHandler):
 
 class LocalizationHandler(BaseHandler):
     @endpoint("Retrieve a localization with its 50% and 90% areas (and the map on request)", tags="localizations",
-              params=(Param("include2DMap", {"type": "boolean"}, "include uniq/probdensity"),))
+              params=(Param("include2DMap", {"type": "boolean"}, "include uniq/probdensity"),
+                      Param("includeContour", {"type": "boolean"},
+                            "include the 50% and 90% credible regions as MOCs (lists of UNIQ pixels)")))
     def get(self, dateobs, localization_name):
         with self.session() as session:
             loc = svc.find_localization(session, dateobs, localization_name)
             out = loc.to_dict()
+            if self.bool_arg("includeContour"):
+                from broker import skymap as K
+
+                sm = loc.skymap()
+                levels = K.moc_credible_levels(sm.uniq, sm.probdensity)
+                out["contour"] = {f"{int(x * 100)}%": np.sort(sm.uniq[levels <= x]).tolist() for x in (0.5, 0.9)}
             if self.bool_arg("include2DMap"):
                 sm = loc.skymap()
                 out["uniq"], out["probdensity"] = sm.uniq.tolist(), sm.probdensity.tolist()

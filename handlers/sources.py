@@ -30,6 +30,9 @@ LIST_PARAMS = (
     Param("includePhotometry", {"type": "boolean"}), Param("includeDuplicates", {"type": "boolean"}),
     Param("localizationDateobs", {"type": "string"}, "GCN event time: only objects in its localization"),
     Param("localizationName", {"type": "string"}), Param("localizationCumprob", {"type": "number"}, "default 0.95"),
+    Param("firstDetectionAfter", {"type": "string"}, "first detection (S/N >= 5) at or after this time"),
+    Param("lastDetectionBefore", {"type": "string"}, "last detection at or before this time"),
+    Param("numberDetections", {"type": "integer"}, "at least this many detections"),
 )
 
 
@@ -55,6 +58,9 @@ class SourceHandler(BaseHandler):
                 localization_dateobs=self.str_arg("localizationDateobs"),
                 localization_name=self.str_arg("localizationName"),
                 localization_cumprob=self.float_arg("localizationCumprob", 0.95),
+                first_detection_after=svc.parse_date(self.str_arg("firstDetectionAfter"), "firstDetectionAfter"),
+                last_detection_before=svc.parse_date(self.str_arg("lastDetectionBefore"), "lastDetectionBefore"),
+                number_detections=self.int_arg("numberDetections"),
             )
             self.success(svc.list_sources(session, self.principal, q, self.page()))
 

@@ -145,3 +145,32 @@ def test_localization_post_and_errors(admin, user):
     assert_error(user.post("/api/gcn_event", json={"dateobs": t}), 403, "Manage GCNs")
     assert admin.delete(f"/api/gcn_event/{t}").status_code == 200
     assert_error(admin.get(f"/api/gcn_event/{t}"), 404)
+
+
+def test_contours_and_detection_filters(admin, lvk_event, prelim):
+    name = admin.get(f"/api/gcn_event/{lvk_event}").json()["data"]["localizations"][0]["localization_name"]
+    loc = admin.get(f"/api/localization/{lvk_event}/name/{name}", params={"includeContour": "true"}).json()["data"]
+    sm = read_fits(base64.b64decode(prelim["event"]["skymap"]))
+    lv = K.moc_credible_levels(sm.uniq, sm.probdensity)
+    assert loc["contour"]["90%"] == sorted(sm.uniq[lv <= 0.9].tolist())
+    assert set(loc["contour"]["50%"]) < set(loc["contour"]["90%"])
+    # detection-history filters
+    tag = uuid.uuid4().hex[:6]
+    sid = admin.post("/api/streams", json={"name": f"det-{tag}"}).json()["data"]["id"]
+    gid = admin.post("/api/groups", json={"name": f"det-{tag}"}).json()["data"]["id"]
+    admin.post(f"/api/groups/{gid}/streams", json={"stream_id": sid})
+    fid = admin.post("/api/filters", json={"name": "f", "stream_id": sid, "group_id": gid}).json()["data"]["id"]
+    for obj, mjds in ((f"old{tag}", [60000.0, 60001.0, 60002.0]), (f"new{tag}", [61000.0])):
+        admin.post("/api/candidates", json={"id": obj, "ra": 5.0, "dec": 5.0, "filter_ids": [fid],
+                                            "passed_at": "2026-01-01"})
+        admin.post("/api/photometry", json={"obj_id": obj, "mjd": mjds, "filter": "ztfg", "mag": [18.0] * len(mjds),
+                                            "magerr": [0.05] * len(mjds), "group_ids": [gid]})
+
+    def ids(**p):
+        r = admin.get("/api/candidates", params={"filterIDs": fid, **p})
+        assert r.status_code == 200, r.text
+        return {c["id"] for c in r.json()["data"]["candidates"]}
+
+    assert ids(numberDetections=2) == {f"old{tag}"}
+    assert ids(firstDetectionAfter="2025-01-01") == {f"new{tag}"}  # MJD 61000 = 2025-11-24
+    assert ids(lastDetectionBefore="2024-01-01") == {f"old{tag}"}
