@@ -188,25 +188,31 @@ def saved_groups(session: Session, principal: Principal, obj_ids) -> dict[str, l
 # -- candidates ---------------------------------------------------------------------------------
 
 @dataclass
-class CandidateQuery:
-    filter_ids: list[int] | None = None
-    group_ids: list[int] | None = None
-    saved_status: str = "all"
-    start_date: datetime | None = None
-    end_date: datetime | None = None
+class ObjFilters:
+    """Filters candidates and sources share: redshift, classifications, localization, detections."""
+
     classifications: list[str] | None = None
-    classifications_reject: list[str] | None = None
     min_redshift: float | None = None
     max_redshift: float | None = None
-    sort_by: str = "passed_at"
-    sort_order: str = "desc"
-    include_photometry: bool = False
     localization_dateobs: str | None = None
     localization_name: str | None = None
     localization_cumprob: float = 0.95
     first_detection_after: datetime | None = None
     last_detection_before: datetime | None = None
     number_detections: int | None = None
+
+
+@dataclass
+class CandidateQuery(ObjFilters):
+    filter_ids: list[int] | None = None
+    group_ids: list[int] | None = None
+    saved_status: str = "all"
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    classifications_reject: list[str] | None = None
+    sort_by: str = "passed_at"
+    sort_order: str = "desc"
+    include_photometry: bool = False
 
 
 CANDIDATE_SORTS = {"passed_at", "id", "ra", "dec", "redshift", "created_at"}
@@ -433,26 +439,17 @@ def delete_candidates(session: Session, principal: Principal, obj_id: str, filte
 # -- sources ------------------------------------------------------------------------------------
 
 @dataclass
-class SourceQuery:
+class SourceQuery(ObjFilters):
     group_ids: list[int] | None = None
     ra: float | None = None
     dec: float | None = None
     radius: float | None = None  # degrees, as SkyPortal
     saved_after: datetime | None = None
     saved_before: datetime | None = None
-    classifications: list[str] | None = None
-    min_redshift: float | None = None
-    max_redshift: float | None = None
     sort_by: str = "saved_at"
     sort_order: str = "desc"
     include_photometry: bool = False
     include_duplicates: bool = False
-    localization_dateobs: str | None = None
-    localization_name: str | None = None
-    localization_cumprob: float = 0.95
-    first_detection_after: datetime | None = None
-    last_detection_before: datetime | None = None
-    number_detections: int | None = None
 
 
 SOURCE_SORTS = {"saved_at", "id", "ra", "dec", "redshift", "created_at"}

@@ -48,6 +48,16 @@ class EndpointSpec:
     extra_responses: dict = field(default_factory=dict)
 
 
+OBJ_FILTER_PARAMS = (
+    Param("classifications", {"type": "string"}, "Comma-separated classes to require"),
+    Param("minRedshift", {"type": "number"}), Param("maxRedshift", {"type": "number"}),
+    Param("localizationDateobs", {"type": "string"}, "GCN event time: only objects in its localization"),
+    Param("localizationName", {"type": "string"}), Param("localizationCumprob", {"type": "number"}, "default 0.95"),
+    Param("firstDetectionAfter", {"type": "string"}, "first detection (S/N >= 5) at or after this time"),
+    Param("lastDetectionBefore", {"type": "string"}, "last detection at or before this time"),
+    Param("numberDetections", {"type": "integer"}, "at least this many detections"),
+)
+
 PAGINATION_PARAMS = (
     Param("pageNumber", {"type": "integer", "minimum": 1}, "Page number (1-based)"),
     Param("numPerPage", {"type": "integer", "minimum": 1}, "Results per page (capped)"),
@@ -184,6 +194,21 @@ class BaseHandler(tornado.web.RequestHandler):
         if value != value or value in (float("inf"), float("-inf")):
             raise ValidationError(f"Invalid {name}: must be finite", field=name)
         return value
+
+    def obj_filter_args(self) -> dict:
+        """Query arguments of broker.objects.ObjFilters, shared by candidates and sources."""
+        from broker.objects import parse_date, parse_strings
+
+        return dict(
+            classifications=parse_strings(self.str_arg("classifications")),
+            min_redshift=self.float_arg("minRedshift"), max_redshift=self.float_arg("maxRedshift"),
+            localization_dateobs=self.str_arg("localizationDateobs"),
+            localization_name=self.str_arg("localizationName"),
+            localization_cumprob=self.float_arg("localizationCumprob", 0.95),
+            first_detection_after=parse_date(self.str_arg("firstDetectionAfter"), "firstDetectionAfter"),
+            last_detection_before=parse_date(self.str_arg("lastDetectionBefore"), "lastDetectionBefore"),
+            number_detections=self.int_arg("numberDetections"),
+        )
 
     def str_arg(self, name: str, default: str | None = None) -> str | None:
         raw = self.get_query_argument(name, None)

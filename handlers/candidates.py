@@ -3,7 +3,7 @@
 from broker import objects as svc
 from broker.validation import array, integer, nullable, obj, string
 
-from .base import PAGINATION_PARAMS, BaseHandler, Param, endpoint
+from .base import OBJ_FILTER_PARAMS, PAGINATION_PARAMS, BaseHandler, Param, endpoint
 
 OBJ_FIELDS = {
     "id": string("Name of the object", minLength=1, pattern="^[0-9A-Za-z_.+-]+$"),
@@ -27,17 +27,11 @@ LIST_PARAMS = (
     Param("savedStatus", {"type": "string", "enum": list(svc.SAVED_STATUSES)}, "Saved status"),
     Param("startDate", {"type": "string"}, "passed_at >= startDate"),
     Param("endDate", {"type": "string"}, "passed_at <= endDate"),
-    Param("classifications", {"type": "string"}, "Comma-separated classes to require"),
     Param("classificationsReject", {"type": "string"}, "Comma-separated classes to reject"),
-    Param("minRedshift", {"type": "number"}), Param("maxRedshift", {"type": "number"}),
     Param("sortBy", {"type": "string", "enum": sorted(svc.CANDIDATE_SORTS)}),
     Param("sortOrder", {"type": "string", "enum": ["asc", "desc"]}),
     Param("includePhotometry", {"type": "boolean"}),
-    Param("localizationDateobs", {"type": "string"}, "GCN event time: only objects in its localization"),
-    Param("localizationName", {"type": "string"}), Param("localizationCumprob", {"type": "number"}, "default 0.95"),
-    Param("firstDetectionAfter", {"type": "string"}, "first detection (S/N >= 5) at or after this time"),
-    Param("lastDetectionBefore", {"type": "string"}, "last detection at or before this time"),
-    Param("numberDetections", {"type": "integer"}, "at least this many detections"),
+    *OBJ_FILTER_PARAMS,
 )
 
 
@@ -56,17 +50,10 @@ class CandidateHandler(BaseHandler):
                 saved_status=self.str_arg("savedStatus", "all"),
                 start_date=svc.parse_date(self.str_arg("startDate"), "startDate"),
                 end_date=svc.parse_date(self.str_arg("endDate"), "endDate"),
-                classifications=svc.parse_strings(self.str_arg("classifications")),
                 classifications_reject=svc.parse_strings(self.str_arg("classificationsReject")),
-                min_redshift=self.float_arg("minRedshift"), max_redshift=self.float_arg("maxRedshift"),
                 sort_by=self.str_arg("sortBy", "passed_at"), sort_order=self.str_arg("sortOrder", "desc"),
                 include_photometry=self.bool_arg("includePhotometry"),
-                localization_dateobs=self.str_arg("localizationDateobs"),
-                localization_name=self.str_arg("localizationName"),
-                localization_cumprob=self.float_arg("localizationCumprob", 0.95),
-                first_detection_after=svc.parse_date(self.str_arg("firstDetectionAfter"), "firstDetectionAfter"),
-                last_detection_before=svc.parse_date(self.str_arg("lastDetectionBefore"), "lastDetectionBefore"),
-                number_detections=self.int_arg("numberDetections"),
+                **self.obj_filter_args(),
             )
             self.success(svc.list_candidates(session, self.principal, q, self.page(default=25)))
 

@@ -5,7 +5,7 @@ from broker import objects as svc
 from broker.errors import ValidationError
 from broker.validation import array, integer, obj, string
 
-from .base import PAGINATION_PARAMS, BaseHandler, Param, endpoint
+from .base import OBJ_FILTER_PARAMS, PAGINATION_PARAMS, BaseHandler, Param, endpoint
 from .candidates import OBJ_FIELDS
 
 SOURCE_POST = obj({**OBJ_FIELDS, "group_ids": array(integer(), "Groups to save to (default: all you can)")},
@@ -23,16 +23,10 @@ LIST_PARAMS = (
     Param("ra", {"type": "number"}, "Cone centre RA [deg]"), Param("dec", {"type": "number"}, "Cone centre Dec [deg]"),
     Param("radius", {"type": "number"}, "Cone radius [deg]"),
     Param("savedAfter", {"type": "string"}), Param("savedBefore", {"type": "string"}),
-    Param("classifications", {"type": "string"}, "Comma-separated classes to require"),
-    Param("minRedshift", {"type": "number"}), Param("maxRedshift", {"type": "number"}),
     Param("sortBy", {"type": "string", "enum": sorted(svc.SOURCE_SORTS)}),
     Param("sortOrder", {"type": "string", "enum": ["asc", "desc"]}),
     Param("includePhotometry", {"type": "boolean"}), Param("includeDuplicates", {"type": "boolean"}),
-    Param("localizationDateobs", {"type": "string"}, "GCN event time: only objects in its localization"),
-    Param("localizationName", {"type": "string"}), Param("localizationCumprob", {"type": "number"}, "default 0.95"),
-    Param("firstDetectionAfter", {"type": "string"}, "first detection (S/N >= 5) at or after this time"),
-    Param("lastDetectionBefore", {"type": "string"}, "last detection at or before this time"),
-    Param("numberDetections", {"type": "integer"}, "at least this many detections"),
+    *OBJ_FILTER_PARAMS,
 )
 
 
@@ -50,17 +44,10 @@ class SourceHandler(BaseHandler):
                 ra=self.float_arg("ra"), dec=self.float_arg("dec"), radius=self.float_arg("radius"),
                 saved_after=svc.parse_date(self.str_arg("savedAfter"), "savedAfter"),
                 saved_before=svc.parse_date(self.str_arg("savedBefore"), "savedBefore"),
-                classifications=svc.parse_strings(self.str_arg("classifications")),
-                min_redshift=self.float_arg("minRedshift"), max_redshift=self.float_arg("maxRedshift"),
                 sort_by=self.str_arg("sortBy", "saved_at"), sort_order=self.str_arg("sortOrder", "desc"),
                 include_photometry=self.bool_arg("includePhotometry"),
                 include_duplicates=self.bool_arg("includeDuplicates"),
-                localization_dateobs=self.str_arg("localizationDateobs"),
-                localization_name=self.str_arg("localizationName"),
-                localization_cumprob=self.float_arg("localizationCumprob", 0.95),
-                first_detection_after=svc.parse_date(self.str_arg("firstDetectionAfter"), "firstDetectionAfter"),
-                last_detection_before=svc.parse_date(self.str_arg("lastDetectionBefore"), "lastDetectionBefore"),
-                number_detections=self.int_arg("numberDetections"),
+                **self.obj_filter_args(),
             )
             self.success(svc.list_sources(session, self.principal, q, self.page()))
 
