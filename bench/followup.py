@@ -190,7 +190,6 @@ def main() -> int:
 
         # 2. baseline: a client polling the API every second
         stop = threading.Event()
-        done: dict[str, float] = {}
 
         def poller():
             seen = set()

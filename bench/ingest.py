@@ -19,7 +19,6 @@ import argparse
 import copy
 import os
 import random
-import statistics
 import sys
 import tempfile
 import threading

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 import models
 
-from .errors import NotFound, PermissionDenied, Unauthenticated
+from .errors import NotFound, PermissionDenied, Unauthenticated, ValidationError
 
 _AUTH_RE = re.compile(r"^\s*token\s+(\S+)\s*$", re.IGNORECASE)
 
@@ -80,6 +80,17 @@ def get_readable_group(session: Session, principal: Principal, group_id: int) ->
     if group is None:
         raise NotFound(f"No group with ID {group_id}")
     return group
+
+
+def readable_groups_named(session: Session, principal: Principal, group_ids, field: str) -> list[models.Group]:
+    """Groups named in a request: each must be readable, else a 400 naming the field."""
+    out = []
+    for gid in group_ids:
+        group = session.execute(readable_groups(principal).where(models.Group.id == gid)).scalar()
+        if group is None:
+            raise ValidationError(f"Invalid {field}: no accessible group {gid}", field=field)
+        out.append(group)
+    return out
 
 
 def membership(session: Session, principal: Principal, group_id: int) -> models.GroupUser | None:

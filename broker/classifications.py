@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 import models
 
-from .access import Principal, get_readable_group
+from .access import Principal, readable_groups_named
 from .errors import Conflict, NotFound, PermissionDenied, ValidationError
 from .objects import get_visible_obj, user_group_ids, visible_classifications_stmt
 from .pipeline import taxonomy_class_names
@@ -62,13 +62,7 @@ def taxonomy_to_dict(t: models.Taxonomy) -> dict:
 
 
 def _groups(session: Session, principal: Principal, group_ids, field: str) -> list[models.Group]:
-    out = []
-    for gid in group_ids:
-        try:
-            out.append(get_readable_group(session, principal, gid))
-        except NotFound:
-            raise ValidationError(f"Invalid {field}: no accessible group {gid}", field=field) from None
-    return out
+    return readable_groups_named(session, principal, group_ids, field)
 
 
 def default_groups(session: Session, principal: Principal, sitewide_group: str) -> list[models.Group]:
@@ -118,6 +112,16 @@ def delete_taxonomy(session: Session, principal: Principal, taxonomy_id: int) ->
 
 
 # -- classifications -----------------------------------------------------------------------------
+
+def classifications_between(principal: Principal, start=None, end=None) -> sa.Select:
+    """Visible classifications made between ``start`` and ``end`` (either may be None), by id."""
+    stmt = visible_classifications_stmt(principal).order_by(K.id)
+    if start:
+        stmt = stmt.where(K.created_at >= start)
+    if end:
+        stmt = stmt.where(K.created_at <= end)
+    return stmt
+
 
 def get_classification(session: Session, principal: Principal, classification_id: int) -> models.Classification:
     c = session.execute(visible_classifications_stmt(principal).where(K.id == classification_id)).scalar()

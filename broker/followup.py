@@ -46,6 +46,15 @@ def get_allocation(session: Session, principal: Principal, allocation_id: int) -
     return a
 
 
+def usable_allocation(session: Session, principal: Principal, allocation_id: int) -> models.Allocation:
+    """An allocation named in a request body: readable, else a 400 naming allocation_id."""
+    a = session.execute(readable_allocations(principal).where(A.id == allocation_id)).scalar()
+    if a is None:
+        raise ValidationError(f"Invalid allocation_id: no allocation {allocation_id} you can use",
+                              field="allocation_id")
+    return a
+
+
 def allocation_to_dict(a: models.Allocation) -> dict:
     out = a.to_dict()  # _altdata is private: credentials never leave
     out["has_credentials"] = a._altdata is not None
@@ -151,11 +160,7 @@ class FollowupService:
 
     def check_request(self, session: Session, principal: Principal, body: dict) -> tuple[models.Allocation, FacilityAPI]:
         get_visible_obj(session, principal, body["obj_id"])
-        try:
-            allocation = get_allocation(session, principal, body["allocation_id"])
-        except NotFound:
-            raise ValidationError(f"Invalid allocation_id: no allocation {body['allocation_id']} you can use",
-                                  field="allocation_id") from None
+        allocation = usable_allocation(session, principal, body["allocation_id"])
         api = self.facility(allocation.instrument)
         api.validate(allocation.instrument.name, body["payload"])
         start = arrow.get(body["payload"]["start_date"]).to("utc").naive
@@ -381,11 +386,7 @@ def save_default(session: Session, principal: Principal, service: "FollowupServi
     """A default follow-up rule; its payload is checked now (with a window from now) as a request would be."""
     from .access import readable_filters
 
-    try:
-        allocation = get_allocation(session, principal, body["allocation_id"])
-    except NotFound:
-        raise ValidationError(f"Invalid allocation_id: no allocation {body['allocation_id']} you can use",
-                              field="allocation_id") from None
+    allocation = usable_allocation(session, principal, body["allocation_id"])
     service.facility(allocation.instrument).validate(allocation.instrument.name, fill_window(body["payload"]))
     sf = body.get("source_filter") or {}
     if not sf.get("filter_ids") and not sf.get("group_ids"):
@@ -439,6 +440,65 @@ def readable_requests(principal: Principal) -> sa.Select:
             FR.id.in_(sa.select(models.followup_target_groups.c.followuprequest_id)
                       .where(models.followup_target_groups.c.group_id.in_(groups)))))
     return stmt
+
+
+REQUEST_SORTS = {"created_at": FR.created_at, "status": FR.status, "priority": FR.priority, "id": FR.id}
+
+
+@dataclass
+class RequestQuery:
+    obj_id: str | None = None
+    allocation_id: int | None = None
+    instrument_id: int | None = None
+    status: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    sort_by: str = "created_at"
+    sort_order: str = "desc"
+
+
+def list_requests(session: Session, principal: Principal, q: RequestQuery, page) -> tuple[list, int]:
+    """Readable follow-up requests matching ``q``, one page of them, and how many match."""
+    from .pagination import paginate
+
+    stmt = readable_requests(principal)
+    if q.obj_id:
+        stmt = stmt.where(FR.obj_id == q.obj_id)
+    if q.allocation_id is not None:
+        stmt = stmt.where(FR.allocation_id == q.allocation_id)
+    if q.instrument_id is not None:
+        stmt = stmt.where(FR.allocation_id.in_(sa.select(A.id).where(A.instrument_id == q.instrument_id)))
+    if q.status:
+        try:
+            stmt = stmt.where(FR.status == FollowupStatus(q.status))
+        except ValueError:
+            raise ValidationError(f"Invalid status: must be one of {[s.value for s in FollowupStatus]}",
+                                  field="status") from None
+    if q.start:
+        stmt = stmt.where(FR.created_at >= q.start)
+    if q.end:
+        stmt = stmt.where(FR.created_at <= q.end)
+    if q.sort_by not in REQUEST_SORTS:
+        raise ValidationError(f"Invalid sortBy: must be one of {sorted(REQUEST_SORTS)}", field="sortBy")
+    if q.sort_order not in ("asc", "desc"):
+        raise ValidationError("Invalid sortOrder: must be asc or desc", field="sortOrder")
+    col = REQUEST_SORTS[q.sort_by]
+    return paginate(session, stmt.order_by(col.desc() if q.sort_order == "desc" else col.asc(), FR.id), page)
+
+
+def transactions_of(session: Session, request_id: int) -> list:
+    T = models.FacilityTransaction
+    return session.execute(sa.select(T).where(T.followup_request_id == request_id).order_by(T.id)).scalars().all()
+
+
+def watch(session: Session, principal: Principal, request_id: int, on: bool) -> None:
+    req = load_request(session, principal, request_id)
+    if on:
+        user = session.get(models.User, principal.user_id)
+        if user not in req.watchers:
+            req.watchers.append(user)
+    else:
+        req.watchers = [u for u in req.watchers if u.id != principal.user_id]
 
 
 def request_to_dict(req: models.FollowupRequest, transactions: list | None = None) -> dict:

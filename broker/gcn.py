@@ -70,7 +70,7 @@ def cone_skymap(ra: float, dec: float, error_deg: float, order: int | None = Non
     return SkyMap(uniq[keep], dens[keep], meta={"ra": ra, "dec": dec, "error": error_deg})
 
 
-def parse_json_notice(notice: dict, raw: bytes) -> ParsedNotice:
+def parse_json_notice(notice: dict) -> ParsedNotice:
     if "superevent_id" in notice and "alert_type" in notice:  # LVK igwn.gwalert
         alert_type = str(notice["alert_type"])
         alias = f"LVK#{notice['superevent_id']}"
@@ -274,7 +274,27 @@ def event_to_dict(event: models.GcnEvent) -> dict:
     return out
 
 
-def parse_notice_body(body: dict) -> tuple[ParsedNotice | None, bytes]:
+def skymap_from_body(b: dict) -> SkyMap:
+    if "fits" in b:
+        try:
+            return read_fits(base64.b64decode(b["fits"], validate=True))
+        except ValueError as exc:
+            raise ValidationError(f"Invalid field 'fits': not base64 ({exc})", field="fits") from None
+    if "uniq" in b:
+        if len(b.get("probdensity") or []) != len(b["uniq"]):
+            raise ValidationError("Invalid field 'probdensity': needs one value per uniq", field="probdensity")
+        layers = {k: (None if b.get(k) is None else np.asarray(b[k], float)) for k in ("distmu", "distsigma", "distnorm")}
+        uniq = np.asarray(b["uniq"], dtype=np.int64)
+        if np.any(uniq < 4):
+            raise ValidationError("Invalid field 'uniq': values must be >= 4 (NUNIQ)", field="uniq")
+        return SkyMap(uniq, np.asarray(b["probdensity"], float), **layers)
+    if {"ra", "dec", "error"} <= set(b):
+        return cone_skymap(b["ra"], b["dec"], b["error"])
+    raise ValidationError("Missing sky map: give uniq + probdensity, ra + dec + error, or fits", field="uniq")
+
+
+def parse_notice_body(body: dict) -> tuple[ParsedNotice, bytes]:
+    """An API body: ``{"json": notice}``, ``{"xml": voevent}`` or ``{"dateobs", "skymap"?, "aliases"?}``."""
     if "json" in body:
         notice = body["json"]
         if isinstance(notice, str):
@@ -283,8 +303,13 @@ def parse_notice_body(body: dict) -> tuple[ParsedNotice | None, bytes]:
             except json.JSONDecodeError as exc:
                 raise ValidationError(f"Invalid field 'json': {exc}", field="json") from None
         raw = json.dumps(notice).encode()
-        return parse_json_notice(notice, raw), raw
+        return parse_json_notice(notice), raw
     if "xml" in body:
         raw = body["xml"].encode()
         return parse_voevent(raw), raw
-    return None, b""
+    parsed = ParsedNotice(dateobs=_utc(body["dateobs"], "dateobs"), notice_type="skymap", notice_format="json",
+                          aliases=body.get("aliases", []))
+    if "skymap" in body:
+        parsed.skymap = skymap_from_body(body["skymap"])
+        parsed.localization_name = body["skymap"]["localization_name"]
+    return parsed, json.dumps(body).encode()

@@ -57,7 +57,6 @@ class Stats:
     failed: int = 0
     batches: int = 0
     passed: dict = field(default_factory=lambda: defaultdict(int))
-    started: float = field(default_factory=time.monotonic)
     window_start: float = field(default_factory=time.monotonic)
     window_consumed: int = 0
 

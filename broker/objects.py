@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 import models
 
-from .access import Principal, get_readable_group, membership, readable_filters
+from .access import Principal, get_readable_group, membership, readable_filters, readable_groups_named
 from .errors import NotFound, PermissionDenied, ValidationError
 from .pagination import Page, paginate
 
@@ -227,11 +227,7 @@ def _selected_filters(session: Session, principal: Principal, q: CandidateQuery)
             raise ValidationError(f"Invalid filterIDs: no accessible filter(s) {missing}", field="filterIDs")
         return [f.id for f in rows], sorted({f.group_id for f in rows})
     if q.group_ids:
-        for gid in q.group_ids:
-            try:
-                get_readable_group(session, principal, gid)
-            except NotFound:
-                raise ValidationError(f"Invalid groupIDs: no accessible group {gid}", field="groupIDs") from None
+        readable_groups_named(session, principal, q.group_ids, "groupIDs")
         rows = session.execute(sa.select(F.id).where(F.group_id.in_(q.group_ids))).scalars().all()
         return list(rows), sorted(q.group_ids)
     rows = session.execute(readable_filters(principal)).scalars().all()
@@ -467,11 +463,7 @@ def cone_clause(ra: float, dec: float, radius_deg: float, ra_col=O.ra, dec_col=O
 def list_sources(session: Session, principal: Principal, q: SourceQuery, page: Page) -> dict:
     _check_sort(q.sort_by, q.sort_order, SOURCE_SORTS)
     if q.group_ids:
-        for gid in q.group_ids:
-            try:
-                get_readable_group(session, principal, gid)
-            except NotFound:
-                raise ValidationError(f"Invalid group_ids: no accessible group {gid}", field="group_ids") from None
+        readable_groups_named(session, principal, q.group_ids, "group_ids")
         groups = q.group_ids
     else:
         groups = user_group_ids(principal) if not principal.is_admin else sa.select(models.Group.id)

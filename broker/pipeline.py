@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from sqlalchemy.orm import Session
 
 import models
 
-from .alerts import Alert, AlertError, decode
+from .alerts import Alert, AlertError, decode, decode_packet
 from .filter_lang import Batch, Node, compile_criteria
 from .errors import ValidationError
 
@@ -333,17 +332,14 @@ def _store_gcn(session: Session, m: Message, recent_days: float) -> str | None:
         if raw.lstrip()[:1] == b"<":
             parsed = parse_voevent(raw)
         else:
-            try:
-                notice = json.loads(raw)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise ValidationError(f"not a JSON or XML notice: {exc}") from None
-            if not isinstance(notice, dict):
-                raise ValidationError("a JSON notice must be an object")
-            parsed = parse_json_notice(notice, raw)
+            parsed = parse_json_notice(decode_packet(raw, "json"))
         store_notice(session, parsed, raw, recent_days)
     except BrokerError as exc:
         nested.rollback()
         return f"bad GCN notice: {exc.message}"
+    except AlertError as exc:
+        nested.rollback()
+        return f"bad GCN notice: {exc}"
     nested.commit()
     return None
 

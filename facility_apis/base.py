@@ -209,6 +209,3 @@ class FacilityAPI(abc.ABC):
             except FacilityRejected:
                 pass  # already finished or cancelled: nothing left to cancel
         return self.submit(client, request)
-
-    terminal_statuses = frozenset({FollowupStatus.completed, FollowupStatus.expired, FollowupStatus.failed,
-                                   FollowupStatus.cancelled, FollowupStatus.rejected})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import tornado.web
@@ -42,10 +42,8 @@ class EndpointSpec:
     acls: tuple[str, ...] = ()
     body: dict | None = None
     params: tuple[Param, ...] = ()
-    response: dict | None = None
     auth: bool = True
     description: str = ""
-    extra_responses: dict = field(default_factory=dict)
 
 
 OBJ_FILTER_PARAMS = (
@@ -71,14 +69,13 @@ def endpoint(
     acls: tuple[str, ...] = (),
     body: dict | None = None,
     params: tuple[Param, ...] = (),
-    response: dict | None = None,
     auth: bool = True,
     description: str = "",
 ) -> Callable:
     """Declare a handler method: its spec, the ACLs it needs and its body schema."""
     spec = EndpointSpec(
         summary=summary, tags=(tags,) if isinstance(tags, str) else tuple(tags), acls=tuple(acls),
-        body=body, params=tuple(params), response=response, auth=auth, description=description,
+        body=body, params=tuple(params), auth=auth, description=description,
     )
 
     def decorate(method: Callable) -> Callable:

@@ -52,14 +52,9 @@ class ClassificationHandler(BaseHandler):
                 out["votes"] = svc.votes_of(session, [c.id])[c.id]
                 self.success(out)
                 return
-            stmt = osvc.visible_classifications_stmt(self.principal).order_by(models.Classification.id)
             start = osvc.parse_date(self.str_arg("startDate"), "startDate")
             end = osvc.parse_date(self.str_arg("endDate"), "endDate")
-            if start:
-                stmt = stmt.where(models.Classification.created_at >= start)
-            if end:
-                stmt = stmt.where(models.Classification.created_at <= end)
-            rows, total = paginate(session, stmt, self.page())
+            rows, total = paginate(session, svc.classifications_between(self.principal, start, end), self.page())
             self.success({"classifications": [osvc.classification_to_dict(c, include_tax) for c in rows],
                           "totalMatches": total})
 
@@ -107,16 +102,12 @@ class ClassificationSourcesHandler(BaseHandler):
     @endpoint("Find the sources with classifications", tags="classifications",
               params=(Param("startDate", {"type": "string"}), Param("endDate", {"type": "string"})))
     def get(self):
+        start = osvc.parse_date(self.str_arg("startDate"), "startDate")
+        end = osvc.parse_date(self.str_arg("endDate"), "endDate")
+        sub = svc.classifications_between(self.principal, start, end).subquery()
         with self.session() as session:
-            sub = osvc.visible_classifications_stmt(self.principal).subquery()
-            stmt = sa.select(sub.c.obj_id).distinct().order_by(sub.c.obj_id)
-            start = osvc.parse_date(self.str_arg("startDate"), "startDate")
-            end = osvc.parse_date(self.str_arg("endDate"), "endDate")
-            if start:
-                stmt = stmt.where(sub.c.created_at >= start)
-            if end:
-                stmt = stmt.where(sub.c.created_at <= end)
-            self.success(list(session.execute(stmt).scalars()))
+            self.success(list(session.execute(
+                sa.select(sub.c.obj_id).distinct().order_by(sub.c.obj_id)).scalars()))
 
 
 class TaxonomyHandler(BaseHandler):

@@ -6,7 +6,6 @@ import models
 from broker import followup as svc
 from broker import instruments as isvc
 from broker.errors import NotFound, ValidationError
-from broker.pagination import paginate
 from broker.validation import array, boolean, integer, nullable, obj, string
 
 from .base import PAGINATION_PARAMS, BaseHandler, Param, endpoint
@@ -137,8 +136,6 @@ class AllocationHandler(BaseHandler):
         self.success()
 
 
-FOLLOWUP_SORTS = {"created_at": models.FollowupRequest.created_at, "status": models.FollowupRequest.status,
-                  "priority": models.FollowupRequest.priority, "id": models.FollowupRequest.id}
 
 
 class FollowupRequestHandler(BaseHandler):
@@ -147,47 +144,21 @@ class FollowupRequestHandler(BaseHandler):
                       Param("instrumentID", {"type": "integer"}), Param("allocationID", {"type": "integer"}),
                       Param("status", {"type": "string"}), Param("startDate", {"type": "string"}),
                       Param("endDate", {"type": "string"}),
-                      Param("sortBy", {"type": "string", "enum": sorted(FOLLOWUP_SORTS)}),
+                      Param("sortBy", {"type": "string", "enum": sorted(svc.REQUEST_SORTS)}),
                       Param("sortOrder", {"type": "string", "enum": ["asc", "desc"]})))
     def get(self, followup_request_id=None):
-        FR = models.FollowupRequest
         with self.session() as session:
             if followup_request_id is not None:
                 req = svc.load_request(session, self.principal, int(followup_request_id))
-                tx = session.execute(sa.select(models.FacilityTransaction).where(
-                    models.FacilityTransaction.followup_request_id == req.id)
-                    .order_by(models.FacilityTransaction.id)).scalars().all()
-                self.success(svc.request_to_dict(req, tx))
+                self.success(svc.request_to_dict(req, svc.transactions_of(session, req.id)))
                 return
-            stmt = svc.readable_requests(self.principal)
-            if self.str_arg("sourceID"):
-                stmt = stmt.where(FR.obj_id == self.str_arg("sourceID"))
-            if self.int_arg("allocationID") is not None:
-                stmt = stmt.where(FR.allocation_id == self.int_arg("allocationID"))
-            if self.int_arg("instrumentID") is not None:
-                stmt = stmt.where(FR.allocation_id.in_(sa.select(models.Allocation.id).where(
-                    models.Allocation.instrument_id == self.int_arg("instrumentID"))))
-            status = self.str_arg("status")
-            if status:
-                try:
-                    stmt = stmt.where(FR.status == models.FollowupStatus(status))
-                except ValueError:
-                    raise ValidationError(f"Invalid status: must be one of {[s.value for s in models.FollowupStatus]}",
-                                          field="status") from None
-            start, end = svc.parse_when(self.str_arg("startDate"), "startDate"), svc.parse_when(self.str_arg("endDate"), "endDate")
-            if start:
-                stmt = stmt.where(FR.created_at >= start)
-            if end:
-                stmt = stmt.where(FR.created_at <= end)
-            sort_by = self.str_arg("sortBy", "created_at")
-            if sort_by not in FOLLOWUP_SORTS:
-                raise ValidationError(f"Invalid sortBy: must be one of {sorted(FOLLOWUP_SORTS)}", field="sortBy")
-            col = FOLLOWUP_SORTS[sort_by]
-            order = self.str_arg("sortOrder", "desc")
-            if order not in ("asc", "desc"):
-                raise ValidationError("Invalid sortOrder: must be asc or desc", field="sortOrder")
-            stmt = stmt.order_by(col.desc() if order == "desc" else col.asc(), FR.id)
-            rows, total = paginate(session, stmt, self.page())
+            q = svc.RequestQuery(
+                obj_id=self.str_arg("sourceID"), allocation_id=self.int_arg("allocationID"),
+                instrument_id=self.int_arg("instrumentID"), status=self.str_arg("status"),
+                start=svc.parse_when(self.str_arg("startDate"), "startDate"),
+                end=svc.parse_when(self.str_arg("endDate"), "endDate"),
+                sort_by=self.str_arg("sortBy", "created_at"), sort_order=self.str_arg("sortOrder", "desc"))
+            rows, total = svc.list_requests(session, self.principal, q, self.page())
             self.success({"followup_requests": [svc.request_to_dict(r) for r in rows], "totalMatches": total})
 
     @endpoint("Submit a follow-up request", tags="followup_requests", body=FOLLOWUP_POST)
@@ -210,17 +181,13 @@ class FollowupWatchHandler(BaseHandler):
     @endpoint("Watch a follow-up request", tags="followup_requests")
     def post(self, followup_request_id):
         with self.session() as session, session.begin():
-            req = svc.load_request(session, self.principal, int(followup_request_id))
-            user = session.get(models.User, self.principal.user_id)
-            if user not in req.watchers:
-                req.watchers.append(user)
+            svc.watch(session, self.principal, int(followup_request_id), True)
         self.success()
 
     @endpoint("Stop watching a follow-up request", tags="followup_requests")
     def delete(self, followup_request_id):
         with self.session() as session, session.begin():
-            req = svc.load_request(session, self.principal, int(followup_request_id))
-            req.watchers = [u for u in req.watchers if u.id != self.principal.user_id]
+            svc.watch(session, self.principal, int(followup_request_id), False)
         self.success()
 
 

@@ -1,6 +1,5 @@
 """/api/gcn_event and /api/localization."""
 
-import base64
 
 import numpy as np
 import sqlalchemy as sa
@@ -8,7 +7,6 @@ import sqlalchemy as sa
 import models
 from broker import gcn as svc
 from broker.errors import NotFound, ValidationError
-from broker.skymap_io import SkyMap, read_fits
 from broker.validation import array, nullable, obj, string
 
 from .base import PAGINATION_PARAMS, BaseHandler, Param, endpoint
@@ -32,25 +30,6 @@ LOCALIZATION_POST = obj({
     "ra": {"type": "number"}, "dec": {"type": "number"}, "error": {"type": "number", "exclusiveMinimum": 0},
     "fits": string("base64 FITS sky map (flat or multi-order, gzip too)"),
 }, required=("dateobs", "localization_name"))
-
-
-def skymap_from_body(b: dict) -> SkyMap:
-    if "fits" in b:
-        try:
-            return read_fits(base64.b64decode(b["fits"], validate=True))
-        except ValueError as exc:
-            raise ValidationError(f"Invalid field 'fits': not base64 ({exc})", field="fits") from None
-    if "uniq" in b:
-        if len(b.get("probdensity") or []) != len(b["uniq"]):
-            raise ValidationError("Invalid field 'probdensity': needs one value per uniq", field="probdensity")
-        layers = {k: (None if b.get(k) is None else np.asarray(b[k], float)) for k in ("distmu", "distsigma", "distnorm")}
-        uniq = np.asarray(b["uniq"], dtype=np.int64)
-        if np.any(uniq < 4):
-            raise ValidationError("Invalid field 'uniq': values must be >= 4 (NUNIQ)", field="uniq")
-        return SkyMap(uniq, np.asarray(b["probdensity"], float), **layers)
-    if {"ra", "dec", "error"} <= set(b):
-        return svc.cone_skymap(b["ra"], b["dec"], b["error"])
-    raise ValidationError("Missing sky map: give uniq + probdensity, ra + dec + error, or fits", field="uniq")
 
 
 class GcnEventHandler(BaseHandler):
@@ -80,17 +59,7 @@ class GcnEventHandler(BaseHandler):
 
     def _ingest(self, b: dict) -> dict:
         with self.session() as session, session.begin():
-            parsed, raw = svc.parse_notice_body(b)
-            if parsed is not None:
-                event = svc.store_notice(session, parsed, raw)
-            else:
-                parsed = svc.ParsedNotice(dateobs=svc._utc(b["dateobs"], "dateobs"), notice_type="skymap",
-                                          notice_format="json", aliases=b.get("aliases", []))
-                raw = repr(sorted(b)).encode()
-                if "skymap" in b:
-                    parsed.skymap = skymap_from_body(b["skymap"])
-                    parsed.localization_name = b["skymap"]["localization_name"]
-                event = svc.store_notice(session, parsed, raw)
+            event = svc.store_notice(session, *svc.parse_notice_body(b))
             return {"gcnevent_id": event.id, "dateobs": event.dateobs.isoformat()}
 
     @endpoint("Delete a GCN event", tags="gcn_events", acls=("Manage GCNs",))
@@ -116,7 +85,7 @@ class LocalizationPostHandler(BaseHandler):
             event = session.execute(sa.select(E).where(E.dateobs == svc._utc(b["dateobs"], "dateobs"))).scalar()
             if event is None:
                 raise ValidationError(f"Invalid dateobs: no GCN event at {b['dateobs']}", field="dateobs")
-            loc = svc.add_localization(session, event, b["localization_name"], skymap_from_body(b))
+            loc = svc.add_localization(session, event, b["localization_name"], svc.skymap_from_body(b))
             return {"localization_id": loc.id}
 
 

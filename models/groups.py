@@ -5,8 +5,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from typing import TYPE_CHECKING
+
 from .base import Base, Timestamped
 from .users import User
+
+if TYPE_CHECKING:
+    from .streams import Stream
 
 
 class Group(Base, Timestamped):
@@ -21,7 +26,7 @@ class Group(Base, Timestamped):
     group_users: Mapped[list["GroupUser"]] = relationship(
         back_populates="group", cascade="all, delete-orphan", passive_deletes=True
     )
-    streams: Mapped[list["Stream"]] = relationship(  # noqa: F821
+    streams: Mapped[list["Stream"]] = relationship(
         secondary="group_streams", back_populates="groups"
     )
 

@@ -36,6 +36,12 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
+@pytest.fixture
+def shared_dir(monkeypatch):
+    """Run in the repository root, so ``../shared/data`` paths resolve."""
+    monkeypatch.chdir(REPO)
+
+
 @pytest.fixture(scope="session")
 def pg_admin_url(tmp_path_factory):
     """URL of a PostgreSQL server's maintenance database (for creating test databases)."""

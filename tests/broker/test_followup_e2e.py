@@ -13,7 +13,7 @@ from tests.conftest import LCO_TOKEN
 from tests.handlers.test_followup_api import as_sent, sim_groups
 
 from .ingest_helpers import count, ingest_config, make_group_with_filter, make_stream, running_ingestor, wait_for
-from .test_ingest import ZTF, shared_dir  # noqa: F401 (fixture)
+from .test_ingest import ZTF
 
 PAYLOAD = {"observation_choices": ["gp", "rp"], "exposure_time": 300, "exposure_counts": 1}
 

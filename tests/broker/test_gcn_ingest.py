@@ -10,7 +10,7 @@ import pytest
 from broker.replay import derive, encode, publish, read_packets
 
 from .ingest_helpers import count, ingest_config, make_group_with_filter, make_stream, running_ingestor, wait_for
-from .test_ingest import ZTF, shared_dir  # noqa: F401 (fixture)
+from .test_ingest import ZTF
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "gcn"
 

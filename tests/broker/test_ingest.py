@@ -2,9 +2,7 @@
 
 import random
 
-import fastavro
 import pytest
-from confluent_kafka import Producer
 
 from broker.replay import derive, encode, messages, publish, read_packets
 
@@ -19,13 +17,6 @@ def lsst_sample(version="11/1"):
     from lsst.alert.packet import get_schema_root
 
     return f"{get_schema_root()}/{version}/sample_data/fakeAlert.avro"
-
-
-@pytest.fixture
-def shared_dir(monkeypatch):
-    from tests.conftest import REPO
-
-    monkeypatch.chdir(REPO)
 
 
 def test_ztf_alert_end_to_end(shared_dir, admin, make_user, config, engine, session_factory,

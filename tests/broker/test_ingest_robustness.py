@@ -13,7 +13,7 @@ from broker.replay import messages, publish
 
 from .ingest_helpers import (count, ingest_config, make_group_with_filter, make_stream, running_ingestor,
                              wait_for)
-from .test_ingest import ZTF, lsst_sample, shared_dir  # noqa: F401 (fixture)
+from .test_ingest import ZTF, lsst_sample
 
 
 def committed(bootstrap, group, topic, partitions=3):

@@ -1,6 +1,5 @@
 """Allocations and follow-up requests through the API, against the LCO simulator."""
 
-import copy
 import uuid
 
 import pytest
