@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import arrow  # noqa: E402
 import requests  # noqa: E402
 
-from broker import db  # noqa: E402
-from broker.config import Secret, load_config  # noqa: E402
-from broker.kafka_service import LocalKafka, free_port  # noqa: E402
-from broker.replay import derive, encode, read_packets  # noqa: E402
+from broker.runtime import db  # noqa: E402
+from broker.runtime.config import Secret, load_config  # noqa: E402
+from broker.runtime.kafka import LocalKafka, free_port  # noqa: E402
+from broker.ingest.replay import derive, encode, read_packets  # noqa: E402
 
 ZTF = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ztf" / "541234765015015012.avro"
 TOKEN = "bench-token"
@@ -123,10 +123,10 @@ def main() -> int:
                       facilities=replace(cfg.facilities, poll_interval_s=30.0,
                                          lco=replace(cfg.facilities.lco, url=sim_url, archive_url=sim_url)))
 
-        from broker.app import make_app
-        from broker.cli import ensure_admin
-        from broker.ingest import start_processes, stop_processes
-        from broker.worker import FollowupWorker
+        from broker.runtime.app import make_app
+        from broker.runtime.cli import ensure_admin
+        from broker.ingest.consumers import start_processes, stop_processes
+        from broker.runtime.worker import FollowupWorker
 
         token = ensure_admin(session_factory, cfg)
         app = make_app(cfg, session_factory)

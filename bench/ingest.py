@@ -30,12 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import requests  # noqa: E402
 
-from broker import db  # noqa: E402
-from broker.alerts import decode, encode_lsst  # noqa: E402
-from broker.config import Secret, load_config  # noqa: E402
-from broker.kafka_service import LocalKafka, free_port  # noqa: E402
-from broker.pipeline import mjd_to_datetime  # noqa: E402
-from broker.replay import derive, publish, read_packets  # noqa: E402
+from broker.runtime import db  # noqa: E402
+from broker.ingest.decoding import decode, encode_lsst  # noqa: E402
+from broker.runtime.config import Secret, load_config  # noqa: E402
+from broker.runtime.kafka import LocalKafka, free_port  # noqa: E402
+from broker.ingest.pipeline import mjd_to_datetime  # noqa: E402
+from broker.ingest.replay import derive, publish, read_packets  # noqa: E402
 
 
 def lsst_visit(n: int, alert_kb: int = 0, history: int | None = None, seed: int = 1) -> list[bytes]:
@@ -76,7 +76,7 @@ def run_pipeline(cfg, engine, bootstrap, topic, payloads, processes, filter_id, 
     (wall time first produce -> last commit, produce time, per-alert latencies in ms)."""
     import sqlalchemy as sa
 
-    from broker.ingest import start_processes, stop_processes
+    from broker.ingest.consumers import start_processes, stop_processes
 
     os.environ["SKYBROKER_BENCH_DIR"] = str(workdir)
     procs, stop = start_processes(cfg, processes, on_commit=record_latency)
@@ -162,7 +162,7 @@ def main() -> int:
                       ingest=replace(cfg.ingest, batch_size=args.batch_size or cfg.ingest.batch_size,
                                      refresh_interval_s=0.5, stats_interval_s=1.0))
 
-        from broker.cli import ensure_admin
+        from broker.runtime.cli import ensure_admin
         from confluent_kafka.admin import AdminClient, NewTopic
 
         token = ensure_admin(session_factory, cfg)
@@ -174,7 +174,7 @@ def main() -> int:
 
         import tornado.ioloop
 
-        from broker.app import make_app
+        from broker.runtime.app import make_app
 
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"

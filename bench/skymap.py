@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import healpy as hp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from broker import skymap as K  # noqa: E402
-from broker.skymap_io import read_fits  # noqa: E402
+from broker.sky import kernels as K  # noqa: E402
+from broker.sky.mapio import read_fits  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "gcn"
 
@@ -65,7 +65,7 @@ def main() -> int:
             + 0.5 * np.exp(-0.5 * (K.angular_distance(ra, dec, 200, -40) / 10) ** 2))
     prob /= prob.sum()
     uniq, dens = K.flat_to_moc(prob)
-    from broker.skymap_io import SkyMap
+    from broker.sky.mapio import SkyMap
 
     maps[f"synthetic (flat, NSIDE {args.nside})"] = SkyMap(uniq, dens)
 
@@ -108,8 +108,9 @@ def sql_region(sm, n_objects: int) -> None:
     import sqlalchemy as sa
 
     import models
-    from broker import db, gcn
-    from broker.config import load_config
+    from broker.runtime import db
+    from broker.sky import gcn
+    from broker.runtime.config import load_config
     from models.objects import healpix_index
 
     cfg = load_config(env={})

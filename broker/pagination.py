@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from .errors import ValidationError
+from broker.errors import ValidationError
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from .errors import ValidationError
+from broker.errors import ValidationError
 
 _VALIDATORS: dict[int, Draft202012Validator] = {}
 

@@ -1,7 +1,7 @@
 """The facility adapter interface, its typed results and exceptions, and HTTP written once.
 
 Adapters only do I/O and return typed results; they never open database sessions. The caller
-(``broker.followup``) records every exchange from the :class:`Exchange` list an adapter fills in.
+(``broker.followup.requests``) records every exchange from the :class:`Exchange` list an adapter fills in.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import tornado.web
 
 from broker import __version__
-from broker.access import Principal, authenticate
+from broker.access.auth import Principal, authenticate
 from broker.errors import BrokerError, Unauthenticated, ValidationError
 from broker.pagination import Page, page_from_args
 from broker.validation import validate
@@ -193,8 +193,8 @@ class BaseHandler(tornado.web.RequestHandler):
         return value
 
     def obj_filter_args(self) -> dict:
-        """Query arguments of broker.objects.ObjFilters, shared by candidates and sources."""
-        from broker.objects import parse_date, parse_strings
+        """Query arguments of broker.objects.objs.ObjFilters, shared by candidates and sources."""
+        from broker.objects.objs import parse_date, parse_strings
 
         return dict(
             classifications=parse_strings(self.str_arg("classifications")),

@@ -1,6 +1,6 @@
 """/api/candidates."""
 
-from broker import objects as svc
+from broker.objects import objs as svc
 from broker.validation import array, integer, nullable, obj, string
 
 from .base import OBJ_FILTER_PARAMS, PAGINATION_PARAMS, BaseHandler, Param, endpoint

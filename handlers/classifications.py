@@ -3,8 +3,8 @@
 import sqlalchemy as sa
 
 import models
-from broker import classifications as svc
-from broker import objects as osvc
+from broker.objects import classifications as svc
+from broker.objects import objs as osvc
 from broker.pagination import paginate
 from broker.validation import array, boolean, integer, nullable, obj, string
 

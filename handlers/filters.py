@@ -1,7 +1,7 @@
 """/api/filters."""
 
-from broker import filters as svc
-from broker.access import readable_filters
+from broker.ingest import filters as svc
+from broker.access.auth import readable_filters
 from broker.validation import boolean, integer, obj, string
 
 import models

@@ -3,8 +3,8 @@
 import sqlalchemy as sa
 
 import models
-from broker import followup as svc
-from broker import instruments as isvc
+from broker.followup import requests as svc
+from broker.followup import instruments as isvc
 from broker.errors import NotFound, ValidationError
 from broker.validation import array, boolean, integer, nullable, obj, string
 
@@ -274,7 +274,7 @@ class AllocationReportHandler(BaseHandler):
               params=(Param("output_format", {"type": "string", "enum": ["json", "png", "pdf"]},
                             "json (default), or a plot as png or pdf"),))
     def get(self, instrument_id):
-        from broker import followup_reports as rep
+        from broker.followup import reports as rep
 
         fmt = _output_format(self, ("json", "png", "pdf"))
         with self.session() as session:
@@ -291,7 +291,7 @@ class FollowupScheduleHandler(BaseHandler):
                       Param("observationStartDate", {"type": "string"}),
                       Param("observationEndDate", {"type": "string"})))
     def get(self, instrument_id):
-        from broker import followup_reports as rep
+        from broker.followup import reports as rep
 
         fmt = _output_format(self, rep.FORMATS)
         start = svc.parse_when(self.str_arg("observationStartDate"), "observationStartDate")

@@ -5,7 +5,7 @@ import numpy as np
 import sqlalchemy as sa
 
 import models
-from broker import gcn as svc
+from broker.sky import gcn as svc
 from broker.errors import NotFound, ValidationError
 from broker.validation import array, nullable, obj, string
 
@@ -99,7 +99,7 @@ class LocalizationHandler(BaseHandler):
             loc = svc.find_localization(session, dateobs, localization_name)
             out = loc.to_dict()
             if self.bool_arg("includeContour"):
-                from broker import skymap as K
+                from broker.sky import kernels as K
 
                 sm = loc.skymap()
                 levels = K.moc_credible_levels(sm.uniq, sm.probdensity)

@@ -1,7 +1,7 @@
 """/api/groups, their members (/users) and streams."""
 
-from broker import groups as svc
-from broker.access import get_readable_group
+from broker.access import groups as svc
+from broker.access.auth import get_readable_group
 from broker.validation import array, boolean, integer, nullable, obj, string
 
 from .base import BaseHandler, Param, endpoint

@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 
 import models
-from broker.ingest import counters
+from broker.ingest.consumers import counters
 
 from .base import BaseHandler, endpoint
 

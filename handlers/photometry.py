@@ -1,8 +1,8 @@
 """/api/photometry."""
 
-from broker import objects as osvc
+from broker.objects import objs as osvc
 from broker.errors import ValidationError
-from broker import photometry as svc
+from broker.objects import photometry as svc
 from broker.validation import array, integer, obj, string
 
 from .base import BaseHandler, Param, endpoint

@@ -1,7 +1,7 @@
 """/api/sources (+ /photometry, /classifications, /groups) and /api/source_groups."""
 
-from broker import classifications as csvc
-from broker import objects as svc
+from broker.objects import classifications as csvc
+from broker.objects import objs as svc
 from broker.errors import ValidationError
 from broker.validation import array, integer, obj, string
 

@@ -1,7 +1,7 @@
 """/api/streams and their users."""
 
-from broker import streams as svc
-from broker.access import get_readable_stream, readable_streams
+from broker.access import streams as svc
+from broker.access.auth import get_readable_stream, readable_streams
 from broker.validation import integer, nullable, obj, string
 
 import models

@@ -1,6 +1,6 @@
 """/api/sysinfo, /api/db_stats, /api/enum_types."""
 
-from broker.stats import db_stats, sysinfo
+from broker.runtime.stats import db_stats, sysinfo
 from models.enums import ENUM_TYPES
 
 from .base import BaseHandler, endpoint

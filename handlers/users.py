@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 
 import models
-from broker import users as svc
+from broker.access import users as svc
 from broker.pagination import paginate
 from broker.validation import array, nullable, obj, string
 from models.enums import ACLS, ROLES

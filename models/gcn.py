@@ -69,10 +69,10 @@ class Localization(Base, Timestamped):
     __table_args__ = (sa.UniqueConstraint("dateobs", "localization_name", name="uq_localizations_dateobs_name"),)
 
     def skymap(self):
-        """The stored map as a broker.skymap_io.SkyMap."""
+        """The stored map as a broker.sky.mapio.SkyMap."""
         import numpy as np
 
-        from broker.skymap_io import SkyMap
+        from broker.sky.mapio import SkyMap
 
         def arr(b, dt):
             return None if b is None else np.frombuffer(b, dtype=dt)

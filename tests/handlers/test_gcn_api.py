@@ -10,8 +10,8 @@ import healpy as hp
 import numpy as np
 import pytest
 
-from broker import skymap as K
-from broker.skymap_io import read_fits
+from broker.sky import kernels as K
+from broker.sky.mapio import read_fits
 
 from .test_envelope import assert_error
 

@@ -1,0 +1,1 @@
+"""Access: users, groups, streams, tokens and ACLs; authentication and row-level visibility."""

@@ -1,0 +1,142 @@
+"""Authentication (API tokens) and authorisation (ACLs, row-level access by group)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+import models
+
+from broker.errors import NotFound, PermissionDenied, Unauthenticated, ValidationError
+
+_AUTH_RE = re.compile(r"^\s*token\s+(\S+)\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the token's owner, with the token's effective ACLs."""
+
+    user_id: int
+    username: str
+    token_id: str
+    permissions: frozenset[str]
+
+    @property
+    def is_admin(self) -> bool:
+        return "System admin" in self.permissions
+
+    def has(self, acl: str) -> bool:
+        return self.is_admin or acl in self.permissions
+
+    def require(self, *acls: str) -> None:
+        """Raise PermissionDenied naming the first ACL the caller lacks."""
+        for acl in acls:
+            if not self.has(acl):
+                raise PermissionDenied(f"Insufficient permissions: this action needs the '{acl}' ACL")
+
+
+def authenticate(session: Session, header: str | None) -> Principal:
+    """Resolve an ``Authorization: token <uuid>`` header (scheme case-insensitive)."""
+    if not header:
+        raise Unauthenticated("Authentication required: send 'Authorization: token <token_id>'")
+    m = _AUTH_RE.match(header)
+    if not m:
+        raise Unauthenticated("Malformed Authorization header: expected 'token <token_id>'")
+    token_id = m.group(1)
+    try:
+        uuid.UUID(token_id)
+    except ValueError:
+        raise Unauthenticated("Invalid token") from None
+    token = session.get(models.Token, token_id)
+    if token is None:
+        raise Unauthenticated("Invalid token")
+    user = token.created_by
+    if user.expiration_date is not None and user.expiration_date < models.utcnow():
+        raise Unauthenticated("User account expired")
+    return Principal(
+        user_id=user.id, username=user.username, token_id=token.id,
+        permissions=frozenset(token.permissions),
+    )
+
+
+def readable_groups(principal: Principal) -> sa.Select:
+    """Groups the caller may read: all for a system admin, else those they belong to."""
+    stmt = sa.select(models.Group)
+    if not principal.is_admin:
+        stmt = stmt.where(
+            models.Group.id.in_(
+                sa.select(models.GroupUser.group_id).where(models.GroupUser.user_id == principal.user_id)
+            )
+        )
+    return stmt
+
+
+def get_readable_group(session: Session, principal: Principal, group_id: int) -> models.Group:
+    group = session.execute(readable_groups(principal).where(models.Group.id == group_id)).scalar()
+    if group is None:
+        raise NotFound(f"No group with ID {group_id}")
+    return group
+
+
+def readable_groups_named(session: Session, principal: Principal, group_ids, field: str) -> list[models.Group]:
+    """Groups named in a request: each must be readable, else a 400 naming the field."""
+    out = []
+    for gid in group_ids:
+        group = session.execute(readable_groups(principal).where(models.Group.id == gid)).scalar()
+        if group is None:
+            raise ValidationError(f"Invalid {field}: no accessible group {gid}", field=field)
+        out.append(group)
+    return out
+
+
+def membership(session: Session, principal: Principal, group_id: int) -> models.GroupUser | None:
+    return session.execute(
+        sa.select(models.GroupUser).where(
+            models.GroupUser.group_id == group_id, models.GroupUser.user_id == principal.user_id
+        )
+    ).scalar()
+
+
+def require_group_admin(session: Session, principal: Principal, group: models.Group) -> None:
+    """Group admins, holders of "Manage groups" and system admins may manage a group."""
+    if principal.has("Manage groups"):
+        return
+    gu = membership(session, principal, group.id)
+    if gu is None or not gu.admin:
+        raise PermissionDenied(
+            f"Insufficient permissions: only admins of group {group.id} or holders of the "
+            "'Manage groups' ACL may do this"
+        )
+
+
+def readable_streams(principal: Principal) -> sa.Select:
+    stmt = sa.select(models.Stream)
+    if not principal.is_admin:
+        stmt = stmt.where(
+            models.Stream.id.in_(
+                sa.select(models.StreamUser.stream_id).where(models.StreamUser.user_id == principal.user_id)
+            )
+        )
+    return stmt
+
+
+def get_readable_stream(session: Session, principal: Principal, stream_id: int) -> models.Stream:
+    stream = session.execute(readable_streams(principal).where(models.Stream.id == stream_id)).scalar()
+    if stream is None:
+        raise NotFound(f"No stream with ID {stream_id}")
+    return stream
+
+
+def readable_filters(principal: Principal) -> sa.Select:
+    stmt = sa.select(models.Filter)
+    if not principal.is_admin:
+        stmt = stmt.where(
+            models.Filter.group_id.in_(
+                sa.select(models.GroupUser.group_id).where(models.GroupUser.user_id == principal.user_id)
+            )
+        )
+    return stmt

@@ -1,0 +1,117 @@
+"""Alert streams and their users."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+import models
+
+from broker.access.auth import Principal, get_readable_stream
+from broker.errors import Conflict, NotFound, ValidationError
+
+
+def stream_to_dict(stream: models.Stream) -> dict:
+    return stream.to_dict()
+
+
+def _check_name(session: Session, name: str, exclude: int | None = None) -> None:
+    if not name.strip():
+        raise ValidationError("Invalid field 'name': must not be empty", field="name")
+    stmt = sa.select(models.Stream.id).where(models.Stream.name == name)
+    if exclude is not None:
+        stmt = stmt.where(models.Stream.id != exclude)
+    if session.execute(stmt).first():
+        raise Conflict(f"A stream named '{name}' already exists", field="name")
+
+
+def check_altdata(session: Session, altdata: dict | None) -> None:
+    """A stream Kafka reads needs both ``topic`` and ``format``; a classification map needs a
+    taxonomy that holds every class it names."""
+    from broker.ingest.decoding import FORMATS
+    from broker.ingest.pipeline import taxonomy_class_names
+
+    if not altdata:
+        return
+    has_topic, has_format = "topic" in altdata, "format" in altdata
+    if has_topic != has_format:
+        missing = "format" if has_topic else "topic"
+        raise ValidationError(f"Missing required field 'altdata.{missing}': a stream needs both topic and format",
+                              field=f"altdata.{missing}")
+    if has_format and altdata["format"] not in FORMATS:
+        raise ValidationError(f"Invalid value for field 'altdata.format': must be one of {list(FORMATS)}",
+                              field="altdata.format")
+    cls = altdata.get("classifications")
+    if cls is not None:
+        tax = session.get(models.Taxonomy, cls["taxonomy_id"])
+        if tax is None:
+            raise ValidationError(f"Invalid field 'altdata.classifications.taxonomy_id': no taxonomy with ID "
+                                  f"{cls['taxonomy_id']}", field="altdata.classifications.taxonomy_id")
+        known = taxonomy_class_names(tax.hierarchy)
+        for score, name in (cls.get("scores") or {}).items():
+            if name not in known:
+                raise ValidationError(
+                    f"Invalid field 'altdata.classifications.scores.{score}': class '{name}' is not in "
+                    f"taxonomy '{tax.name}'", field=f"altdata.classifications.scores.{score}")
+
+
+def create_stream(session: Session, principal: Principal, body: dict) -> models.Stream:
+    principal.require("Manage streams")
+    _check_name(session, body["name"])
+    check_altdata(session, body.get("altdata"))
+    stream = models.Stream(name=body["name"], altdata=body.get("altdata"))
+    session.add(stream)
+    session.flush()
+    # The creator can read what they created.
+    session.add(models.StreamUser(stream_id=stream.id, user_id=principal.user_id))
+    session.flush()
+    return stream
+
+
+def update_stream(session: Session, principal: Principal, stream_id: int, body: dict) -> models.Stream:
+    principal.require("Manage streams")
+    stream = get_readable_stream(session, principal, stream_id)
+    if "name" in body:
+        _check_name(session, body["name"], exclude=stream.id)
+    if "altdata" in body:
+        check_altdata(session, body["altdata"])
+    for key, value in body.items():
+        setattr(stream, key, value)
+    session.flush()
+    return stream
+
+
+def delete_stream(session: Session, principal: Principal, stream_id: int) -> None:
+    principal.require("Manage streams")
+    session.delete(get_readable_stream(session, principal, stream_id))
+    session.flush()
+
+
+def add_user(session: Session, principal: Principal, stream_id: int, user_id: int) -> models.StreamUser:
+    principal.require("Manage streams")
+    get_readable_stream(session, principal, stream_id)
+    if session.get(models.User, user_id) is None:
+        raise ValidationError(f"Invalid user_id: no user with ID {user_id}", field="user_id")
+    exists = session.execute(
+        sa.select(models.StreamUser).where(models.StreamUser.stream_id == stream_id,
+                                           models.StreamUser.user_id == user_id)
+    ).scalar()
+    if exists is not None:
+        raise Conflict(f"User {user_id} already has access to stream {stream_id}", field="user_id")
+    su = models.StreamUser(stream_id=stream_id, user_id=user_id)
+    session.add(su)
+    session.flush()
+    return su
+
+
+def remove_user(session: Session, principal: Principal, stream_id: int, user_id: int) -> None:
+    principal.require("Manage streams")
+    get_readable_stream(session, principal, stream_id)
+    su = session.execute(
+        sa.select(models.StreamUser).where(models.StreamUser.stream_id == stream_id,
+                                           models.StreamUser.user_id == user_id)
+    ).scalar()
+    if su is None:
+        raise NotFound(f"User {user_id} has no access to stream {stream_id}")
+    session.delete(su)
+    session.flush()

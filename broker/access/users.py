@@ -1,0 +1,199 @@
+"""Users, their roles/ACLs and API tokens."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+import models
+from models.enums import ACLS, ROLES
+
+from broker.access.auth import Principal
+from broker.errors import Conflict, NotFound, PermissionDenied, ValidationError
+
+
+def _acls(session: Session, names) -> list[models.ACL]:
+    out = []
+    for name in names:
+        acl = session.get(models.ACL, name)
+        if acl is None:
+            raise ValidationError(f"Invalid ACL '{name}': must be one of {list(ACLS)}", field="acls")
+        out.append(acl)
+    return out
+
+
+def _roles(session: Session, names) -> list[models.Role]:
+    out = []
+    for name in names:
+        role = session.get(models.Role, name)
+        if role is None:
+            raise ValidationError(f"Invalid role '{name}': must be one of {list(ROLES)}", field="roles")
+        out.append(role)
+    return out
+
+
+def sitewide_group(session: Session, name: str) -> models.Group:
+    group = session.execute(sa.select(models.Group).where(models.Group.name == name)).scalar()
+    if group is None:
+        raise NotFound(f"The sitewide group '{name}' is missing: run 'skybroker db upgrade'")
+    return group
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    sitewide_group_name: str,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    contact_email: str | None = None,
+    affiliations: list[str] | None = None,
+    roles: list[str] = ("Full user",),
+    acls: list[str] = (),
+    group_ids_and_admin: list[tuple[int, bool]] = (),
+) -> models.User:
+    """Create a user with a single-user group, membership of the sitewide group and of ``group_ids``."""
+    if not username.strip():
+        raise ValidationError("Invalid field 'username': must not be empty", field="username")
+    if session.execute(sa.select(models.User.id).where(models.User.username == username)).first():
+        raise Conflict(f"User '{username}' already exists", field="username")
+    if session.execute(sa.select(models.Group.id).where(models.Group.name == username)).first():
+        raise Conflict(f"A group named '{username}' already exists", field="username")
+    user = models.User(
+        username=username, first_name=first_name, last_name=last_name,
+        contact_email=contact_email, affiliations=list(affiliations or []),
+        roles=_roles(session, roles), acls=_acls(session, acls),
+    )
+    session.add(user)
+    session.flush()
+    single = models.Group(name=username, single_user_group=True, private=True)
+    session.add(single)
+    session.flush()
+    session.add(models.GroupUser(group_id=single.id, user_id=user.id, admin=True, can_save=True))
+    memberships = {sitewide_group(session, sitewide_group_name).id: False}
+    for gid, admin in group_ids_and_admin:
+        if session.get(models.Group, gid) is None:
+            raise ValidationError(f"Invalid groupIDsAndAdmin: no group with ID {gid}", field="groupIDsAndAdmin")
+        memberships[gid] = admin
+    for gid, admin in memberships.items():
+        session.add(models.GroupUser(group_id=gid, user_id=user.id, admin=admin, can_save=True))
+    session.flush()
+    return user
+
+
+def user_to_dict(user: models.User, *, acls: bool = True) -> dict:
+    out = user.to_dict()
+    if acls:
+        out["roles"] = sorted(r.id for r in user.roles)
+        out["acls"] = sorted(a.id for a in user.acls)
+        out["permissions"] = sorted(user.permissions)
+    return out
+
+
+def get_user(session: Session, principal: Principal, user_id: int) -> models.User:
+    if user_id != principal.user_id and not principal.has("Manage users"):
+        # Not revealing whether the user exists.
+        raise NotFound(f"No user with ID {user_id}")
+    user = session.get(models.User, user_id)
+    if user is None:
+        raise NotFound(f"No user with ID {user_id}")
+    return user
+
+
+def update_user(session: Session, principal: Principal, user_id: int, changes: dict) -> models.User:
+    user = get_user(session, principal, user_id)
+    if "username" in changes and not principal.has("Manage users"):
+        raise PermissionDenied("Insufficient permissions: changing a username needs the 'Manage users' ACL")
+    if "username" in changes and changes["username"] != user.username:
+        if session.execute(sa.select(models.User.id).where(models.User.username == changes["username"])).first():
+            raise Conflict(f"User '{changes['username']}' already exists", field="username")
+    for key, value in changes.items():
+        setattr(user, key, value)
+    session.flush()
+    return user
+
+
+def add_acls(session: Session, user: models.User, names: list[str]) -> None:
+    for acl in _acls(session, names):
+        if acl not in user.acls:
+            user.acls.append(acl)
+
+
+def remove_acl(user: models.User, name: str) -> None:
+    for acl in user.acls:
+        if acl.id == name:
+            user.acls.remove(acl)
+            return
+    raise NotFound(f"User {user.id} has no ACL '{name}'")
+
+
+def add_roles(session: Session, user: models.User, names: list[str]) -> None:
+    for role in _roles(session, names):
+        if role not in user.roles:
+            user.roles.append(role)
+
+
+def remove_role(user: models.User, name: str) -> None:
+    for role in user.roles:
+        if role.id == name:
+            user.roles.remove(role)
+            return
+    raise NotFound(f"User {user.id} has no role '{name}'")
+
+
+def delete_user(session: Session, user: models.User) -> None:
+    single = session.execute(
+        sa.select(models.Group).where(models.Group.name == user.username, models.Group.single_user_group)
+    ).scalar()
+    if single is not None:
+        session.delete(single)
+    session.delete(user)
+    session.flush()
+
+
+def create_token(
+    session: Session, user: models.User, name: str, acls: list[str], *, check_owner: bool = True
+) -> models.Token:
+    """A new token for ``user``; its ACLs must be ones the user holds."""
+    if not name.strip():
+        raise ValidationError("Invalid field 'name': must not be empty", field="name")
+    wanted = _acls(session, acls)
+    if check_owner and not user.is_system_admin:
+        lacking = [a.id for a in wanted if a.id not in user.permissions]
+        if lacking:
+            raise PermissionDenied(
+                f"Insufficient permissions: you do not hold the ACL(s) {lacking} you asked the token to have"
+            )
+    exists = session.execute(
+        sa.select(models.Token.id).where(models.Token.created_by_id == user.id, models.Token.name == name)
+    ).first()
+    if exists:
+        raise Conflict(f"You already have a token named '{name}'", field="name")
+    token = models.Token(name=name, created_by_id=user.id, acls=wanted)
+    session.add(token)
+    session.flush()
+    return token
+
+
+def get_own_token(session: Session, principal: Principal, token_id: str) -> models.Token:
+    token = session.get(models.Token, token_id)
+    if token is None or (token.created_by_id != principal.user_id and not principal.has("Manage users")):
+        raise NotFound("No such token")
+    return token
+
+
+def token_to_dict(token: models.Token) -> dict:
+    out = token.to_dict()
+    out["acls"] = sorted(a.id for a in token.acls)
+    return out
+
+
+def rename_token(session: Session, token: models.Token, name: str) -> None:
+    clash = session.execute(
+        sa.select(models.Token.id).where(models.Token.created_by_id == token.created_by_id,
+                                         models.Token.name == name, models.Token.id != token.id)
+    ).first()
+    if clash:
+        raise Conflict(f"You already have a token named '{name}'", field="name")
+    token.name = name
+    session.flush()

@@ -1,0 +1,1 @@
+"""Follow-up: allocations, requests and their facilities, default rules, priorities, reports."""

@@ -1,0 +1,1 @@
+"""Ingestion: decoding alerts, the filter language, the batch pipeline, Kafka consumers and replay."""

@@ -1,0 +1,286 @@
+"""Kafka consumers that feed :mod:`broker.ingest.pipeline`.
+
+One consumer group for every stream's topic; ``--processes N`` (and more machines with the same
+``kafka.group_id``) share the partitions. Per batch: consume up to ``ingest.batch_size`` messages or
+``ingest.batch_timeout_ms`` → one database transaction → commit → *then* commit the Kafka offsets.
+A database outage stops offset commits; the batch is retried with backoff until it commits (or the
+process stops, and the batch is redelivered). Streams are re-read every ``ingest.refresh_interval_s``,
+so new or changed streams and filters are picked up without a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import socket
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+import models
+
+from broker.runtime.config import Config
+from broker.ingest.pipeline import Message, StreamInfo, load_streams, process_batch
+
+log = logging.getLogger("skybroker.ingest")
+
+
+def consumer_config(cfg: Config, **overrides) -> dict:
+    conf = {
+        "bootstrap.servers": cfg.kafka.bootstrap_servers,
+        "group.id": cfg.kafka.group_id,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "max.poll.interval.ms": 900_000,
+        # range: every consumer gets a share of every topic (sticky balances totals across topics,
+        # which can leave one consumer a whole busy topic)
+        "partition.assignment.strategy": "range",
+        "topic.metadata.refresh.interval.ms": 5_000,
+        "fetch.max.bytes": 64 * 1024 * 1024,
+        "client.id": f"skybroker-ingest-{socket.gethostname()}-{os.getpid()}",
+    }
+    conf.update(overrides)
+    return conf
+
+
+@dataclass
+class Stats:
+    consumed: int = 0
+    ingested: int = 0
+    failed: int = 0
+    batches: int = 0
+    passed: dict = field(default_factory=lambda: defaultdict(int))
+    window_start: float = field(default_factory=time.monotonic)
+    window_consumed: int = 0
+
+
+class Ingestor:
+    """Consume every active stream's topic and write batches; ``stop()`` ends it promptly."""
+
+    def __init__(self, cfg: Config, session_factory, *, consumer_overrides: dict | None = None,
+                 on_commit=None):
+        """``on_commit(messages, result)``, if given, runs after each batch's database commit."""
+        self.cfg = cfg
+        self.on_commit = on_commit
+        self.session_factory = session_factory
+        self.consumer = Consumer(consumer_config(cfg, **(consumer_overrides or {})))
+        self.streams: dict[str, StreamInfo] = {}
+        self.topics: list[str] = []
+        self._stop = threading.Event()
+        self.stats = Stats()
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self._next_refresh = 0.0
+        self._next_report = time.monotonic() + cfg.ingest.stats_interval_s
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # -- streams ------------------------------------------------------------------------------
+    def refresh_streams(self) -> None:
+        with self.session_factory() as session:
+            self.streams = load_streams(session)
+        topics = sorted(self.streams)
+        if topics != self.topics:
+            if topics:
+                self.consumer.subscribe(topics)
+                log.info("%s subscribed to %s", self.name, topics)
+            else:
+                self.consumer.unsubscribe()
+            self.topics = topics
+        self._next_refresh = time.monotonic() + self.cfg.ingest.refresh_interval_s
+
+    # -- main loop ----------------------------------------------------------------------------
+    def run(self) -> None:
+        try:
+            while not self.stopping:
+                if time.monotonic() >= self._next_refresh:
+                    self._with_db_retry(self.refresh_streams)
+                if not self.topics:
+                    self._stop.wait(min(1.0, self.cfg.ingest.refresh_interval_s))
+                    continue
+                self.run_once()
+                if time.monotonic() >= self._next_report:
+                    self.report()
+        finally:
+            self.consumer.close()  # leaves the group at once, so partitions move promptly
+
+    def run_once(self) -> int:
+        """Consume and write one batch; return how many messages it held."""
+        msgs = self.consumer.consume(num_messages=self.cfg.ingest.batch_size,
+                                     timeout=self.cfg.ingest.batch_timeout_ms / 1000.0)
+        batch: list[Message] = []
+        for m in msgs:
+            err = m.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    continue
+                if err.fatal():
+                    raise KafkaException(err)
+                # e.g. a topic that does not exist yet: the consumer retries by itself
+                log.warning("Kafka error on %s: %s", m.topic(), err)
+                continue
+            ts_type, ts = m.timestamp()
+            batch.append(Message(m.topic(), m.partition(), m.offset(), m.value(), ts if ts_type else None))
+        if not batch:
+            return 0
+        result = self._with_db_retry(self._write, batch)
+        if result is None:  # stopping before the batch committed: not acknowledged, redelivered later
+            return 0
+        if self.on_commit is not None:
+            self.on_commit(batch, result)
+        self._commit_offsets(batch)
+        st = self.stats
+        st.batches += 1
+        st.consumed += result.consumed
+        st.window_consumed += result.consumed
+        st.ingested += result.ingested
+        st.failed += result.failed
+        for fid, n in result.passed.items():
+            st.passed[fid] += n
+        return len(batch)
+
+    def _write(self, batch: list[Message]):
+        with self.session_factory() as session, session.begin():
+            return process_batch(session, self.streams, batch, self.cfg.ingest.association_radius_arcsec,
+                                 self.cfg.ingest.crossmatch_recent_days)
+
+    def _with_db_retry(self, fn, *args):
+        """Run ``fn``; on a database error roll back, wait (0.5 s doubling to 30 s) and retry."""
+        delay = 0.5
+        while True:
+            try:
+                return fn(*args)
+            except IntegrityError as exc:
+                # A filter or stream deleted while we held its batch: re-read streams and retry.
+                log.warning("batch hit a constraint (%s); re-reading streams and retrying", exc.orig)
+                self.refresh_streams()
+            except DBAPIError as exc:
+                if not exc.connection_invalidated and not isinstance(exc.orig, _OPERATIONAL):
+                    raise
+                log.warning("database unavailable (%s); retrying in %.1fs, offsets not committed",
+                            str(exc.orig).strip().splitlines()[0] if exc.orig else exc, delay)
+            if self._stop.wait(delay):
+                return None
+            delay = min(delay * 2, 30.0)
+
+    def _commit_offsets(self, batch: list[Message]) -> None:
+        last: dict[tuple[str, int], int] = {}
+        for m in batch:
+            key = (m.topic, m.partition)
+            last[key] = max(last.get(key, -1), m.offset)
+        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+        try:
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            # e.g. partitions revoked in a rebalance: the rows are committed; the new owner
+            # re-reads these messages and writes nothing twice.
+            log.warning("offset commit failed (%s); redelivery is harmless", exc)
+
+    # -- counters -----------------------------------------------------------------------------
+    def lag(self) -> dict[str, int]:
+        out = {}
+        try:
+            assignment = self.consumer.assignment()
+            positions = self.consumer.position(assignment) if assignment else []
+        except KafkaException:
+            return out
+        for tp in positions:
+            # cached: the high watermark every fetch response carries (asking the broker would stall
+            # the consumer for a round trip per partition)
+            try:
+                low, high = self.consumer.get_watermark_offsets(tp, cached=True)
+            except KafkaException:
+                continue
+            # every assigned partition is listed; before its first fetch its lag reads 0
+            high = max(high, 0)
+            pos = tp.offset if tp.offset >= 0 else max(low, 0)
+            out[f"{tp.topic}/{tp.partition}"] = max(0, high - pos)
+        return out
+
+    def report(self) -> None:
+        st = self.stats
+        now = time.monotonic()
+        rate = st.window_consumed / max(now - st.window_start, 1e-9)
+        lag = self.lag()
+        log.info("ingest %s: consumed %d, ingested %d, failed %d, %.0f alerts/s, lag %s, passed %s",
+                 self.name, st.consumed, st.ingested, st.failed, rate, sum(lag.values()), dict(st.passed))
+        st.window_start, st.window_consumed = now, 0
+        self._next_report = now + self.cfg.ingest.stats_interval_s
+        from sqlalchemy.dialects.postgresql import insert
+
+        row = dict(consumer=self.name, topics=self.topics, lag=lag, alerts_per_second=rate,
+                   consumed=st.consumed, updated_at=models.utcnow())
+        stmt = insert(models.IngestStatus).values(**row)
+        stmt = stmt.on_conflict_do_update(index_elements=["consumer"], set_={k: stmt.excluded[k] for k in row})
+        try:
+            with self.session_factory() as session, session.begin():
+                session.execute(stmt)
+        except DBAPIError as exc:
+            log.warning("could not record ingest status: %s", exc.orig)
+
+
+try:  # psycopg2's "server went away" family
+    from psycopg2 import InterfaceError as _PgInterfaceError
+    from psycopg2 import OperationalError as _PgOperationalError
+
+    _OPERATIONAL = (_PgOperationalError, _PgInterfaceError)
+except ImportError:  # pragma: no cover
+    _OPERATIONAL = ()
+
+
+# -- processes ---------------------------------------------------------------------------------
+
+def _child(cfg: Config, stop_event, on_commit=None) -> None:
+    import signal
+
+    from broker.runtime import db
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    logging.basicConfig(level=cfg.logging.level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+    engine = db.make_engine(cfg.database.url.get(), cfg)
+    ing = Ingestor(cfg, db.make_session_factory(engine), on_commit=on_commit)
+    threading.Thread(target=lambda: (stop_event.wait(), ing.stop()), daemon=True).start()
+    try:
+        ing.run()
+    finally:
+        engine.dispose()
+
+
+def start_processes(cfg: Config, n: int, on_commit=None):
+    """Start ``n`` ingest processes (``cfg.database.url`` must be set); return (processes, stop event).
+
+    ``on_commit``, a picklable module-level function, is passed to each process's Ingestor."""
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    procs = [ctx.Process(target=_child, args=(cfg, stop, on_commit), name=f"skybroker-ingest-{i}", daemon=False)
+             for i in range(n)]
+    for p in procs:
+        p.start()
+    return procs, stop
+
+
+def stop_processes(procs, stop, timeout: float = 30.0) -> None:
+    stop.set()
+    for p in procs:
+        p.join(timeout)
+        if p.is_alive():
+            p.terminate()
+            p.join(5)
+
+
+def counters(session) -> list[dict]:
+    """Cumulative per-stream (filter_id 0) and per-filter counters."""
+    rows = session.execute(sa.select(models.IngestCounter)).scalars().all()
+    return [r.to_dict() for r in rows]

@@ -1,0 +1,354 @@
+"""Decoding survey alerts and normalising them into one internal record.
+
+Formats (a stream's ``altdata.format``):
+
+* ``ztf_avro``  — an Avro object-container file per message, writer schema embedded (ZTF's current
+  ``objectId`` schema and the old ``alertId`` one).
+* ``lsst_avro`` — Confluent wire format: magic byte 0, 4-byte big-endian schema id, schemaless Avro
+  body. Schema id ``MMmm`` is LSST schema version ``MM.mm``; the schemas come from the
+  ``lsst-alert-packet`` package.
+* ``json``      — a JSON object shaped like a ZTF alert (``objectId``/``alertId``, ``candidate``,
+  ``prv_candidates``) or an LSST alert (``diaSource``, ``prvDiaSources``, ``diaObject``).
+
+Everything becomes an :class:`Alert`: fluxes in µJy (AB zero point 23.9), times in MJD, SkyPortal
+band names (``ztfg``/``ztfr``/``ztfi``, ``lsstu``…``lssty``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import struct
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import fastavro
+
+ZP_UJY = 23.9  # AB magnitude of 1 µJy
+LN10_OVER_2P5 = math.log(10.0) / 2.5
+DETECTION_NSIGMA = 5.0  # upper limits are 5-sigma, as SkyPortal assumes
+JD_MJD = 2400000.5
+MJD_MIN, MJD_MAX = 40000.0, 100000.0  # 1968 .. 2132: anything else is not a valid observation time
+
+ZTF_BANDS = {1: "ztfg", 2: "ztfr", 3: "ztfi"}
+LSST_BANDS = {b: f"lsst{b}" for b in "ugrizy"}
+FORMATS = ("ztf_avro", "lsst_avro", "json", "gcn")  # gcn: notices (JSON or VOEvent XML), see broker.sky.gcn
+
+ZTF_SCORES = ("rb", "drb", "sgscore1", "classtar")
+LSST_SCORES = ("reliability", "extendedness")
+
+
+class AlertError(ValueError):
+    """The message cannot be decoded or is not a valid alert; the text says why."""
+
+
+@dataclass(slots=True)
+class Point:
+    """One photometric point: a detection (flux set) or an upper limit (flux None)."""
+
+    mjd: float
+    band: str
+    flux: float | None  # µJy; None for an upper limit
+    fluxerr: float  # µJy (for a limit: limiting flux / 5)
+    ra: float | None = None
+    dec: float | None = None
+    limiting_mag: float | None = None
+    alert_id: int | None = None
+
+
+@dataclass(slots=True)
+class Alert:
+    """The survey-independent record the pipeline works on."""
+
+    survey: str  # "ZTF" | "LSST"
+    object_id: str | None  # survey's object name; None: decide by position
+    alert_id: int
+    ra: float
+    dec: float
+    mjd: float
+    band: str
+    flux: float  # µJy
+    fluxerr: float  # µJy
+    detections: list[Point]  # includes the triggering detection
+    upper_limits: list[Point]
+    scores: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # the survey's scalar fields of this detection
+    classifications: list[dict] = field(default_factory=list)  # carried by JSON alerts
+
+    @property
+    def mag(self) -> float | None:
+        return ZP_UJY - 2.5 * math.log10(self.flux) if self.flux > 0 else None
+
+    @property
+    def magerr(self) -> float | None:
+        return self.fluxerr / self.flux / LN10_OVER_2P5 if self.flux > 0 else None
+
+    @property
+    def ndet(self) -> int:
+        return len(self.detections)
+
+
+# -- unit helpers ---------------------------------------------------------------------------
+
+def mag_to_flux(mag: float, magerr: float) -> tuple[float, float]:
+    """AB mag ± err → (flux, fluxerr) in µJy."""
+    flux = 10.0 ** (-0.4 * (mag - ZP_UJY))
+    return flux, flux * magerr * LN10_OVER_2P5
+
+
+def limit_to_fluxerr(limiting_mag: float, nsigma: float = DETECTION_NSIGMA) -> float:
+    """An n-sigma limiting AB magnitude → the 1-sigma flux error in µJy."""
+    return 10.0 ** (-0.4 * (limiting_mag - ZP_UJY)) / nsigma
+
+
+def _num(value: Any, name: str) -> float:
+    if value is None or isinstance(value, bool):
+        raise AlertError(f"field {name} is missing")
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise AlertError(f"field {name} is not a number: {value!r}") from None
+    if not math.isfinite(out):
+        raise AlertError(f"field {name} is not finite: {value!r}")
+    return out
+
+
+def _check_position(ra: float, dec: float, where: str) -> None:
+    if not (0.0 <= ra < 360.0):
+        raise AlertError(f"{where}.ra out of range [0, 360): {ra}")
+    if not (-90.0 <= dec <= 90.0):
+        raise AlertError(f"{where}.dec out of range [-90, 90]: {dec}")
+
+
+def _check_mjd(mjd: float, where: str) -> None:
+    if not (MJD_MIN <= mjd <= MJD_MAX):
+        raise AlertError(f"{where} is not a valid observation time (MJD {mjd})")
+
+
+def _scalars(d: dict) -> dict:
+    return {k: v for k, v in d.items() if v is None or isinstance(v, (int, float, str, bool))}
+
+
+# -- ZTF --------------------------------------------------------------------------------------
+
+def _ztf_positive(isdiffpos: Any) -> bool:
+    return str(isdiffpos).lower() in ("t", "1", "true")
+
+
+def normalise_ztf(packet: dict) -> Alert:
+    cand = packet.get("candidate")
+    if not isinstance(cand, dict):
+        raise AlertError("ZTF alert has no candidate record")
+    object_id = packet.get("objectId")
+    if object_id is not None and not isinstance(object_id, str):
+        raise AlertError(f"objectId must be a string, got {object_id!r}")
+    candid = packet.get("candid", cand.get("candid"))
+    if candid is None:
+        raise AlertError("ZTF alert has no candid")
+    alert_id = int(candid)
+    ra, dec = _num(cand.get("ra"), "candidate.ra"), _num(cand.get("dec"), "candidate.dec")
+    _check_position(ra, dec, "candidate")
+    mjd = _num(cand.get("jd"), "candidate.jd") - JD_MJD
+    _check_mjd(mjd, "candidate.jd")
+    fid = cand.get("fid")
+    if fid not in ZTF_BANDS:
+        raise AlertError(f"candidate.fid must be 1, 2 or 3, got {fid!r}")
+    mag, magerr = _num(cand.get("magpsf"), "candidate.magpsf"), _num(cand.get("sigmapsf"), "candidate.sigmapsf")
+    flux, fluxerr = mag_to_flux(mag, magerr)
+    if not _ztf_positive(cand.get("isdiffpos")):
+        flux = -flux
+    band = ZTF_BANDS[fid]
+    current = Point(mjd, band, flux, fluxerr, ra, dec, cand.get("diffmaglim"), alert_id)
+    detections, limits = [current], []
+    for i, prv in enumerate(packet.get("prv_candidates") or ()):
+        try:
+            pmjd = _num(prv.get("jd"), f"prv_candidates[{i}].jd") - JD_MJD
+            pband = ZTF_BANDS.get(prv.get("fid"))
+            if pband is None:
+                raise AlertError(f"prv_candidates[{i}].fid must be 1, 2 or 3")
+            if prv.get("candid") is not None and prv.get("magpsf") is not None:
+                if int(prv["candid"]) == alert_id:
+                    continue  # the old schema repeats the current detection in its history
+                pf, pe = mag_to_flux(_num(prv["magpsf"], f"prv_candidates[{i}].magpsf"),
+                                     _num(prv.get("sigmapsf"), f"prv_candidates[{i}].sigmapsf"))
+                if not _ztf_positive(prv.get("isdiffpos")):
+                    pf = -pf
+                detections.append(Point(pmjd, pband, pf, pe, prv.get("ra"), prv.get("dec"),
+                                        prv.get("diffmaglim"), int(prv["candid"])))
+            elif prv.get("diffmaglim") is not None:
+                lim = _num(prv["diffmaglim"], f"prv_candidates[{i}].diffmaglim")
+                limits.append(Point(pmjd, pband, None, limit_to_fluxerr(lim), limiting_mag=lim))
+        except (TypeError, AttributeError) as exc:
+            raise AlertError(f"prv_candidates[{i}] is malformed: {exc}") from None
+    scores = {k: float(cand[k]) for k in ZTF_SCORES if isinstance(cand.get(k), (int, float))}
+    return Alert("ZTF", object_id, alert_id, ra, dec, mjd, band, flux, fluxerr, detections, limits,
+                 scores, _scalars(cand), _classifications(packet))
+
+
+# -- LSST -------------------------------------------------------------------------------------
+
+def _lsst_object_id(packet: dict, src: dict) -> str:
+    obj = packet.get("diaObject")
+    if isinstance(obj, dict) and obj.get("diaObjectId") is not None:
+        return f"LSST{obj['diaObjectId']}"
+    if src.get("diaObjectId") is not None:
+        return f"LSST{src['diaObjectId']}"
+    if src.get("ssObjectId") is not None:
+        return f"LSSTss{src['ssObjectId']}"
+    return f"LSSTsrc{src['diaSourceId']}"
+
+
+def _lsst_mjd(src: dict) -> Any:
+    # schemas before v5 call it midPointTai
+    return src.get("midpointMjdTai", src.get("midPointTai"))
+
+
+def _lsst_dec(src: dict) -> Any:
+    # schemas before v5 call it decl
+    return src.get("dec", src.get("decl"))
+
+
+def _lsst_point(src: dict, where: str) -> Point:
+    mjd = _num(_lsst_mjd(src), f"{where}.midpointMjdTai")
+    _check_mjd(mjd, f"{where}.midpointMjdTai")
+    band = LSST_BANDS.get(src.get("band"))
+    if band is None:
+        raise AlertError(f"{where}.band must be one of ugrizy, got {src.get('band')!r}")
+    flux = _num(src.get("psfFlux"), f"{where}.psfFlux") / 1000.0  # nJy -> µJy
+    fluxerr = _num(src.get("psfFluxErr"), f"{where}.psfFluxErr") / 1000.0
+    return Point(mjd, band, flux, fluxerr, src.get("ra"), _lsst_dec(src), None, src.get("diaSourceId"))
+
+
+def normalise_lsst(packet: dict) -> Alert:
+    src = packet.get("diaSource")
+    if not isinstance(src, dict):
+        raise AlertError("LSST alert has no diaSource record")
+    if src.get("diaSourceId") is None:
+        raise AlertError("diaSource.diaSourceId is missing")
+    alert_id = int(packet.get("diaSourceId") or packet.get("alertId") or src["diaSourceId"])
+    ra, dec = _num(src.get("ra"), "diaSource.ra"), _num(_lsst_dec(src), "diaSource.dec")
+    _check_position(ra, dec, "diaSource")
+    current = _lsst_point(src, "diaSource")
+    detections = [current]
+    for i, prv in enumerate(packet.get("prvDiaSources") or ()):
+        if prv.get("diaSourceId") == src["diaSourceId"]:
+            continue
+        detections.append(_lsst_point(prv, f"prvDiaSources[{i}]"))
+    limits = []
+    for i, lim in enumerate(packet.get("prvDiaNondetectionLimits") or ()):
+        mjd = _num(lim.get("midpointMjdTai"), f"prvDiaNondetectionLimits[{i}].midpointMjdTai")
+        band = LSST_BANDS.get(lim.get("band"))
+        noise = lim.get("diaNoise")
+        if band is None or noise is None:
+            continue
+        limits.append(Point(mjd, band, None, float(noise) / 1000.0,
+                            limiting_mag=ZP_UJY - 2.5 * math.log10(DETECTION_NSIGMA * float(noise) / 1000.0)))
+    scores = {k: float(src[k]) for k in LSST_SCORES if isinstance(src.get(k), (int, float))}
+    return Alert("LSST", _lsst_object_id(packet, src), alert_id, ra, dec, current.mjd, current.band,
+                 current.flux, current.fluxerr, detections, limits, scores, _scalars(src),
+                 _classifications(packet))
+
+
+# -- classifications carried by JSON alerts ---------------------------------------------------
+
+def _classifications(packet: dict) -> list[dict]:
+    raw = packet.get("classifications")
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise AlertError("classifications must be a list of {classification, probability}")
+    out = []
+    for i, c in enumerate(raw):
+        if not isinstance(c, dict) or not isinstance(c.get("classification"), str):
+            raise AlertError(f"classifications[{i}] needs a 'classification' string")
+        p = c.get("probability")
+        if p is not None and (not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0):
+            raise AlertError(f"classifications[{i}].probability must be between 0 and 1")
+        out.append({"classification": c["classification"], "probability": p})
+    return out
+
+
+# -- decoding ---------------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _lsst_registry():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from lsst.alert.packet import SchemaRegistry
+
+        return SchemaRegistry.all_schemas_from_filesystem()
+
+
+@lru_cache(maxsize=64)
+def lsst_schema(schema_id: int):
+    """The parsed LSST schema for a Confluent schema id (e.g. 1101 = v11.1)."""
+    registry = _lsst_registry()
+    if schema_id not in registry.known_ids:
+        raise AlertError(f"unknown LSST schema id {schema_id} (known: {sorted(registry.known_ids)})")
+    return fastavro.parse_schema(registry.get_by_id(schema_id).definition)
+
+
+def lsst_schema_ids() -> list[int]:
+    return sorted(_lsst_registry().known_ids)
+
+
+def encode_lsst(packet: dict, schema_id: int) -> bytes:
+    """Confluent wire format: magic 0, big-endian schema id, schemaless Avro body."""
+    buf = io.BytesIO()
+    buf.write(struct.pack(">bI", 0, schema_id))
+    fastavro.schemaless_writer(buf, lsst_schema(schema_id), packet)
+    return buf.getvalue()
+
+
+def decode_packet(raw: bytes, fmt: str) -> dict:
+    """Raw Kafka message value → the survey's packet (a dict)."""
+    if fmt == "ztf_avro":
+        try:
+            records = list(fastavro.reader(io.BytesIO(raw)))
+        except Exception as exc:  # fastavro raises many types on corrupt input
+            raise AlertError(f"not a ZTF Avro container: {type(exc).__name__}: {exc}") from None
+        if len(records) != 1:
+            raise AlertError(f"a ZTF Avro message must hold exactly one alert, found {len(records)}")
+        return records[0]
+    if fmt == "lsst_avro":
+        if len(raw) < 5 or raw[0] != 0:
+            raise AlertError("not in Confluent wire format (magic byte 0 + 4-byte schema id)")
+        (schema_id,) = struct.unpack(">I", raw[1:5])
+        schema = lsst_schema(schema_id)
+        try:
+            return fastavro.schemaless_reader(io.BytesIO(raw[5:]), schema)
+        except Exception as exc:  # truncated or foreign bodies raise EOFError, ValueError, ...
+            raise AlertError(f"LSST Avro body does not match schema {schema_id}: {type(exc).__name__}: {exc}") from None
+    if fmt == "json":
+        try:
+            packet = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise AlertError(f"not JSON: {exc}") from None
+        if not isinstance(packet, dict):
+            raise AlertError("a JSON alert must be an object")
+        return packet
+    raise AlertError(f"unknown alert format {fmt!r}: must be one of {FORMATS}")
+
+
+def normalise(packet: dict) -> Alert:
+    if "diaSource" in packet:
+        return normalise_lsst(packet)
+    if "candidate" in packet:
+        return normalise_ztf(packet)
+    raise AlertError("not a ZTF (candidate) or LSST (diaSource) alert")
+
+
+def decode(raw: bytes, fmt: str) -> Alert:
+    """Raw message → :class:`Alert`, or :class:`AlertError` saying what is wrong."""
+    if raw is None:
+        raise AlertError("empty message (tombstone)")
+    try:
+        return normalise(decode_packet(raw, fmt))
+    except AlertError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise AlertError(f"malformed alert: {type(exc).__name__}: {exc}") from None

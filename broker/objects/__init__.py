@@ -1,0 +1,1 @@
+"""Objects: candidates, sources, photometry and classifications as REST users see them."""

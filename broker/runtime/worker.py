@@ -1,0 +1,77 @@
+"""The follow-up worker: submits rule-made requests the moment they are committed, and polls the
+facilities for every request that is not finished.
+
+It LISTENs on the ``skybroker_followup`` channel (the ingest transaction NOTIFYs it), so an
+auto-triggered request is submitted within milliseconds of its alert's commit; every
+``facilities.poll_interval_s`` it refreshes submitted/scheduled requests (terminal ones are never
+polled again) and retries requests left pending by a crash (looking them up by name first).
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import threading
+import time
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+from broker.followup.default_rules import NOTIFY_CHANNEL
+from broker.followup.requests import FollowupService
+
+log = logging.getLogger("skybroker.worker")
+
+
+class FollowupWorker:
+    def __init__(self, service: FollowupService, engine: Engine, poll_interval_s: float):
+        self.service = service
+        self.engine = engine
+        self.poll_interval_s = poll_interval_s
+        self._stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> "FollowupWorker":
+        self.thread = threading.Thread(target=self.run, name="skybroker-followup", daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._listen_loop()
+            except DBAPIError as exc:
+                log.warning("follow-up worker lost the database (%s); retrying in 2 s", exc.orig)
+            except OSError as exc:
+                log.warning("follow-up worker connection error (%s); retrying in 2 s", exc)
+            self._stop.wait(2.0)
+
+    def _listen_loop(self) -> None:
+        raw = self.engine.raw_connection()
+        raw.detach()  # LISTEN needs autocommit: this connection must never go back to the pool
+        try:
+            dbapi = raw.dbapi_connection
+            dbapi.autocommit = True
+            with dbapi.cursor() as cur:
+                cur.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            next_poll = 0.0
+            self.service.submit_pending()  # anything queued while no worker listened
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if now >= next_poll:
+                    self.service.submit_pending(older_than_s=self.poll_interval_s)
+                    self.service.refresh_all()
+                    next_poll = time.monotonic() + self.poll_interval_s
+                ready, _, _ = select.select([dbapi], [], [], min(0.5, max(0.0, next_poll - time.monotonic())))
+                if ready:
+                    dbapi.poll()
+                    if dbapi.notifies:
+                        dbapi.notifies.clear()
+                        self.service.submit_pending()
+        finally:
+            raw.close()

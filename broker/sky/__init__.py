@@ -1,0 +1,1 @@
+"""Sky maps: pure kernels, map reading, GCN notices, localizations and crossmatches."""

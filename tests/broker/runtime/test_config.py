@@ -1,0 +1,86 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from broker.runtime.config import REPO_CONFIG, ConfigError, Secret, load_config
+
+
+def write(tmp_path: Path, data: dict) -> Path:
+    p = tmp_path / "config.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return p
+
+
+def defaults() -> dict:
+    return yaml.safe_load(REPO_CONFIG.read_text())
+
+
+def test_defaults_load_into_typed_frozen_object():
+    cfg = load_config(REPO_CONFIG, env={})
+    assert cfg.server.port == 5000 and isinstance(cfg.server.port, int)
+    assert cfg.database.url is None and cfg.database.embedded
+    assert cfg.kafka.local.enabled is True
+    assert isinstance(cfg.paths.data_dir, Path) and "~" not in str(cfg.paths.data_dir)
+    with pytest.raises(Exception):
+        cfg.server.port = 1  # frozen
+
+
+def test_environment_overrides_with_types():
+    cfg = load_config(REPO_CONFIG, env={
+        "SKYBROKER_SERVER__PORT": "5123",
+        "SKYBROKER_KAFKA__LOCAL__ENABLED": "false",
+        "KAFKA_BOOTSTRAP_SERVERS": "kafka:29092",
+        "DATABASE_URL": "postgresql://u:pw@db/sky",
+    })
+    assert cfg.server.port == 5123
+    assert cfg.kafka.local.enabled is False
+    assert cfg.kafka.bootstrap_servers == "kafka:29092"
+    assert cfg.database.url.get() == "postgresql://u:pw@db/sky"
+    assert not cfg.database.embedded
+
+
+def test_missing_setting_is_named(tmp_path):
+    data = defaults()
+    del data["kafka"]["group_id"]
+    with pytest.raises(ConfigError, match=r"missing setting kafka\.group_id"):
+        load_config(write(tmp_path, data), env={})
+
+
+def test_malformed_setting_is_named(tmp_path):
+    data = defaults()
+    data["server"]["port"] = "not-a-port"
+    with pytest.raises(ConfigError, match=r"server\.port must be an integer"):
+        load_config(write(tmp_path, data), env={})
+    with pytest.raises(ConfigError, match=r"server\.port"):
+        load_config(REPO_CONFIG, env={"SKYBROKER_SERVER__PORT": "99999"})
+    with pytest.raises(ConfigError, match=r"kafka\.local\.enabled must be true or false"):
+        load_config(REPO_CONFIG, env={"SKYBROKER_KAFKA__LOCAL__ENABLED": "maybe"})
+    with pytest.raises(ConfigError, match=r"database\.url must be a postgresql"):
+        load_config(REPO_CONFIG, env={"DATABASE_URL": "sqlite:///x.db"})
+
+
+def test_unknown_settings_are_refused():
+    with pytest.raises(ConfigError, match=r"SKYBROKER_SERVER__PROT names unknown setting server\.prot"):
+        load_config(REPO_CONFIG, env={"SKYBROKER_SERVER__PROT": "1"})
+
+
+def test_secrets_never_show():
+    cfg = load_config(REPO_CONFIG, env={"DATABASE_URL": "postgresql://u:hunter2@db/sky",
+                                       "SKYBROKER_SECRETS__ENCRYPTION_KEY": "topsecretkey"})
+    text = repr(cfg) + str(cfg)
+    assert "hunter2" not in text and "topsecretkey" not in text
+    assert cfg.secrets.encryption_key == Secret("topsecretkey")
+    assert "*" in repr(cfg.secrets.encryption_key)
+
+
+def test_cli_stops_at_start_naming_the_setting(tmp_path):
+    data = defaults()
+    del data["server"]["host"]
+    path = write(tmp_path, data)
+    proc = subprocess.run([sys.executable, "-m", "broker.runtime.cli", "--config", str(path), "db", "current"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "missing setting server.host" in proc.stderr
