@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -25,6 +26,60 @@ def _field(path) -> str:
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+MAX_DEPTH = 32  # nesting of objects and arrays in a request body
+INT64 = 1 << 63
+
+
+def _reject_constant(name: str):
+    raise ValidationError(f"Invalid JSON: {name} is not a number JSON allows")
+
+
+def loads_strict(raw: bytes | str) -> Any:
+    """JSON as RFC 8259 has it, for request bodies: NaN/Infinity, NUL characters, integers beyond int64
+    and nesting deeper than ``MAX_DEPTH`` are refused with a ValidationError naming the field."""
+    try:
+        value = json.loads(raw, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"Malformed JSON in request body: {exc}") from None
+    except RecursionError:
+        raise ValidationError(f"Invalid JSON: nested deeper than {MAX_DEPTH} levels") from None
+    check_json(value)
+    return value
+
+
+def check_json(value: Any, where: str = "") -> None:
+    """Walk a decoded JSON value (iteratively: no recursion limit to hit) and refuse what
+    :func:`loads_strict` refuses; the error names the field."""
+    stack = [(value, where, 0)]
+    while stack:
+        v, path, depth = stack.pop()
+        if isinstance(v, str):
+            if "\x00" in v:
+                raise ValidationError(f"Invalid value for field '{path or 'body'}': contains a NUL character",
+                                      field=path or None)
+        elif isinstance(v, bool) or v is None:
+            continue
+        elif isinstance(v, int):
+            if not -INT64 <= v < INT64:
+                raise ValidationError(f"Invalid value for field '{path or 'body'}': integer out of the 64-bit range",
+                                      field=path or None)
+        elif isinstance(v, float):
+            if v != v or v in (float("inf"), float("-inf")):
+                raise ValidationError(f"Invalid value for field '{path or 'body'}': must be a finite number",
+                                      field=path or None)
+        elif isinstance(v, (dict, list)):
+            if depth >= MAX_DEPTH:
+                raise ValidationError(f"Invalid JSON: nested deeper than {MAX_DEPTH} levels at '{path or 'body'}'",
+                                      field=path or None)
+            items = v.items() if isinstance(v, dict) else enumerate(v)
+            for k, child in items:
+                if isinstance(k, str) and "\x00" in k:
+                    raise ValidationError(f"Invalid field name in '{path or 'body'}': contains a NUL character",
+                                          field=path or None)
+                sub = f"{path}[{k}]" if isinstance(k, int) else (f"{path}.{k}" if path else k)
+                stack.append((child, sub, depth + 1))
 
 
 def validate(body: Any, schema: dict) -> dict:

@@ -9,9 +9,12 @@ HTTP errors here, in one place.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
+import math
 from dataclasses import dataclass
+from urllib.parse import unquote
 from typing import Any, Callable
 
 import tornado.web
@@ -20,7 +23,8 @@ from broker import __version__
 from broker.access.auth import Principal, authenticate
 from broker.errors import BrokerError, Unauthenticated, ValidationError
 from broker.pagination import Page, page_from_args
-from broker.validation import validate
+from broker.runtime.db import is_outage
+from broker.validation import loads_strict, validate
 
 log = logging.getLogger("skybroker.api")
 
@@ -79,13 +83,23 @@ def endpoint(
     )
 
     def decorate(method: Callable) -> Callable:
-        @functools.wraps(method)
-        def wrapper(self: "BaseHandler", *args, **kwargs):
-            if spec.auth:
-                self.principal.require(*spec.acls)
-            if spec.body is not None:
-                self.body = validate(self.json_body(), spec.body)
-            return method(self, *args, **kwargs)
+        if inspect.iscoroutinefunction(method):
+            # async methods hand their slow work to self.blocking themselves; auth and the body
+            # check still run on the handler pool
+            @functools.wraps(method)
+            async def wrapper(self: "BaseHandler", *args, **kwargs):
+                await self.in_pool(self._check, spec)
+                return await method(self, *args, **kwargs)
+        else:
+            # the whole method (auth, body, database work) runs on the handler pool; what it
+            # finishes is sent from the IOLoop
+            @functools.wraps(method)
+            async def wrapper(self: "BaseHandler", *args, **kwargs):
+                def call():
+                    self._check(spec)
+                    return method(self, *args, **kwargs)
+
+                await self.in_pool(call, deferred=True)
 
         wrapper.__endpoint__ = spec
         return wrapper
@@ -98,6 +112,8 @@ class BaseHandler(tornado.web.RequestHandler):
 
     body: Any = None
     _principal: Principal | None = None
+    _deferring: bool = False
+    _deferred: tuple | None = None
     methods: frozenset[str] = frozenset()
 
     def initialize(self, methods: frozenset[str] = frozenset()) -> None:
@@ -108,6 +124,31 @@ class BaseHandler(tornado.web.RequestHandler):
     @property
     def config(self):
         return self.application.config
+
+    async def in_pool(self, fn, *args, deferred: bool = False):
+        """Run ``fn`` on the application's handler pool (inline when ``server.handler_threads`` is 0).
+
+        ``deferred``: calls to :meth:`finish` made by ``fn`` are recorded and replayed here, on the
+        IOLoop, since Tornado's output is not thread-safe."""
+        pool = self.application.handler_pool
+        if pool is None:
+            return fn(*args)
+        import tornado.ioloop
+
+        self._deferring = deferred
+        try:
+            return await tornado.ioloop.IOLoop.current().run_in_executor(pool, functools.partial(fn, *args))
+        finally:
+            self._deferring = False
+            if self._deferred is not None:
+                chunk, self._deferred = self._deferred[0], None
+                super().finish(chunk)
+
+    def finish(self, chunk=None):
+        if self._deferring:
+            self._deferred = (chunk,)
+            return None
+        return super().finish(chunk)
 
     async def blocking(self, fn, *args, **kwargs):
         """Run ``fn`` (facility HTTP, long queries) on the app's thread pool, not on the IOLoop."""
@@ -130,12 +171,18 @@ class BaseHandler(tornado.web.RequestHandler):
     def prepare(self) -> None:
         if self.request.method not in self.methods:
             raise tornado.web.HTTPError(405)
-        spec = self._method_spec()
-        if spec is None or not spec.auth:
-            return  # unknown method (405 follows) or a public endpoint
-        header = self.request.headers.get("Authorization")
-        with self.session() as session, session.begin():
-            self._principal = authenticate(session, header)
+        if "\x00" in unquote(self.request.uri or ""):
+            raise ValidationError("Invalid request: the path or query contains a NUL character")
+
+    def _check(self, spec: EndpointSpec) -> None:
+        """Authenticate, check the ACLs and validate the body, as ``spec`` says (on the handler pool)."""
+        if spec.auth:
+            header = self.request.headers.get("Authorization")
+            with self.session() as session, session.begin():
+                self._principal = authenticate(session, header)
+            self.principal.require(*spec.acls)
+        if spec.body is not None:
+            self.body = validate(self.json_body(), spec.body)
 
     @property
     def principal(self) -> Principal:
@@ -148,10 +195,7 @@ class BaseHandler(tornado.web.RequestHandler):
         raw = self.request.body
         if not raw or not raw.strip():
             raise ValidationError("Request body must be a JSON object")
-        try:
-            return json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ValidationError(f"Malformed JSON in request body: {exc}") from None
+        return loads_strict(raw)
 
     def int_arg(self, name: str, default: int | None = None) -> int | None:
         raw = self.get_query_argument(name, None)
@@ -222,8 +266,7 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def success(self, data: Any = None, status: int = 200) -> None:
         self.set_status(status)
-        self.finish(json.dumps({"status": "success", "data": {} if data is None else data,
-                                "version": __version__}))
+        self.finish(dumps({"status": "success", "data": {} if data is None else data, "version": __version__}))
 
     def write_error(self, status_code: int, **kwargs) -> None:
         message = self._reason
@@ -238,6 +281,10 @@ class BaseHandler(tornado.web.RequestHandler):
                 message = f"Method {self.request.method} not allowed on {self.request.path}"
             elif exc.log_message:
                 message = exc.log_message % exc.args if exc.args else exc.log_message
+        elif exc is not None and is_outage(exc):
+            status_code = 503
+            message = "Database unavailable; retry later"
+            self.set_status(503)
         elif status_code >= 500:
             message = "Internal server error"
         if status_code == 401:
@@ -250,10 +297,32 @@ class BaseHandler(tornado.web.RequestHandler):
                                 "version": __version__}))
 
     def log_exception(self, typ, value, tb) -> None:
-        if isinstance(value, BrokerError):
+        if value is not None and is_outage(value):
+            log.warning("%s %s -> 503: database unavailable (%s)", self.request.method, self.request.path,
+                        type(value).__name__)
+        elif isinstance(value, BrokerError):
             log.info("%s %s -> %d %s", self.request.method, self.request.path, value.status, value.message)
         else:
             super().log_exception(typ, value, tb)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN/±Infinity float replaced by None (JSON has no such numbers)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def dumps(value: Any) -> str:
+    """Strict JSON out: non-finite floats (stored before input was strict, or computed) become null."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(value), allow_nan=False)
 
 
 class NotFoundHandler(BaseHandler):

@@ -26,7 +26,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 import models
 
 from broker.runtime.config import Config
-from broker.ingest.pipeline import Message, StreamInfo, load_streams, process_batch
+from broker.ingest.pipeline import Message, StreamInfo, load_streams, process_batch, process_isolated
+from broker.runtime.db import is_outage
 
 log = logging.getLogger("skybroker.ingest")
 
@@ -151,25 +152,39 @@ class Ingestor:
         return len(batch)
 
     def _write(self, batch: list[Message]):
+        """The batch in one transaction; if it raises for any reason but an outage, the batch again
+        one message per savepoint, so that only the messages that raise fail (into failed_alerts)."""
+        args = (self.cfg.ingest.association_radius_arcsec, self.cfg.ingest.crossmatch_recent_days)
+        try:
+            try:
+                with self.session_factory() as session, session.begin():
+                    return process_batch(session, self.streams, batch, *args)
+            except IntegrityError as exc:
+                # most often a filter or stream deleted while we held its batch: re-read streams, retry
+                log.warning("batch hit a constraint (%s); re-reading streams and retrying", exc.orig)
+                self.refresh_streams()
+                with self.session_factory() as session, session.begin():
+                    return process_batch(session, self.streams, batch, *args)
+        except Exception as exc:
+            if is_outage(exc):
+                raise
+            log.warning("batch of %d failed (%s: %s); writing its messages one by one", len(batch),
+                        type(exc).__name__, exc)
         with self.session_factory() as session, session.begin():
-            return process_batch(session, self.streams, batch, self.cfg.ingest.association_radius_arcsec,
-                                 self.cfg.ingest.crossmatch_recent_days)
+            return process_isolated(session, self.streams, batch, *args)
 
     def _with_db_retry(self, fn, *args):
-        """Run ``fn``; on a database error roll back, wait (0.5 s doubling to 30 s) and retry."""
+        """Run ``fn``; while the database is unavailable, wait (0.5 s doubling to 30 s) and retry."""
         delay = 0.5
         while True:
             try:
                 return fn(*args)
-            except IntegrityError as exc:
-                # A filter or stream deleted while we held its batch: re-read streams and retry.
-                log.warning("batch hit a constraint (%s); re-reading streams and retrying", exc.orig)
-                self.refresh_streams()
-            except DBAPIError as exc:
-                if not exc.connection_invalidated and not isinstance(exc.orig, _OPERATIONAL):
+            except Exception as exc:
+                if not is_outage(exc):
                     raise
+                orig = getattr(exc, "orig", None) or exc
                 log.warning("database unavailable (%s); retrying in %.1fs, offsets not committed",
-                            str(exc.orig).strip().splitlines()[0] if exc.orig else exc, delay)
+                            str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__, delay)
             if self._stop.wait(delay):
                 return None
             delay = min(delay * 2, 30.0)
@@ -228,15 +243,6 @@ class Ingestor:
                 session.execute(stmt)
         except DBAPIError as exc:
             log.warning("could not record ingest status: %s", exc.orig)
-
-
-try:  # psycopg2's "server went away" family
-    from psycopg2 import InterfaceError as _PgInterfaceError
-    from psycopg2 import OperationalError as _PgOperationalError
-
-    _OPERATIONAL = (_PgOperationalError, _PgInterfaceError)
-except ImportError:  # pragma: no cover
-    _OPERATIONAL = ()
 
 
 # -- processes ---------------------------------------------------------------------------------

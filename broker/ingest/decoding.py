@@ -92,15 +92,32 @@ class Alert:
 
 # -- unit helpers ---------------------------------------------------------------------------
 
-def mag_to_flux(mag: float, magerr: float) -> tuple[float, float]:
-    """AB mag ± err → (flux, fluxerr) in µJy."""
+MAG_MIN, MAG_MAX = -30.0, 50.0  # AB magnitudes outside this range are not observations (Sun: -26.7)
+
+
+def _check_mag(mag: float, name: str) -> None:
+    if not MAG_MIN <= mag <= MAG_MAX:
+        raise AlertError(f"field {name} is not a magnitude in [{MAG_MIN:g}, {MAG_MAX:g}]: {mag!r}")
+
+
+def mag_to_flux(mag: float, magerr: float, name: str = "magpsf") -> tuple[float, float]:
+    """AB mag ± err → (flux, fluxerr) in µJy; AlertError naming ``name`` for an impossible magnitude."""
+    _check_mag(mag, name)
+    if not 0.0 <= magerr <= 100.0:
+        raise AlertError(f"field {name} has an impossible error: {magerr!r}")
     flux = 10.0 ** (-0.4 * (mag - ZP_UJY))
     return flux, flux * magerr * LN10_OVER_2P5
 
 
-def limit_to_fluxerr(limiting_mag: float, nsigma: float = DETECTION_NSIGMA) -> float:
+def limit_to_fluxerr(limiting_mag: float, nsigma: float = DETECTION_NSIGMA, name: str = "diffmaglim") -> float:
     """An n-sigma limiting AB magnitude → the 1-sigma flux error in µJy."""
+    _check_mag(limiting_mag, name)
     return 10.0 ** (-0.4 * (limiting_mag - ZP_UJY)) / nsigma
+
+
+def _opt_num(value: Any, name: str) -> float | None:
+    """An optional finite number (None stays None)."""
+    return None if value is None else _num(value, name)
 
 
 def _num(value: Any, name: str) -> float:
@@ -112,6 +129,26 @@ def _num(value: Any, name: str) -> float:
         raise AlertError(f"field {name} is not a number: {value!r}") from None
     if not math.isfinite(out):
         raise AlertError(f"field {name} is not finite: {value!r}")
+    return out
+
+
+def _name(value: Any, name: str, max_len: int = 256) -> str:
+    """A name stored as text: a non-empty printable string."""
+    if not isinstance(value, str) or not value or len(value) > max_len or not value.isprintable():
+        raise AlertError(f"field {name} must be a printable string of 1 to {max_len} characters, got {value!r:.80}")
+    return value
+
+
+def _int64(value: Any, name: str) -> int | None:
+    """An optional identifier that must fit a BIGINT column."""
+    if value is None:
+        return None
+    try:
+        out = int(value)
+    except (TypeError, ValueError):
+        raise AlertError(f"field {name} is not an integer: {value!r}") from None
+    if not -(1 << 63) <= out < (1 << 63):
+        raise AlertError(f"field {name} is out of the 64-bit range: {value!r}")
     return out
 
 
@@ -142,12 +179,12 @@ def normalise_ztf(packet: dict) -> Alert:
     if not isinstance(cand, dict):
         raise AlertError("ZTF alert has no candidate record")
     object_id = packet.get("objectId")
-    if object_id is not None and not isinstance(object_id, str):
-        raise AlertError(f"objectId must be a string, got {object_id!r}")
+    if object_id is not None:
+        object_id = _name(object_id, "objectId")
     candid = packet.get("candid", cand.get("candid"))
     if candid is None:
         raise AlertError("ZTF alert has no candid")
-    alert_id = int(candid)
+    alert_id = _int64(candid, "candid")
     ra, dec = _num(cand.get("ra"), "candidate.ra"), _num(cand.get("dec"), "candidate.dec")
     _check_position(ra, dec, "candidate")
     mjd = _num(cand.get("jd"), "candidate.jd") - JD_MJD
@@ -156,11 +193,12 @@ def normalise_ztf(packet: dict) -> Alert:
     if fid not in ZTF_BANDS:
         raise AlertError(f"candidate.fid must be 1, 2 or 3, got {fid!r}")
     mag, magerr = _num(cand.get("magpsf"), "candidate.magpsf"), _num(cand.get("sigmapsf"), "candidate.sigmapsf")
-    flux, fluxerr = mag_to_flux(mag, magerr)
+    flux, fluxerr = mag_to_flux(mag, magerr, "candidate.magpsf")
     if not _ztf_positive(cand.get("isdiffpos")):
         flux = -flux
     band = ZTF_BANDS[fid]
-    current = Point(mjd, band, flux, fluxerr, ra, dec, cand.get("diffmaglim"), alert_id)
+    current = Point(mjd, band, flux, fluxerr, ra, dec, _opt_num(cand.get("diffmaglim"), "candidate.diffmaglim"),
+                    alert_id)
     detections, limits = [current], []
     for i, prv in enumerate(packet.get("prv_candidates") or ()):
         try:
@@ -171,15 +209,21 @@ def normalise_ztf(packet: dict) -> Alert:
             if prv.get("candid") is not None and prv.get("magpsf") is not None:
                 if int(prv["candid"]) == alert_id:
                     continue  # the old schema repeats the current detection in its history
-                pf, pe = mag_to_flux(_num(prv["magpsf"], f"prv_candidates[{i}].magpsf"),
-                                     _num(prv.get("sigmapsf"), f"prv_candidates[{i}].sigmapsf"))
+                where = f"prv_candidates[{i}]"
+                _check_mjd(pmjd, f"{where}.jd")
+                pf, pe = mag_to_flux(_num(prv["magpsf"], f"{where}.magpsf"),
+                                     _num(prv.get("sigmapsf"), f"{where}.sigmapsf"), f"{where}.magpsf")
                 if not _ztf_positive(prv.get("isdiffpos")):
                     pf = -pf
-                detections.append(Point(pmjd, pband, pf, pe, prv.get("ra"), prv.get("dec"),
-                                        prv.get("diffmaglim"), int(prv["candid"])))
+                detections.append(Point(pmjd, pband, pf, pe, _opt_num(prv.get("ra"), f"{where}.ra"),
+                                        _opt_num(prv.get("dec"), f"{where}.dec"),
+                                        _opt_num(prv.get("diffmaglim"), f"{where}.diffmaglim"),
+                                        int(prv["candid"])))
             elif prv.get("diffmaglim") is not None:
                 lim = _num(prv["diffmaglim"], f"prv_candidates[{i}].diffmaglim")
-                limits.append(Point(pmjd, pband, None, limit_to_fluxerr(lim), limiting_mag=lim))
+                _check_mjd(pmjd, f"prv_candidates[{i}].jd")
+                limits.append(Point(pmjd, pband, None, limit_to_fluxerr(lim, name=f"prv_candidates[{i}].diffmaglim"),
+                                    limiting_mag=lim))
         except (TypeError, AttributeError) as exc:
             raise AlertError(f"prv_candidates[{i}] is malformed: {exc}") from None
     scores = {k: float(cand[k]) for k in ZTF_SCORES if isinstance(cand.get(k), (int, float))}
@@ -218,7 +262,8 @@ def _lsst_point(src: dict, where: str) -> Point:
         raise AlertError(f"{where}.band must be one of ugrizy, got {src.get('band')!r}")
     flux = _num(src.get("psfFlux"), f"{where}.psfFlux") / 1000.0  # nJy -> µJy
     fluxerr = _num(src.get("psfFluxErr"), f"{where}.psfFluxErr") / 1000.0
-    return Point(mjd, band, flux, fluxerr, src.get("ra"), _lsst_dec(src), None, src.get("diaSourceId"))
+    return Point(mjd, band, flux, fluxerr, _opt_num(src.get("ra"), f"{where}.ra"),
+                 _opt_num(_lsst_dec(src), f"{where}.dec"), None, _int64(src.get("diaSourceId"), f"{where}.diaSourceId"))
 
 
 def normalise_lsst(packet: dict) -> Alert:
@@ -227,7 +272,7 @@ def normalise_lsst(packet: dict) -> Alert:
         raise AlertError("LSST alert has no diaSource record")
     if src.get("diaSourceId") is None:
         raise AlertError("diaSource.diaSourceId is missing")
-    alert_id = int(packet.get("diaSourceId") or packet.get("alertId") or src["diaSourceId"])
+    alert_id = _int64(packet.get("diaSourceId") or packet.get("alertId") or src["diaSourceId"], "alertId")
     ra, dec = _num(src.get("ra"), "diaSource.ra"), _num(_lsst_dec(src), "diaSource.dec")
     _check_position(ra, dec, "diaSource")
     current = _lsst_point(src, "diaSource")
@@ -243,8 +288,12 @@ def normalise_lsst(packet: dict) -> Alert:
         noise = lim.get("diaNoise")
         if band is None or noise is None:
             continue
-        limits.append(Point(mjd, band, None, float(noise) / 1000.0,
-                            limiting_mag=ZP_UJY - 2.5 * math.log10(DETECTION_NSIGMA * float(noise) / 1000.0)))
+        _check_mjd(mjd, f"prvDiaNondetectionLimits[{i}].midpointMjdTai")
+        noise = _num(noise, f"prvDiaNondetectionLimits[{i}].diaNoise") / 1000.0
+        if noise <= 0:
+            raise AlertError(f"prvDiaNondetectionLimits[{i}].diaNoise must be positive")
+        limits.append(Point(mjd, band, None, noise,
+                            limiting_mag=ZP_UJY - 2.5 * math.log10(DETECTION_NSIGMA * noise)))
     scores = {k: float(src[k]) for k in LSST_SCORES if isinstance(src.get(k), (int, float))}
     return Alert("LSST", _lsst_object_id(packet, src), alert_id, ra, dec, current.mjd, current.band,
                  current.flux, current.fluxerr, detections, limits, scores, _scalars(src),
@@ -261,10 +310,11 @@ def _classifications(packet: dict) -> list[dict]:
         raise AlertError("classifications must be a list of {classification, probability}")
     out = []
     for i, c in enumerate(raw):
-        if not isinstance(c, dict) or not isinstance(c.get("classification"), str):
+        if not isinstance(c, dict):
             raise AlertError(f"classifications[{i}] needs a 'classification' string")
+        _name(c.get("classification"), f"classifications[{i}].classification")
         p = c.get("probability")
-        if p is not None and (not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0):
+        if p is not None and (isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0):
             raise AlertError(f"classifications[{i}].probability must be between 0 and 1")
         out.append({"classification": c["classification"], "probability": p})
     return out
@@ -328,6 +378,8 @@ def decode_packet(raw: bytes, fmt: str) -> dict:
             packet = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise AlertError(f"not JSON: {exc}") from None
+        except RecursionError:
+            raise AlertError("not an alert: JSON nested too deeply") from None
         if not isinstance(packet, dict):
             raise AlertError("a JSON alert must be an object")
         return packet
@@ -350,5 +402,5 @@ def decode(raw: bytes, fmt: str) -> Alert:
         return normalise(decode_packet(raw, fmt))
     except AlertError:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, RecursionError) as exc:
         raise AlertError(f"malformed alert: {type(exc).__name__}: {exc}") from None

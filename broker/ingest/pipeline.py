@@ -35,6 +35,12 @@ def _f(x: float | None) -> str:
     return "" if x is None else repr(float(x))
 
 
+def _text(s: str, limit: int = 2000) -> str:
+    """An error message as PostgreSQL text: no NUL characters, bounded length."""
+    s = s.replace("\x00", "\\x00")
+    return s if len(s) <= limit else s[:limit] + "…"
+
+
 def mjd_to_datetime(mjd: float) -> datetime:
     return MJD_EPOCH + timedelta(days=mjd)
 
@@ -283,19 +289,23 @@ def process_batch(session: Session, streams: dict[str, StreamInfo], messages: li
         try:
             alert = decode(m.value, stream.format)
         except AlertError as exc:
-            failed_rows.append(dict(stream_id=stream.id, topic=m.topic, partition=m.partition, offset=m.offset,
-                                    raw=m.value or b"", error=str(exc), now=now))
-            counters[(stream.id, 0)][3] += 1
+            error = str(exc)
+        except Exception as exc:  # a decoder bug on one odd message: that message fails, not the stream
+            log.exception("unexpected error decoding %s/%d@%d", m.topic, m.partition, m.offset)
+            error = f"unexpected error while decoding: {type(exc).__name__}: {exc}"
+        else:
+            per_stream[m.topic].append((m, alert))
             continue
-        per_stream[m.topic].append((m, alert))
+        failed_rows.append(dict(stream_id=stream.id, topic=m.topic, partition=m.partition, offset=m.offset,
+                                raw=m.value or b"", error=error, now=now))
+        counters[(stream.id, 0)][3] += 1
 
     # which alerts pass which filters
     passing: list[tuple[StreamInfo, Alert, list[FilterInfo]]] = []
     for topic, items in per_stream.items():
         stream = streams[topic]
         alerts = [a for _, a in items]
-        batch = Batch(alerts)
-        masks = [(f, f.node.evaluate(batch)) for f in stream.filters]
+        masks = _evaluate_filters(stream, alerts)
         for f, mask in masks:
             counters[(stream.id, f.id)][2] += int(mask.sum())
             result.passed[f.id] += int(mask.sum())
@@ -310,7 +320,7 @@ def process_batch(session: Session, streams: dict[str, StreamInfo], messages: li
     result.ingested = len(passing) + notices_stored
     result.failed = len(failed_rows)
     for row in failed_rows:
-        session.execute(_INSERT_FAILED, row)
+        session.execute(_INSERT_FAILED, {**row, "error": _text(row["error"])})
     if counters:
         keys = sorted(counters)  # one lock order for every writer
         session.execute(_COUNTERS, {
@@ -321,10 +331,73 @@ def process_batch(session: Session, streams: dict[str, StreamInfo], messages: li
     return result
 
 
+def process_isolated(session: Session, streams: dict[str, StreamInfo], messages: list[Message],
+                     radius_arcsec: float, recent_days: float = 7.0) -> BatchResult:
+    """The batch again, one message per savepoint, for when the batch as a whole raised: a message
+    that raises is kept in ``failed_alerts`` with the error and the others are written. A database
+    outage still raises (the caller retries the batch, committing no offsets)."""
+    from broker.runtime.db import is_outage
+
+    total = BatchResult()
+    for m in messages:
+        savepoint = session.begin_nested()
+        try:
+            r = process_batch(session, streams, [m], radius_arcsec, recent_days)
+        except Exception as exc:
+            if is_outage(exc):
+                raise
+            savepoint.rollback()
+            log.warning("message %s/%d@%d cannot be stored: %s: %s", m.topic, m.partition, m.offset,
+                        type(exc).__name__, exc)
+            r = record_failure(session, streams, m, f"cannot be stored: {type(exc).__name__}: {exc}")
+        else:
+            savepoint.commit()
+        total.consumed += r.consumed
+        total.ingested += r.ingested
+        total.failed += r.failed
+        for fid, n in r.passed.items():
+            total.passed[fid] += n
+    return total
+
+
+def record_failure(session: Session, streams: dict[str, StreamInfo], m: Message, error: str) -> BatchResult:
+    """Keep one message in ``failed_alerts`` with ``error`` and count it."""
+    now = models.utcnow()
+    stream = streams.get(m.topic)
+    sid = stream.id if stream else None
+    session.execute(_INSERT_FAILED, dict(stream_id=sid, topic=m.topic, partition=m.partition, offset=m.offset,
+                                         raw=m.value or b"", error=_text(error), now=now))
+    if stream is not None:
+        session.execute(_COUNTERS, {"s": [sid], "f": [0], "c": [1], "i": [0], "p": [0], "x": [1], "now": now})
+    return BatchResult(consumed=1, failed=1)
+
+
+def _evaluate_filters(stream: StreamInfo, alerts: list[Alert]) -> list[tuple[FilterInfo, np.ndarray]]:
+    """Each filter's pass mask over the alerts, vectorised; a filter that raises on the batch is
+    evaluated alert by alert, and an alert it raises on does not pass it (logged)."""
+    batch = Batch(alerts)
+    out = []
+    for f in stream.filters:
+        try:
+            mask = np.asarray(f.node.evaluate(batch), dtype=bool)
+        except Exception:  # noqa: BLE001 - a criteria/data combination the language did not foresee
+            log.exception("filter %d raised on a batch of %d alerts; evaluating them one by one", f.id, len(alerts))
+            mask = np.zeros(len(alerts), dtype=bool)
+            for i, a in enumerate(alerts):
+                try:
+                    mask[i] = bool(np.asarray(f.node.evaluate(Batch([a])))[0])
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("filter %d cannot evaluate alert %s: %s: %s", f.id, a.alert_id, type(exc).__name__, exc)
+        out.append((f, mask))
+    return out
+
+
 def _store_gcn(session: Session, m: Message, recent_days: float) -> str | None:
     """A GCN notice from a stream: stored in a savepoint; a bad one returns its error (the batch goes on)."""
     from broker.errors import BrokerError
     from broker.sky.gcn import parse_json_notice, parse_voevent, store_notice
+
+    from broker.runtime.db import is_outage
 
     raw = m.value or b""
     nested = session.begin_nested()
@@ -340,6 +413,12 @@ def _store_gcn(session: Session, m: Message, recent_days: float) -> str | None:
     except AlertError as exc:
         nested.rollback()
         return f"bad GCN notice: {exc}"
+    except Exception as exc:
+        if is_outage(exc):
+            raise  # the database is gone: the whole batch is retried
+        nested.rollback()
+        log.exception("unexpected error storing GCN notice %s/%d@%d", m.topic, m.partition, m.offset)
+        return f"bad GCN notice: {type(exc).__name__}: {exc}"
     nested.commit()
     return None
 
@@ -430,6 +509,7 @@ def _write_passing(session: Session, passing, radius_arcsec: float, now: datetim
     dbapi = session.connection().connection.dbapi_connection
     with dbapi.cursor() as cur:
         cur.execute(_PHOT_STAGE)
+        cur.execute("TRUNCATE photometry_in")
         cur.copy_expert(f"COPY photometry_in ({_PHOT_COLUMNS}) FROM STDIN WITH (FORMAT csv)", buf)
     session.execute(_INSERT_PHOT, {"now": now})
 

@@ -42,6 +42,10 @@ class SkyBrokerApp(tornado.web.Application):
         self.followup = FollowupService(config, vault_from_config(config), self.facilities, session_factory)
         # facility calls (seconds, up to their timeout) run here, never on the IOLoop
         self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="skybroker-api")
+        # handlers' own work (auth, validation, database) runs here, so one slow request never holds the
+        # IOLoop; 0 threads keeps it on the IOLoop (bench/api_load.py's baseline)
+        n = config.server.handler_threads
+        self.handler_pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="skybroker-handler") if n else None
         handlers = [(r.pattern, r.handler, {"methods": r.methods}) for r in ROUTES]
         super().__init__(handlers, default_handler_class=NotFoundHandler, log_function=_log_request,
                          compress_response=True)

@@ -66,6 +66,9 @@ class ServerConfig:
     public_url: str | None
     default_num_per_page: int
     max_num_per_page: int
+    # threads that run handlers' database work off the IOLoop; 0 runs it on the IOLoop (the old design,
+    # kept as bench/api_load.py's baseline)
+    handler_threads: int = 16
 
     @property
     def url(self) -> str:

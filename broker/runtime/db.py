@@ -87,6 +87,21 @@ def database_url(cfg: Config, embedded: list | None = None) -> str:
     return url
 
 
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database is unreachable (retry later) rather than that the work is bad.
+
+    psycopg2 reports a server that went away, refuses connections or shuts down as OperationalError or
+    InterfaceError; SQLAlchemy wraps them (``connection_invalidated`` when it noticed the drop itself)."""
+    import psycopg2
+
+    if isinstance(exc, sa.exc.DBAPIError):
+        return bool(exc.connection_invalidated) or isinstance(exc.orig, (psycopg2.OperationalError,
+                                                                         psycopg2.InterfaceError))
+    if isinstance(exc, sa.exc.TimeoutError):  # no pooled connection came free
+        return True
+    return isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError))
+
+
 def make_engine(url: str, cfg: Config | None = None) -> Engine:
     pool_size = cfg.database.pool_size if cfg else 5
     echo = cfg.database.echo if cfg else False

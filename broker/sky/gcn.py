@@ -53,21 +53,38 @@ def _utc(value, name: str) -> datetime:
         raise ValidationError(f"Invalid notice: {name} is not a time: {value!r}", field=name) from None
 
 
+MIN_ERROR_DEG, MAX_ERROR_DEG = 1e-4, 180.0  # 0.36 arcsec .. the whole sky
+
+
+def _number(value, name: str) -> float:
+    """A finite number from a notice field; ValidationError naming the field otherwise."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"Invalid notice: {name} is not a number: {value!r:.80}", field=name) from None
+    if not math.isfinite(out):
+        raise ValidationError(f"Invalid notice: {name} must be finite, got {value!r:.80}", field=name)
+    return out
+
+
 def cone_skymap(ra: float, dec: float, error_deg: float, order: int | None = None) -> SkyMap:
-    """An error circle as a multi-order map: a 2-D Gaussian of σ = error on a grid fine enough for it."""
-    if not (0 <= ra < 360 and -90 <= dec <= 90 and error_deg > 0):
-        raise ValidationError("Invalid localization: need 0 <= ra < 360, -90 <= dec <= 90, error > 0", field="error")
+    """An error circle as a multi-order map: a 2-D Gaussian of σ = error on a grid fine enough for it,
+    out to 5σ (beyond, the density is < 4e-6 of the peak). Only the pixels of that disc are computed."""
+    ra, dec, error_deg = _number(ra, "ra"), _number(dec, "dec"), _number(error_deg, "error")
+    if not (0 <= ra < 360 and -90 <= dec <= 90 and MIN_ERROR_DEG <= error_deg <= MAX_ERROR_DEG):
+        raise ValidationError(f"Invalid localization: need 0 <= ra < 360, -90 <= dec <= 90 and an error of "
+                              f"{MIN_ERROR_DEG:g} to {MAX_ERROR_DEG:g} deg", field="error")
     if order is None:  # ~10 pixels across σ, within 5..11
         order = int(min(11, max(5, math.ceil(math.log2(58.6 / error_deg * 10 / 4)))))
     nside = 1 << order
-    npix = hp.nside2npix(nside)
-    ra_p, dec_p = hp.pix2ang(nside, np.arange(npix), nest=True, lonlat=True)
+    ipix = np.sort(hp.query_disc(nside, hp.ang2vec(ra, dec, lonlat=True), math.radians(min(5 * error_deg, 180.0)),
+                                 inclusive=True, nest=True))
+    ra_p, dec_p = hp.pix2ang(nside, ipix, nest=True, lonlat=True)
     d = K.angular_distance(ra_p, dec_p, ra, dec)
     prob = np.exp(-0.5 * (d / error_deg) ** 2)
     prob /= prob.sum()
-    uniq, dens = K.flat_to_moc(prob)
-    keep = d <= 5 * error_deg  # beyond 5σ the probability is < 4e-6 of the peak
-    return SkyMap(uniq[keep], dens[keep], meta={"ra": ra, "dec": dec, "error": error_deg})
+    return SkyMap(K.order_ipix_to_uniq(order, ipix), prob / K.pixel_area_sr(order),
+                  meta={"ra": ra, "dec": dec, "error": error_deg})
 
 
 def parse_json_notice(notice: dict) -> ParsedNotice:
@@ -103,7 +120,7 @@ def parse_json_notice(notice: dict) -> ParsedNotice:
         instrument = notice.get("instrument") or notice.get("mission") or "GCN"
         ident = notice.get("id") or notice.get("trigger_id") or ""
         ids = ident if isinstance(ident, list) else [ident]
-        sm = cone_skymap(float(notice["ra"]), float(notice["dec"]), float(err))
+        sm = cone_skymap(_number(notice["ra"], "ra"), _number(notice["dec"], "dec"), _number(err, "ra_dec_error"))
         return ParsedNotice(dateobs=_utc(t, "trigger_time"), notice_type=str(notice.get("alert_type", "position")),
                             notice_format="json", aliases=[f"{instrument}#{i}" for i in ids if i],
                             date=_utc(t, "trigger_time"), skymap=sm, localization_name=f"{instrument}-cone",
@@ -134,8 +151,8 @@ def parse_voevent(xml: bytes) -> ParsedNotice:
     c1 = next((e.text for e in root.iter("C1")), None)
     c2 = next((e.text for e in root.iter("C2")), None)
     err = next((e.text for e in root.iter("Error2Radius")), None)
-    if c1 and c2 and err and float(err) > 0:
-        sm, name = cone_skymap(float(c1) % 360, float(c2), float(err)), "voevent-cone"
+    if c1 and c2 and err and _number(err, "Error2Radius") > 0:
+        sm, name = cone_skymap(_number(c1, "C1") % 360, _number(c2, "C2"), _number(err, "Error2Radius")), "voevent-cone"
     props = {k: params[k] for k in ("FAR", "Group", "Pipeline", "Instruments", "Search") if k in params}
     return ParsedNotice(dateobs=_utc(iso, "ISOTime"), notice_type=str(alert), notice_format="voevent",
                         aliases=alias, ivorn=ivorn, date=_utc(next((e.text for e in root.iter("Date")), iso), "Date"),
