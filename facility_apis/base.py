@@ -193,7 +193,8 @@ class FacilityAPI(abc.ABC):
 
     @abc.abstractmethod
     def submit(self, client: PortalClient, request: dict) -> SubmitResult:
-        """Submit ``request`` (from :meth:`build`); never submits twice for one name."""
+        """Submit ``request`` (from :meth:`build`); never submits twice for one name: an adapter that can
+        look submissions up does so before every attempt."""
 
     @abc.abstractmethod
     def cancel(self, client: PortalClient, remote_id: str) -> None: ...

@@ -196,19 +196,21 @@ class LCOAPI(FacilityAPI):
         return float(sum(request_duration(r) for r in request["requests"]))
 
     def submit(self, client: PortalClient, request: dict) -> SubmitResult:
+        """Look the group up by its unique name, then post it; every retry looks again first, so a
+        reply lost after the portal stored the group never makes a second one."""
         delay = self.backoff_s
         last: FacilityError | None = None
         for attempt in range(self.retries):
             if attempt:
                 self._sleep(delay)
                 delay *= 2
-                try:  # did the last attempt arrive after all?
-                    existing = self.find_by_name(client, request["name"])
-                except FacilityUnavailable as exc:
-                    last = exc
-                    continue
-                if existing is not None:
-                    return self._submitted(existing, "found after a failed attempt")
+            try:  # there already (an earlier attempt, or a submission whose reply was lost)?
+                existing = self.find_by_name(client, request["name"])
+            except FacilityUnavailable as exc:
+                last = exc
+                continue
+            if existing is not None:
+                return self._submitted(existing, "found after a failed attempt" if attempt else "found by name")
             try:
                 created = client.call("submit", "POST", "/api/requestgroups/", body=request, ok=(201,))
             except FacilityUnavailable as exc:

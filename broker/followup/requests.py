@@ -22,8 +22,9 @@ from models.followup import TERMINAL_STATUSES, FollowupStatus
 
 from broker.access.auth import Principal, get_readable_group
 from broker.runtime.config import Config
-from broker.followup.vault import Vault
-from broker.errors import NotFound, PermissionDenied, ServiceUnavailable, ValidationError
+from broker.followup.vault import CredentialsUnreadable, Vault
+from broker.runtime.db import is_outage
+from broker.errors import BrokerError, NotFound, PermissionDenied, ServiceUnavailable, ValidationError
 from broker.objects.objs import get_visible_obj, user_group_ids
 
 log = logging.getLogger("skybroker.followup")
@@ -101,7 +102,10 @@ def save_allocation(session: Session, principal: Principal, vault: Vault, body: 
 
 
 def credentials(vault: Vault, allocation: models.Allocation) -> Credentials:
-    data = vault.decrypt(allocation._altdata)
+    try:
+        data = vault.decrypt(allocation._altdata)
+    except CredentialsUnreadable as exc:
+        raise ValidationError(f"Allocation {allocation.id}: {exc.message}", field="allocation_id") from None
     if not data.get("API_TOKEN"):
         raise ValidationError(f"Allocation {allocation.id} has no facility credentials (altdata.API_TOKEN)",
                               field="allocation_id")
@@ -197,8 +201,40 @@ class FollowupService:
         return session.execute(sa.select(FR).where(FR.id == request_id).with_for_update(skip_locked=True,
                                                                                           of=FR)).scalar()
 
-    def submit(self, request_id: int, *, initiator: int | None = None, raise_errors: bool = False,
-               lookup_first: bool = False) -> FollowupStatus | None:
+    @staticmethod
+    def remote_name(req: models.FollowupRequest, revision: int | None = None) -> str:
+        """The unique name a revision of a request has at the facility (how it is looked up)."""
+        return f"{req.obj_id}-sb{req.id}r{req.revision if revision is None else revision}"[-50:]
+
+    def submit(self, request_id: int, *, initiator: int | None = None,
+               raise_errors: bool = False) -> FollowupStatus | None:
+        """Submit a pending request (the adapter looks it up by its unique name first, so a lost reply
+        never makes a second group). Anything but a database outage that stops it marks the row ``error`` with the
+        reason, so no request stays pending for ever and no loop dies of it."""
+        try:
+            return self._submit(request_id, initiator, raise_errors)
+        except BrokerError as exc:  # no facility API, unreadable credentials, a payload the adapter refuses
+            self._mark_error(request_id, exc.message)
+            if raise_errors:
+                raise
+            log.warning("follow-up %d: %s", request_id, exc.message)
+        except Exception as exc:
+            if is_outage(exc):
+                raise
+            log.exception("follow-up %d: submission failed", request_id)
+            self._mark_error(request_id, f"could not be submitted: {type(exc).__name__}")
+            if raise_errors:
+                raise ServiceUnavailable(f"Follow-up request {request_id} could not be submitted "
+                                         f"({type(exc).__name__}); it is marked error") from None
+        return FollowupStatus.error
+
+    def _mark_error(self, request_id: int, message: str) -> None:
+        with self.session_factory() as session, session.begin():
+            req = session.get(FR, request_id)
+            if req is not None and req.status is FollowupStatus.pending:
+                req.status, req.status_message = FollowupStatus.error, message[:1000]
+
+    def _submit(self, request_id: int, initiator: int | None, raise_errors: bool) -> FollowupStatus | None:
         with self.session_factory() as session, session.begin():
             req = self._claim(session, request_id)
             if req is None or req.status is not FollowupStatus.pending:
@@ -206,14 +242,14 @@ class FollowupService:
             api = self.facility(req.allocation.instrument)
             creds = credentials(self.vault, req.allocation)
             client = self.client(creds)
-            name = f"{req.obj_id}-sb{req.id}r{req.revision}"[-50:]
+            name = self.remote_name(req)
             if "start_date" not in req.payload:  # rule-made: the window opens now
                 req.payload = fill_window(req.payload)
             group = api.build(req.allocation.instrument.name, req.payload, obj_id=req.obj_id, ra=req.obj.ra,
                               dec=req.obj.dec, proposal=creds.proposal_id or "", name=name)
             error: Exception | None = None
             try:
-                result = (api.lookup(client, name) if lookup_first else None) or api.submit(client, group)
+                result = api.submit(client, group)
                 req.status, req.status_message = result.status, result.message
                 req.remote_id, req.remote_request_ids, req.remote_name = (result.remote_id,
                                                                           result.remote_request_ids, result.name)
@@ -235,6 +271,18 @@ class FollowupService:
             if raise_errors:
                 raise error
         return status
+
+    def _cancel_superseded(self, session: Session, req: models.FollowupRequest, api: FacilityAPI,
+                           client: PortalClient) -> None:
+        """Before a new revision goes out: cancel whatever earlier revisions reached the facility, found by
+        their names (a row in ``error`` may have lost the reply of a submission the facility kept)."""
+        for revision in range(req.revision + 1):
+            found = api.lookup(client, self.remote_name(req, revision))
+            if found is not None and not found.status.terminal:
+                try:
+                    api.cancel(client, found.remote_id)
+                except FacilityRejected:
+                    pass  # finished meanwhile: nothing to cancel
 
     def cancel(self, principal: Principal, request_id: int) -> None:
         """Cancel at the facility (if it is there and not finished); the row stays, as cancelled."""
@@ -267,18 +315,20 @@ class FollowupService:
                 raise ValidationError(f"Follow-up request {request_id} is {req.status.value}: it cannot change")
             payload = body.get("payload", req.payload)
             self.facility(req.allocation.instrument).validate(req.allocation.instrument.name, payload)
-            old_remote = req.remote_id if req.status not in TERMINAL_STATUSES else None
-            if old_remote:
-                api = self.facility(req.allocation.instrument)
-                client = self.client(credentials(self.vault, req.allocation))
-                try:
-                    api.cancel(client, old_remote)
-                except FacilityRejected:
-                    pass  # no longer cancellable: the new one replaces it anyway
-                except FacilityUnavailable as exc:
-                    self.record(session, client, req.id, principal.user_id)
-                    raise ServiceUnavailable(f"The facility is unavailable: {exc.message}") from None
+            api = self.facility(req.allocation.instrument)
+            client = self.client(credentials(self.vault, req.allocation))
+            try:
+                if req.remote_id and req.status not in TERMINAL_STATUSES:
+                    try:
+                        api.cancel(client, req.remote_id)
+                    except FacilityRejected:
+                        pass  # no longer cancellable: the new one replaces it anyway
+                else:  # never confirmed (error) or ended: make sure no earlier revision is still live
+                    self._cancel_superseded(session, req, api, client)
+            except FacilityUnavailable as exc:
                 self.record(session, client, req.id, principal.user_id)
+                raise ServiceUnavailable(f"The facility is unavailable: {exc.message}") from None
+            self.record(session, client, req.id, principal.user_id)
             req.payload = payload
             if "priority" in body:
                 req.priority = body["priority"]
@@ -341,7 +391,7 @@ class FollowupService:
                                   .order_by(FR.id)).scalars().all()
         for rid in ids:
             # a request left pending by a crash may have reached the facility: look before submitting
-            self.submit(rid, lookup_first=True)
+            self.submit(rid)  # marks the row error on anything but an outage
         return len(ids)
 
     def refresh_all(self) -> int:
@@ -349,24 +399,58 @@ class FollowupService:
             ids = session.execute(sa.select(FR.id).where(
                 FR.status.in_([FollowupStatus.submitted, FollowupStatus.scheduled]))).scalars().all()
         for rid in ids:
-            self.refresh(rid)
+            try:
+                self.refresh(rid)
+            except Exception as exc:
+                if is_outage(exc):
+                    raise
+                log.exception("follow-up %d: refresh failed", rid)
+                self._mark_refresh_error(rid, exc)
         return len(ids)
 
-    # -- callbacks from facilities --------------------------------------------------------------------
-    def callback(self, principal: Principal, body: dict) -> None:
+    def _mark_refresh_error(self, request_id: int, exc: Exception) -> None:
+        """A request that cannot be polled (no facility API, unreadable credentials, an adapter bug) is
+        marked ``error`` with the reason; polling it again would fail the same way."""
+        message = exc.message if isinstance(exc, BrokerError) else f"cannot be polled: {type(exc).__name__}"
         with self.session_factory() as session, session.begin():
-            req = session.get(FR, body["followup_request_id"])
-            if req is None:
-                raise NotFound(f"No follow-up request with ID {body['followup_request_id']}")
-            listener = req.allocation.instrument.listener_classname or req.allocation.instrument.api_classname
-            acl = f"Post from {listener}"
-            if not principal.has(acl):
-                raise PermissionDenied(f"Insufficient permissions: callbacks for this request need the '{acl}' ACL")
+            req = session.get(FR, request_id)
+            if req is not None and req.status not in TERMINAL_STATUSES:
+                req.status, req.status_message = FollowupStatus.error, message[:1000]
+
+    # -- callbacks from facilities --------------------------------------------------------------------
+    # statuses a facility may report for a request that is not finished (a repeated report is a no-op)
+    CALLBACK_STATUSES = frozenset({FollowupStatus.submitted, FollowupStatus.scheduled, FollowupStatus.completed,
+                                   FollowupStatus.failed, FollowupStatus.expired, FollowupStatus.cancelled,
+                                   FollowupStatus.rejected})
+
+    def callback(self, principal: Principal, body: dict) -> None:
+        """A status report from a facility. The caller must be that facility's service identity: hold
+        'Post from <facility>' for the request's instrument and belong to the group of the request's
+        allocation. Unknown ids and requests the caller may not report on answer the same 404."""
+        rid = body["followup_request_id"]
+        with self.session_factory() as session, session.begin():
+            stmt = sa.select(FR).where(FR.id == rid).with_for_update(of=FR)
+            if not principal.is_admin:
+                stmt = stmt.where(FR.allocation_id.in_(sa.select(A.id).where(A.group_id.in_(user_group_ids(principal)))))
+            req = session.execute(stmt).scalar()
+            listener = None
+            if req is not None:
+                listener = req.allocation.instrument.listener_classname or req.allocation.instrument.api_classname
+            if req is None or not principal.has(f"Post from {listener}"):
+                raise NotFound(f"No follow-up request with ID {rid} that this identity may report on")
             try:
                 new = FollowupStatus(body["new_status"])
             except ValueError:
                 raise ValidationError(f"Invalid field 'new_status': must be one of "
-                                      f"{[s.value for s in FollowupStatus]}", field="new_status") from None
+                                      f"{sorted(s.value for s in self.CALLBACK_STATUSES)}", field="new_status") from None
+            if new is req.status:
+                return
+            if new not in self.CALLBACK_STATUSES:
+                raise ValidationError(f"Invalid field 'new_status': a facility cannot report '{new.value}'",
+                                      field="new_status")
+            if req.status in TERMINAL_STATUSES or req.status is FollowupStatus.pending:
+                raise ValidationError(f"Invalid field 'new_status': follow-up request {rid} is {req.status.value}; "
+                                      f"it cannot become {new.value}", field="new_status")
             session.add(models.FacilityTransaction(followup_request_id=req.id, initiator_id=principal.user_id,
                                                    action="callback", request={"body": body}, response=None))
             req.status = new

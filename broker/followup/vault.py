@@ -11,7 +11,14 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from broker.errors import BrokerError
 from broker.runtime.config import Config
+
+
+class CredentialsUnreadable(BrokerError):
+    """Stored credentials that this server's key cannot decrypt (the key changed, or the row is corrupt)."""
+
+    status = 400
 
 
 class Vault:
@@ -28,9 +35,13 @@ class Vault:
         if not token:
             return {}
         try:
-            return json.loads(self._fernet.decrypt(token.encode()))
-        except InvalidToken:
-            raise ValueError("stored credentials cannot be decrypted: was secrets.encryption_key changed?") from None
+            data = json.loads(self._fernet.decrypt(token.encode()))
+        except (InvalidToken, ValueError, UnicodeError):
+            raise CredentialsUnreadable("stored credentials cannot be decrypted: was secrets.encryption_key "
+                                        "changed?", field="altdata") from None
+        if not isinstance(data, dict):
+            raise CredentialsUnreadable("stored credentials are not a JSON object", field="altdata")
+        return data
 
     def __repr__(self) -> str:
         return "Vault(<key hidden>)"

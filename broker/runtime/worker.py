@@ -15,10 +15,10 @@ import threading
 import time
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
 
 from broker.followup.default_rules import NOTIFY_CHANNEL
 from broker.followup.requests import FollowupService
+from broker.runtime.db import is_outage
 
 log = logging.getLogger("skybroker.worker")
 
@@ -30,6 +30,7 @@ class FollowupWorker:
         self.poll_interval_s = poll_interval_s
         self._stop = threading.Event()
         self.thread: threading.Thread | None = None
+        self.failures = 0  # rounds that ended in an error (and were started over)
 
     def start(self) -> "FollowupWorker":
         self.thread = threading.Thread(target=self.run, name="skybroker-followup", daemon=True)
@@ -42,14 +43,22 @@ class FollowupWorker:
             self.thread.join(timeout)
 
     def run(self) -> None:
+        """Until stopped: nothing ends this loop. Requests that fail are marked by the service; a lost
+        database is waited for; anything else is logged with its traceback and the loop starts over."""
+        delay = 1.0
         while not self._stop.is_set():
             try:
                 self._listen_loop()
-            except DBAPIError as exc:
-                log.warning("follow-up worker lost the database (%s); retrying in 2 s", exc.orig)
-            except OSError as exc:
-                log.warning("follow-up worker connection error (%s); retrying in 2 s", exc)
-            self._stop.wait(2.0)
+                delay = 1.0
+            except Exception as exc:
+                if is_outage(exc) or isinstance(exc, OSError):
+                    log.warning("follow-up worker lost the database (%s: %s); retrying in %.0f s",
+                                type(exc).__name__, str(exc).strip().split("\n", 1)[0], delay)
+                else:
+                    log.exception("follow-up worker round failed; retrying in %.0f s", delay)
+                self.failures += 1
+            self._stop.wait(delay)
+            delay = min(delay * 2, 30.0)
 
     def _listen_loop(self) -> None:
         raw = self.engine.raw_connection()

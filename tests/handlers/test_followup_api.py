@@ -105,7 +105,8 @@ def test_every_instrument_submits_the_expected_group(team, inst):
     one = team["alice"].get(f"/api/followup_request/{rid}").json()["data"]
     assert one["status"] == "submitted" and one["remote_id"] == str(group["id"])
     assert one["remote_request_ids"] == [group["requests"][0]["id"]]
-    (tx,) = one["transactions"]
+    lookup, tx = one["transactions"]  # looked up by name first: a lost reply never makes a second group
+    assert lookup["request"]["method"] == "GET" and lookup["response"]["status"] == 200
     assert tx["action"] == "submit" and tx["response"]["status"] == 201
     assert tx["request"]["headers"]["Authorization"] == "<redacted>" and LCO_TOKEN not in str(one)
 
@@ -232,11 +233,22 @@ def test_optional_constraints_answer_ignored(team):
 
 def test_facility_callbacks(team, make_user):
     rid = post(team).json()["data"]["id"]
-    assert_error(team["alice"].post("/api/facility", json={"followup_request_id": rid, "new_status": "completed"}),
-                 403, "Post from LCO")
     listener = make_user(acls=("Post from LCO",))
-    assert_error(listener.post("/api/facility", json={"followup_request_id": 10**8, "new_status": "completed"}), 404)
+    # the facility's identity must belong to the allocation's group: until then the request does not
+    # exist for it, exactly as an unknown id
+    unknown = listener.post("/api/facility", json={"followup_request_id": 10**8, "new_status": "completed"})
+    forged = listener.post("/api/facility", json={"followup_request_id": rid, "new_status": "completed"})
+    assert_error(unknown, 404)
+    assert_error(forged, 404)
+    assert forged.json()["message"].replace(str(rid), "ID") == unknown.json()["message"].replace(str(10**8), "ID")
+    r = team["alice"].post(f"/api/groups/{team['gid']}/users", json={"userID": listener.user_id})
+    assert r.status_code == 200, r.text
+    # a group member without the facility's ACL cannot report either
+    assert_error(team["alice"].post("/api/facility", json={"followup_request_id": rid, "new_status": "completed"}),
+                 404)
     assert_error(listener.post("/api/facility", json={"followup_request_id": rid, "new_status": "done-ish"}),
+                 400, "new_status")
+    assert_error(listener.post("/api/facility", json={"followup_request_id": rid, "new_status": "pending"}),
                  400, "new_status")
     r = listener.post("/api/facility", json={"followup_request_id": rid, "new_status": "completed",
                                              "status_message": "observed at ogg"})
@@ -244,6 +256,104 @@ def test_facility_callbacks(team, make_user):
     one = team["alice"].get(f"/api/followup_request/{rid}").json()["data"]
     assert one["status"] == "completed" and one["status_message"] == "observed at ogg"
     assert one["transactions"][-1]["action"] == "callback"
+    # a repeated report is a no-op; a finished request cannot be moved
+    assert listener.post("/api/facility", json={"followup_request_id": rid, "new_status": "completed"}
+                         ).status_code == 200
+    assert_error(listener.post("/api/facility", json={"followup_request_id": rid, "new_status": "failed"}),
+                 400, "completed")
+    assert team["alice"].get(f"/api/followup_request/{rid}").json()["data"]["status"] == "completed"
+
+
+def test_update_after_a_lost_reply_leaves_one_live_group(team, engine):
+    """LCO kept a submission whose reply was lost (the row is error, without a remote id): an update
+    looks the earlier revision up by name and cancels it before submitting the new one."""
+    requests.post(f"{team['lco'].url}/control/faults", json={"status": 503, "count": 100})
+    try:
+        r = post(team)
+        assert_error(r, 503, "unavailable")
+    finally:
+        requests.post(f"{team['lco'].url}/control/faults", json={"count": 0})
+    (req,) = team["alice"].get("/api/followup_request", params={"sourceID": team["obj_id"]}).json()["data"][
+        "followup_requests"]
+    assert req["status"] == "error" and not req["remote_id"]
+    # what the lost reply hid: the portal did store revision 0 under its name
+    group = default_facilities(_cfg())["LCO"].build(
+        "1M0-SCICAM-SINISTRO", PAYLOADS["1M0-SCICAM-SINISTRO"], obj_id=team["obj_id"], ra=197.4481,
+        dec=-23.3839, proposal="LCO2031A-001", name=f"{team['obj_id']}-sb{req['id']}r0")
+    stored = requests.post(f"{team['lco'].url}/api/requestgroups/", json=group,
+                           headers={"Authorization": f"Token {LCO_TOKEN}"})
+    assert stored.status_code == 201, stored.text
+    r = team["alice"].put(f"/api/followup_request/{req['id']}",
+                          json={"payload": {**PAYLOADS["1M0-SCICAM-SINISTRO"], "exposure_time": 90}})
+    assert r.status_code == 200, r.text
+    states = {g["name"][-2:]: g["state"] for g in sim_groups(team["lco"])}
+    assert states == {"r0": "CANCELED", "r1": "PENDING"}
+
+
+def test_unreadable_credentials_are_a_clear_error_and_leave_no_pending_row(team, engine):
+    import sqlalchemy as sa
+
+    aid = team["allocs"]["1M0-SCICAM-SINISTRO"]
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE allocations SET altdata = 'gAAAAAnot-a-fernet-token' WHERE id = :a"), {"a": aid})
+    body = assert_error(post(team), 400, "decrypted")
+    assert "allocation" in body["message"].lower()
+    (req,) = team["alice"].get("/api/followup_request", params={"sourceID": team["obj_id"]}).json()["data"][
+        "followup_requests"]
+    assert req["status"] == "error" and "decrypted" in req["status_message"]
+    assert sim_groups(team["lco"]) == []
+
+
+def test_worker_survives_bad_requests_and_a_database_restart(team, engine, session_factory, config, admin):
+    """Requests that cannot be submitted or polled are marked error; the worker goes on with the rest."""
+    import time
+
+    import sqlalchemy as sa
+
+    from broker.runtime.app import make_app
+    from broker.runtime.worker import FollowupWorker
+
+    good = post(team, "0M4-SCICAM-QHY600").json()["data"]["id"]
+    undecryptable = post(team, "2M0-SCICAM-MUSCAT").json()["data"]["id"]
+    unknown_api = post(team, "1M0-NRES-SCICAM").json()["data"]["id"]
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE allocations SET altdata = 'garbage' WHERE id = :a"),
+                     {"a": team["allocs"]["2M0-SCICAM-MUSCAT"]})
+        conn.execute(sa.text("UPDATE allocations SET instrument_id = :i WHERE id = :a"), {
+            "a": team["allocs"]["1M0-NRES-SCICAM"],
+            "i": admin.post("/api/instrument", json={
+                "name": f"NOPE-{uuid.uuid4().hex[:6]}", "type": "imager", "api_classname": "NOPE",
+                "telescope_id": admin.get(f"/api/instrument/{team['instruments']['1M0-NRES-SCICAM']}"
+                                          ).json()["data"]["telescope_id"]}).json()["data"]["id"]})
+        # a pending request whose facility adapter does not exist (kills a naive worker at start-up)
+        conn.execute(sa.text("UPDATE followup_requests SET status = 'pending', remote_id = NULL, "
+                             "modified = now() - interval '1 hour' WHERE id = :r"), {"r": unknown_api})
+    service = make_app(replace_poll(config), session_factory).followup
+    worker = FollowupWorker(service, engine, 0.3).start()
+    try:
+        for group in sim_groups(team["lco"]):
+            if group["name"].endswith(f"sb{good}r0"):
+                requests.post(f"{team['lco'].url}/control/requests/{group['requests'][0]['id']}/complete")
+
+        def status(rid):
+            return team["alice"].get(f"/api/followup_request/{rid}").json()["data"]["status"]
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (status(good), status(undecryptable), status(unknown_api)) != (
+                "completed", "error", "error"):
+            time.sleep(0.3)
+        assert (status(good), status(undecryptable), status(unknown_api)) == ("completed", "error", "error")
+        assert "decrypted" in team["alice"].get(f"/api/followup_request/{undecryptable}").json()["data"][
+            "status_message"]
+        assert worker.thread.is_alive()
+    finally:
+        worker.stop()
+
+
+def replace_poll(config):
+    from dataclasses import replace
+
+    return replace(config, facilities=replace(config.facilities, poll_interval_s=0.3))
 
 
 def test_watchers_and_listing(team):
