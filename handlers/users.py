@@ -58,6 +58,7 @@ class UserHandler(BaseHandler):
     def post(self):
         b = self.body
         with self.session() as session, session.begin():
+            svc.check_grant(session, self.principal, acls=b.get("acls", []), roles=b.get("roles", ["Full user"]))
             user = svc.create_user(
                 session, username=b["username"], sitewide_group_name=self.config.admin.sitewide_group,
                 first_name=b.get("first_name"), last_name=b.get("last_name"),
@@ -76,7 +77,7 @@ class UserHandler(BaseHandler):
     @endpoint("Delete a user", tags="users", acls=("Manage users",))
     def delete(self, user_id):
         with self.session() as session, session.begin():
-            svc.delete_user(session, svc.get_user(session, self.principal, int(user_id)))
+            svc.delete_user(session, self.principal, svc.get_user(session, self.principal, int(user_id)))
         self.success()
 
 
@@ -84,13 +85,14 @@ class UserACLHandler(BaseHandler):
     @endpoint("Grant ACLs to a user", tags="users", acls=("Manage users",), body=ACLS_POST)
     def post(self, user_id):
         with self.session() as session, session.begin():
-            svc.add_acls(session, svc.get_user(session, self.principal, int(user_id)), self.body["aclIds"])
+            svc.add_acls(session, self.principal, svc.get_user(session, self.principal, int(user_id)),
+                         self.body["aclIds"])
         self.success()
 
     @endpoint("Revoke an ACL from a user", tags="users", acls=("Manage users",))
     def delete(self, user_id, acl_id):
         with self.session() as session, session.begin():
-            svc.remove_acl(svc.get_user(session, self.principal, int(user_id)), acl_id)
+            svc.remove_acl(session, self.principal, svc.get_user(session, self.principal, int(user_id)), acl_id)
         self.success()
 
 
@@ -98,13 +100,14 @@ class UserRoleHandler(BaseHandler):
     @endpoint("Grant roles to a user", tags="users", acls=("Manage users",), body=ROLES_POST)
     def post(self, user_id):
         with self.session() as session, session.begin():
-            svc.add_roles(session, svc.get_user(session, self.principal, int(user_id)), self.body["roleIds"])
+            svc.add_roles(session, self.principal, svc.get_user(session, self.principal, int(user_id)),
+                          self.body["roleIds"])
         self.success()
 
     @endpoint("Revoke a role from a user", tags="users", acls=("Manage users",))
     def delete(self, user_id, role_id):
         with self.session() as session, session.begin():
-            svc.remove_role(svc.get_user(session, self.principal, int(user_id)), role_id)
+            svc.remove_role(session, self.principal, svc.get_user(session, self.principal, int(user_id)), role_id)
         self.success()
 
 

@@ -102,6 +102,8 @@ def get_user(session: Session, principal: Principal, user_id: int) -> models.Use
 
 def update_user(session: Session, principal: Principal, user_id: int, changes: dict) -> models.User:
     user = get_user(session, principal, user_id)
+    if user.id != principal.user_id:
+        _check_target(principal, user)
     if "username" in changes and not principal.has("Manage users"):
         raise PermissionDenied("Insufficient permissions: changing a username needs the 'Manage users' ACL")
     if "username" in changes and changes["username"] != user.username:
@@ -113,13 +115,54 @@ def update_user(session: Session, principal: Principal, user_id: int, changes: d
     return user
 
 
-def add_acls(session: Session, user: models.User, names: list[str]) -> None:
+ADMIN_ACL, ADMIN_ROLE = "System admin", "Super admin"
+
+
+def check_grant(session: Session, principal: Principal, *, acls=(), roles=(), verb: str = "grant") -> None:
+    """Nobody grants (or revokes) an ACL or role they do not hold; 'System admin' and 'Super admin' only
+    a System admin may hand out or take away."""
+    if principal.is_admin:
+        return
+    for name in acls:
+        if name == ADMIN_ACL or not principal.has(name):
+            raise PermissionDenied(f"Insufficient permissions: you cannot {verb} the ACL '{name}'"
+                                   + (" (only a System admin can)" if name == ADMIN_ACL else ", which you do not hold"))
+    for role in _roles(session, roles):
+        lacking = sorted(a.id for a in role.acls if not principal.has(a.id))
+        if role.id == ADMIN_ROLE or lacking:
+            raise PermissionDenied(f"Insufficient permissions: you cannot {verb} the role '{role.id}'"
+                                   + (" (only a System admin can)" if role.id == ADMIN_ROLE
+                                      else f": you do not hold {lacking}"))
+
+
+def _check_target(principal: Principal, user: models.User) -> None:
+    """Only a System admin changes the rights of, or deletes, a System admin."""
+    if user.is_system_admin and not principal.is_admin:
+        raise PermissionDenied("Insufficient permissions: only a System admin can change a System admin")
+
+
+def _check_not_last_admin(session: Session, user: models.User, losing: bool) -> None:
+    """The last System admin cannot lose that right (nor be deleted): nobody could grant it again."""
+    if not losing or not user.is_system_admin:
+        return
+    admins = [u for u in session.execute(sa.select(models.User)).scalars() if u.is_system_admin]
+    if len(admins) <= 1:
+        raise ValidationError("The last System admin cannot lose 'System admin' or be deleted")
+
+
+def add_acls(session: Session, principal: Principal, user: models.User, names: list[str]) -> None:
+    _check_target(principal, user)
+    check_grant(session, principal, acls=names)
     for acl in _acls(session, names):
         if acl not in user.acls:
             user.acls.append(acl)
 
 
-def remove_acl(user: models.User, name: str) -> None:
+def remove_acl(session: Session, principal: Principal, user: models.User, name: str) -> None:
+    _check_target(principal, user)
+    check_grant(session, principal, acls=[name], verb="revoke")
+    _check_not_last_admin(session, user, name == ADMIN_ACL and not any(
+        ADMIN_ACL in {a.id for a in r.acls} for r in user.roles))
     for acl in user.acls:
         if acl.id == name:
             user.acls.remove(acl)
@@ -127,13 +170,19 @@ def remove_acl(user: models.User, name: str) -> None:
     raise NotFound(f"User {user.id} has no ACL '{name}'")
 
 
-def add_roles(session: Session, user: models.User, names: list[str]) -> None:
+def add_roles(session: Session, principal: Principal, user: models.User, names: list[str]) -> None:
+    _check_target(principal, user)
+    check_grant(session, principal, roles=names)
     for role in _roles(session, names):
         if role not in user.roles:
             user.roles.append(role)
 
 
-def remove_role(user: models.User, name: str) -> None:
+def remove_role(session: Session, principal: Principal, user: models.User, name: str) -> None:
+    _check_target(principal, user)
+    check_grant(session, principal, roles=[name] if session.get(models.Role, name) else [], verb="revoke")
+    others = {a.id for a in user.acls} | {a.id for r in user.roles if r.id != name for a in r.acls}
+    _check_not_last_admin(session, user, ADMIN_ACL not in others)
     for role in user.roles:
         if role.id == name:
             user.roles.remove(role)
@@ -141,7 +190,9 @@ def remove_role(user: models.User, name: str) -> None:
     raise NotFound(f"User {user.id} has no role '{name}'")
 
 
-def delete_user(session: Session, user: models.User) -> None:
+def delete_user(session: Session, principal: Principal, user: models.User) -> None:
+    _check_target(principal, user)
+    _check_not_last_admin(session, user, True)
     single = session.execute(
         sa.select(models.Group).where(models.Group.name == user.username, models.Group.single_user_group)
     ).scalar()
