@@ -143,10 +143,15 @@ class Photometry(Base, Timestamped):
     alert_id: Mapped[int | None] = mapped_column(sa.BigInteger)
     altdata: Mapped[dict | None] = mapped_column(JSONB)
     owner_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    # Whose copy of a point this is, for de-duplication: 0 for alert photometry (one copy, shared through
+    # streams); the uploader's user id for uploads, so an upload never merges into a point of groups
+    # the uploader cannot see (it reuses a visible one, else gets its own row). Not a foreign key: it
+    # outlives its user, as the point does.
+    dedup_scope: Mapped[int] = mapped_column(sa.BigInteger, nullable=False, default=0, server_default="0")
 
     groups: Mapped[list[Group]] = relationship(secondary=photometry_groups)
 
     __table_args__ = (
-        sa.UniqueConstraint("obj_id", "filter", "mjd", "instrument_name", "origin",
+        sa.UniqueConstraint("obj_id", "filter", "mjd", "instrument_name", "origin", "dedup_scope",
                             name="uq_photometry_point"),
     )

@@ -69,12 +69,33 @@ def _to_flux(row: dict, i: int) -> dict:
             "origin": row["origin"] or "", "instrument_name": row["instrument_name"] or ""}
 
 
+_UPLOAD_STAGE = """
+    CREATE TEMP TABLE IF NOT EXISTS photometry_up (
+        i int, mjd float8, flux float8, fluxerr float8, zp float8, magsys text, filter text,
+        limiting_mag float8, ra float8, dec float8, origin text, instrument_name text
+    ) ON COMMIT DELETE ROWS
+"""
+_UPLOAD_COLUMNS = ("i", "mjd", "flux", "fluxerr", "zp", "magsys", "filter", "limiting_mag", "ra", "dec", "origin",
+                   "instrument_name")
+_UP = sa.table("photometry_up", *(sa.column(c) for c in _UPLOAD_COLUMNS))
+_KEY = ("filter", "mjd", "instrument_name", "origin")
+
+
+def _csv(value) -> str:
+    return "" if value is None else repr(float(value)) if isinstance(value, float) else str(value)
+
+
 def post_photometry(session: Session, principal: Principal, body: dict, sitewide_group: str) -> list[int]:
-    """Store points (duplicates of existing points return the existing ids); share them with groups."""
-    if session.get(models.Obj, body["obj_id"]) is None:
-        raise ValidationError(f"Invalid obj_id: no object '{body['obj_id']}' (save it as a source first)",
-                              field="obj_id")
-    get_visible_obj(session, principal, body["obj_id"])
+    """Store points in bulk (COPY), returning their ids in the order given, and share them with groups.
+
+    A point with the key (object, filter, mjd, instrument, origin) of a point the uploader can already
+    see is that point (its id is returned, the groups are added to it). A point the uploader cannot see
+    is never touched or revealed: the upload gets its own row (``dedup_scope`` = the uploader)."""
+    obj_id = body["obj_id"]
+    try:  # as SkyPortal: an invalid object id is a 400; one that exists out of sight reads the same
+        get_visible_obj(session, principal, obj_id)
+    except NotFound:
+        raise ValidationError(f"Invalid obj_id: no object '{obj_id}'", field="obj_id") from None
     group_ids = body.get("group_ids", [])
     if group_ids == "all":
         group_ids = [session.execute(sa.select(models.Group.id).where(models.Group.name == sitewide_group)).scalar()]
@@ -86,21 +107,44 @@ def post_photometry(session: Session, principal: Principal, body: dict, sitewide
                                          models.Group.id.in_(user_group_ids(principal)))).scalar()
     groups = sorted({*group_ids, *([single] if single else [])})
     rows = [_to_flux(r, i) for i, r in enumerate(_columns(body))]
+    if not rows:
+        return []
+    import csv
+    import io
+
+    buf = io.StringIO()
+    out = csv.writer(buf)
+    for i, r in enumerate(rows):
+        out.writerow([i, *(_csv(r[c]) for c in _UPLOAD_COLUMNS[1:])])
+    buf.seek(0)
+    dbapi = session.connection().connection.dbapi_connection
+    with dbapi.cursor() as cur:
+        cur.execute(_UPLOAD_STAGE)
+        cur.execute("TRUNCATE photometry_up")
+        cur.copy_expert(f"COPY photometry_up ({', '.join(_UPLOAD_COLUMNS)}) FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL (origin, instrument_name))", buf)
+
+    P = models.Photometry
+    same_key = sa.and_(P.obj_id == obj_id, *(getattr(P, k) == _UP.c[k] for k in _KEY))
+    # 1. points the uploader already sees (the oldest, if several) are reused
+    reused = dict(session.execute(
+        sa.select(_UP.c.i, sa.func.min(P.id)).join(P, same_key)
+        .where(photometry_visible_clause(principal)).group_by(_UP.c.i)).all())
+    # 2. the rest become the uploader's own rows (one per key; a repeat of a key is that row)
     now = models.utcnow()
-    ids = []
-    for r in rows:
-        values = {**r, "obj_id": body["obj_id"], "owner_id": principal.user_id, "created_at": now, "modified": now}
-        stmt = insert(models.Photometry).values(**values).on_conflict_do_nothing(constraint="uq_photometry_point")
-        pid = session.execute(stmt.returning(models.Photometry.id)).scalar()
-        if pid is None:
-            pid = session.execute(sa.select(models.Photometry.id).where(
-                models.Photometry.obj_id == body["obj_id"], models.Photometry.filter == r["filter"],
-                models.Photometry.mjd == r["mjd"], models.Photometry.instrument_name == r["instrument_name"],
-                models.Photometry.origin == r["origin"])).scalar_one()
-        ids.append(pid)
+    fresh = (sa.select(sa.literal(obj_id), *(_UP.c[c] for c in _UPLOAD_COLUMNS[1:]),
+                       sa.literal(principal.user_id), sa.literal(principal.user_id), sa.literal(now), sa.literal(now))
+             .where(_UP.c.i.not_in(list(reused)) if reused else sa.true()).order_by(_UP.c.i))
+    cols = ["obj_id", *_UPLOAD_COLUMNS[1:], "owner_id", "dedup_scope", "created_at", "modified"]
+    session.execute(insert(P).from_select(cols, fresh).on_conflict_do_nothing(constraint="uq_photometry_point"))
+    own = dict(session.execute(
+        sa.select(_UP.c.i, P.id).join(P, same_key).where(P.dedup_scope == principal.user_id)).all())
+    ids = [reused.get(i, own.get(i)) for i in range(len(rows))]
     if groups:
-        session.execute(insert(models.photometry_groups).values(
-            [{"photometry_id": p, "group_id": g} for p in ids for g in groups]).on_conflict_do_nothing())
+        distinct = sorted(set(ids))
+        session.execute(sa.text("""
+            INSERT INTO photometry_groups (photometry_id, group_id)
+            SELECT p, g FROM unnest(CAST(:p AS int[])) AS p CROSS JOIN unnest(CAST(:g AS int[])) AS g
+            ON CONFLICT DO NOTHING"""), {"p": distinct, "g": groups})
     return ids
 
 
