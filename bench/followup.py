@@ -224,7 +224,7 @@ def main() -> int:
         return 0
     finally:
         if procs:
-            stop_processes(*procs)
+            stop_processes(procs)
         kafka.stop()
         pg.stop()
 

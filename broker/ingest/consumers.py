@@ -18,6 +18,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import sqlalchemy as sa
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -247,43 +248,148 @@ class Ingestor:
 
 # -- processes ---------------------------------------------------------------------------------
 
-def _child(cfg: Config, stop_event, on_commit=None) -> None:
+def _child(cfg: Config, on_commit=None) -> None:
+    """One ingest process: runs an Ingestor until SIGTERM (never an mp.Event: a child killed while
+    holding its lock would hang the parent's set() for ever)."""
     import signal
 
     from broker.runtime import db
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     logging.basicConfig(level=cfg.logging.level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
     engine = db.make_engine(cfg.database.url.get(), cfg)
     ing = Ingestor(cfg, db.make_session_factory(engine), on_commit=on_commit)
-    threading.Thread(target=lambda: (stop_event.wait(), ing.stop()), daemon=True).start()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    signal.signal(signal.SIGTERM, lambda signum, frame: ing.stop())
     try:
         ing.run()
+        forget_consumer(ing.session_factory, ing.name)
     finally:
         engine.dispose()
 
 
-def start_processes(cfg: Config, n: int, on_commit=None):
-    """Start ``n`` ingest processes (``cfg.database.url`` must be set); return (processes, stop event).
+def forget_consumer(session_factory, name: str) -> None:
+    """Drop a consumer's status row (it stopped, or died and was noticed)."""
+    try:
+        with session_factory() as session, session.begin():
+            session.execute(sa.delete(models.IngestStatus).where(models.IngestStatus.consumer == name))
+    except DBAPIError as exc:
+        log.warning("could not remove the status of %s: %s", name, exc.orig)
+
+
+@dataclass
+class _Slot:
+    index: int
+    process: object = None
+    started_at: float = 0.0
+    quick_deaths: int = 0  # deaths in a row, each within RESTART_RESET_S of starting
+    restart_at: float | None = None
+
+
+class IngestSupervisor:
+    """``n`` ingest processes, kept alive: one that dies is restarted after a backoff (1 s doubling to
+    60 s; a process that lived ``RESTART_RESET_S`` starts the count again), counted and logged. After
+    ``max_quick_deaths`` deaths in a row without ever running long, it gives up: :meth:`check` returns
+    False and ``skybroker ingest`` exits non-zero, for a supervisor of its own to see. :meth:`stop`
+    always completes: SIGTERM, then SIGKILL after ``timeout``."""
+
+    RESTART_RESET_S = 60.0
+
+    def __init__(self, cfg: Config, n: int, on_commit=None, *, max_quick_deaths: int = 6, target=None):
+        """``target(cfg, on_commit)``: what each process runs (default: an Ingestor)."""
+        self.cfg = cfg
+        self.target = target or _child
+        self.on_commit = on_commit
+        self.max_quick_deaths = max_quick_deaths
+        self.ctx = mp.get_context("spawn")
+        self.slots = [_Slot(i) for i in range(n)]
+        self.restarts = 0
+        self._session_factory = None
+
+    @property
+    def processes(self) -> list:
+        return [s.process for s in self.slots if s.process is not None]
+
+    def start(self) -> "IngestSupervisor":
+        for slot in self.slots:
+            self._spawn(slot)
+        return self
+
+    def _spawn(self, slot: _Slot) -> None:
+        slot.process = self.ctx.Process(target=self.target, args=(self.cfg, self.on_commit),
+                                        name=f"skybroker-ingest-{slot.index}", daemon=False)
+        slot.process.start()
+        slot.started_at, slot.restart_at = time.monotonic(), None
+
+    def check(self) -> bool:
+        """Restart what died (when its backoff is over); False once a process keeps dying."""
+        now = time.monotonic()
+        for slot in self.slots:
+            p = slot.process
+            if slot.restart_at is not None:
+                if now >= slot.restart_at:
+                    self.restarts += 1
+                    log.warning("restarting ingest process %d (restart %d)", slot.index, self.restarts)
+                    self._spawn(slot)
+                continue
+            if p is None or p.is_alive():
+                continue
+            lived = now - slot.started_at
+            slot.quick_deaths = slot.quick_deaths + 1 if lived < self.RESTART_RESET_S else 1
+            delay = min(60.0, 2.0 ** (slot.quick_deaths - 1))
+            log.error("ingest process %d (pid %s) died with exit code %s after %.0f s; restarting in %.0f s",
+                      slot.index, p.pid, p.exitcode, lived, delay)
+            self._forget(p.pid)
+            if slot.quick_deaths >= self.max_quick_deaths:
+                log.error("ingest process %d died %d times in a row; giving up", slot.index, slot.quick_deaths)
+                return False
+            slot.restart_at = now + delay
+        return True
+
+    def _forget(self, pid: int) -> None:
+        if self.cfg.database.url is None:  # nothing to clean (a test target that never reached a database)
+            return
+        if self._session_factory is None:
+            from broker.runtime import db
+
+            self._session_factory = db.make_session_factory(db.make_engine(self.cfg.database.url.get(), None))
+        forget_consumer(self._session_factory, f"{socket.gethostname()}:{pid}")
+
+    def stop(self, timeout: float = 30.0) -> None:
+        for p in self.processes:
+            if p.is_alive():
+                p.terminate()  # SIGTERM: the child finishes its batch and leaves the group
+        deadline = time.monotonic() + timeout
+        for p in self.processes:
+            p.join(max(0.0, deadline - time.monotonic()))
+            if p.is_alive():
+                log.warning("ingest process pid %s did not stop in %.0f s; killing it", p.pid, timeout)
+                p.kill()
+                p.join(5)
+                self._forget(p.pid)
+        if self._session_factory is not None:
+            self._session_factory.kw["bind"].dispose()
+
+
+def start_processes(cfg: Config, n: int, on_commit=None) -> IngestSupervisor:
+    """Start ``n`` supervised ingest processes (``cfg.database.url`` must be set).
 
     ``on_commit``, a picklable module-level function, is passed to each process's Ingestor."""
-    ctx = mp.get_context("spawn")
-    stop = ctx.Event()
-    procs = [ctx.Process(target=_child, args=(cfg, stop, on_commit), name=f"skybroker-ingest-{i}", daemon=False)
-             for i in range(n)]
-    for p in procs:
-        p.start()
-    return procs, stop
+    return IngestSupervisor(cfg, n, on_commit).start()
 
 
-def stop_processes(procs, stop, timeout: float = 30.0) -> None:
-    stop.set()
-    for p in procs:
-        p.join(timeout)
-        if p.is_alive():
-            p.terminate()
-            p.join(5)
+def stop_processes(supervisor: IngestSupervisor, timeout: float = 30.0) -> None:
+    supervisor.stop(timeout)
+
+
+def ingest_stats(session, stale_after_s: float) -> dict:
+    """Counters, the consumers that reported within ``stale_after_s`` and the failed-alert count."""
+    cutoff = models.utcnow() - timedelta(seconds=stale_after_s)
+    consumers = [c.to_dict() for c in session.execute(
+        sa.select(models.IngestStatus).where(models.IngestStatus.updated_at >= cutoff)
+        .order_by(models.IngestStatus.consumer)).scalars()]
+    return {"counters": counters(session), "consumers": consumers,
+            "failed_alerts": session.execute(sa.select(sa.func.count()).select_from(models.FailedAlert)).scalar_one()}
 
 
 def counters(session) -> list[dict]:

@@ -149,6 +149,13 @@ def cmd_run(cfg: Config, args) -> int:
         def on_signal(signum, frame):
             loop.add_callback_from_signal(loop.stop)
 
+        if ingest is not None:  # restart ingest processes that die, for as long as the API runs
+            def supervise():
+                if not ingest.check():
+                    logging.getLogger("skybroker").error("ingestion keeps failing; see the errors above")
+
+            tornado.ioloop.PeriodicCallback(supervise, 1000).start()
+
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
         loop.start()
@@ -157,10 +164,8 @@ def cmd_run(cfg: Config, args) -> int:
         if simulator is not None:
             simulator()
         if ingest is not None:
-            from broker.ingest.consumers import stop_processes
-
             print("Stopping ingestion ...", flush=True)
-            stop_processes(*ingest)
+            ingest.stop()
         return 0
     finally:
         rt.close()
@@ -181,7 +186,7 @@ def cmd_ingest(cfg: Config, args) -> int:
         rt.open_database()
         url = rt.engine.url.render_as_string(hide_password=False)
         n = args.processes or cfg.ingest.processes
-        procs, stop = start_processes(_with_url(cfg, url), n)
+        supervisor = start_processes(_with_url(cfg, url), n)
         print(f"ingesting with {n} process(es) from {cfg.kafka.bootstrap_servers} "
               f"(group {cfg.kafka.group_id}); Ctrl-C to stop", flush=True)
         stopping = {"now": False}
@@ -191,11 +196,14 @@ def cmd_ingest(cfg: Config, args) -> int:
 
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
-        while not stopping["now"] and any(p.is_alive() for p in procs):
+        healthy = True
+        while not stopping["now"] and healthy:
+            healthy = supervisor.check()
             time.sleep(0.5)
-        failed = [p for p in procs if not p.is_alive() and p.exitcode not in (0, None)]
-        stop_processes(procs, stop)
-        return 1 if failed else 0
+        stop_processes(supervisor)
+        if not healthy:
+            print("error: an ingest process keeps dying; giving up (see the log)", file=sys.stderr)
+        return 0 if healthy else 1
     finally:
         rt.close()
 
