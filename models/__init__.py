@@ -8,7 +8,7 @@ from .followup import (TERMINAL_STATUSES, Allocation, DefaultFollowupFired, Defa
                        followup_target_groups, followup_watchers)
 from .gcn import GcnEvent, GcnNotice, Localization, LocalizationTile, ObjLocalization
 from .groups import Group, GroupUser, group_streams
-from .ingest import FailedAlert, IngestCounter, IngestStatus, ObjDuplicate
+from .ingest import FailedAlert, IngestCounter, IngestOffset, IngestStatus, ObjDuplicate
 from .objects import Candidate, Obj, Photometry, Source, healpix_index, photometry_groups
 from .streams import Stream, StreamUser
 from .users import ACL, Role, Token, User, role_acls, token_acls, user_acls, user_roles
@@ -18,7 +18,7 @@ __all__ = [
     "Allocation", "DefaultFollowupFired", "DefaultFollowupRequest", "FacilityTransaction", "FollowupRequest",
     "FollowupStatus", "Instrument", "TERMINAL_STATUSES", "Telescope", "followup_target_groups",
     "followup_watchers",
-    "ACL", "Base", "FailedAlert", "IngestCounter", "IngestStatus", "ObjDuplicate", "Candidate", "Classification", "ClassificationVote", "Filter", "Group", "GroupUser", "Obj",
+    "ACL", "Base", "FailedAlert", "IngestCounter", "IngestOffset", "IngestStatus", "ObjDuplicate", "Candidate", "Classification", "ClassificationVote", "Filter", "Group", "GroupUser", "Obj",
     "Photometry", "Role", "Source", "Stream", "StreamUser", "Taxonomy", "Timestamped", "Token",
     "User", "classification_groups", "group_streams", "healpix_index", "photometry_groups",
     "role_acls", "taxonomy_groups", "token_acls", "user_acls", "user_roles", "utcnow",

@@ -65,3 +65,18 @@ class IngestStatus(Base):
     alerts_per_second: Mapped[float] = mapped_column(sa.Float, nullable=False, default=0.0)
     consumed: Mapped[int] = mapped_column(sa.BigInteger, nullable=False, default=0)
     updated_at: Mapped[datetime] = mapped_column(sa.DateTime, nullable=False, default=utcnow)
+
+
+class IngestOffset(Base):
+    """The next offset to write, per consumer group and partition, committed with the rows it covers.
+
+    Kafka's committed offset is written after the database commit, so a crash between the two
+    redelivers a batch the database already holds; this row lets the consumer skip it, so counters
+    count every message once."""
+
+    __tablename__ = "ingest_offsets"
+    group_id: Mapped[str] = mapped_column(sa.String, primary_key=True)
+    topic: Mapped[str] = mapped_column(sa.String, primary_key=True)
+    partition: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    next_offset: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(sa.DateTime, nullable=False, default=utcnow)

@@ -27,7 +27,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 import models
 
 from broker.runtime.config import Config
-from broker.ingest.pipeline import Message, StreamInfo, load_streams, process_batch, process_isolated
+from broker.ingest.pipeline import (Message, StreamInfo, load_streams, mark_written, not_yet_written, process_batch,
+                                    process_isolated)
 from broker.runtime.db import is_outage
 
 log = logging.getLogger("skybroker.ingest")
@@ -153,26 +154,32 @@ class Ingestor:
         return len(batch)
 
     def _write(self, batch: list[Message]):
-        """The batch in one transaction; if it raises for any reason but an outage, the batch again
-        one message per savepoint, so that only the messages that raise fail (into failed_alerts)."""
-        args = (self.cfg.ingest.association_radius_arcsec, self.cfg.ingest.crossmatch_recent_days)
+        """The batch in one transaction, with the offsets it covers (what an earlier delivery already
+        wrote is skipped); if it raises for any reason but an outage, the batch again one message per
+        savepoint, so that only the messages that raise fail (into failed_alerts)."""
         try:
             try:
-                with self.session_factory() as session, session.begin():
-                    return process_batch(session, self.streams, batch, *args)
+                return self._transaction(process_batch, batch)
             except IntegrityError as exc:
                 # most often a filter or stream deleted while we held its batch: re-read streams, retry
                 log.warning("batch hit a constraint (%s); re-reading streams and retrying", exc.orig)
                 self.refresh_streams()
-                with self.session_factory() as session, session.begin():
-                    return process_batch(session, self.streams, batch, *args)
+                return self._transaction(process_batch, batch)
         except Exception as exc:
             if is_outage(exc):
                 raise
             log.warning("batch of %d failed (%s: %s); writing its messages one by one", len(batch),
                         type(exc).__name__, exc)
+        return self._transaction(process_isolated, batch)
+
+    def _transaction(self, process, batch: list[Message]):
+        group = self.cfg.kafka.group_id
         with self.session_factory() as session, session.begin():
-            return process_isolated(session, self.streams, batch, *args)
+            todo = not_yet_written(session, group, batch)
+            result = process(session, self.streams, todo, self.cfg.ingest.association_radius_arcsec,
+                             self.cfg.ingest.crossmatch_recent_days)
+            mark_written(session, group, batch)
+            return result
 
     def _with_db_retry(self, fn, *args):
         """Run ``fn``; while the database is unavailable, wait (0.5 s doubling to 30 s) and retry."""
@@ -205,20 +212,20 @@ class Ingestor:
 
     # -- counters -----------------------------------------------------------------------------
     def lag(self) -> dict[str, int]:
+        """Per assigned partition: messages after the committed offset (what a restart would read again
+        or read for the first time). One broker round trip per report, not per batch."""
         out = {}
         try:
             assignment = self.consumer.assignment()
-            positions = self.consumer.position(assignment) if assignment else []
-        except KafkaException:
+            committed = self.consumer.committed(assignment, timeout=5) if assignment else []
+        except KafkaException as exc:
+            log.debug("no committed offsets for the lag report: %s", exc)
             return out
-        for tp in positions:
-            # cached: the high watermark every fetch response carries (asking the broker would stall
-            # the consumer for a round trip per partition)
-            try:
+        for tp in committed:
+            try:  # cached: the high watermark every fetch response carries
                 low, high = self.consumer.get_watermark_offsets(tp, cached=True)
             except KafkaException:
                 continue
-            # every assigned partition is listed; before its first fetch its lag reads 0
             high = max(high, 0)
             pos = tp.offset if tp.offset >= 0 else max(low, 0)
             out[f"{tp.topic}/{tp.partition}"] = max(0, high - pos)

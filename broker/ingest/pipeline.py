@@ -331,6 +331,50 @@ def process_batch(session: Session, streams: dict[str, StreamInfo], messages: li
     return result
 
 
+_DONE = sa.text("""
+    SELECT topic, partition, next_offset FROM ingest_offsets
+    WHERE group_id = :g AND (topic, partition) IN (SELECT * FROM unnest(CAST(:t AS text[]), CAST(:p AS int[])))
+""")
+
+_ADVANCE = sa.text("""
+    INSERT INTO ingest_offsets (group_id, topic, partition, next_offset, updated_at)
+    SELECT :g, t, p, o, :now FROM unnest(CAST(:t AS text[]), CAST(:p AS int[]), CAST(:o AS int8[])) AS v(t, p, o)
+    ORDER BY t, p  -- one lock order for every writer
+    ON CONFLICT (group_id, topic, partition)
+    DO UPDATE SET next_offset = GREATEST(ingest_offsets.next_offset, EXCLUDED.next_offset),
+                  updated_at = EXCLUDED.updated_at
+""")
+
+
+def _partitions(messages: list[Message]) -> dict[tuple[str, int], int]:
+    """(topic, partition) → the offset after the last message of it in ``messages``."""
+    last: dict[tuple[str, int], int] = {}
+    for m in messages:
+        key = (m.topic, m.partition)
+        last[key] = max(last.get(key, -1), m.offset + 1)
+    return last
+
+
+def not_yet_written(session: Session, group_id: str, messages: list[Message]) -> list[Message]:
+    """The messages this consumer group has not written yet (a redelivered batch whose rows committed
+    but whose Kafka offsets did not is skipped, so nothing is counted twice)."""
+    parts = sorted(_partitions(messages))
+    if not parts:
+        return messages
+    done = {(t, p): o for t, p, o in session.execute(_DONE, {
+        "g": group_id, "t": [k[0] for k in parts], "p": [k[1] for k in parts]}).all()}
+    return [m for m in messages if m.offset >= done.get((m.topic, m.partition), -1)]
+
+
+def mark_written(session: Session, group_id: str, messages: list[Message]) -> None:
+    """Record, in the caller's transaction, that ``messages`` are written."""
+    last = _partitions(messages)
+    if last:
+        keys = sorted(last)
+        session.execute(_ADVANCE, {"g": group_id, "t": [k[0] for k in keys], "p": [k[1] for k in keys],
+                                   "o": [last[k] for k in keys], "now": models.utcnow()})
+
+
 def process_isolated(session: Session, streams: dict[str, StreamInfo], messages: list[Message],
                      radius_arcsec: float, recent_days: float = 7.0) -> BatchResult:
     """The batch again, one message per savepoint, for when the batch as a whole raised: a message

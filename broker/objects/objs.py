@@ -145,12 +145,14 @@ def visible_classifications(session: Session, principal: Principal, obj_ids) -> 
     return out
 
 
-def duplicates(session: Session, obj_ids) -> dict[str, list[dict]]:
+def duplicates(session: Session, principal: Principal, obj_ids) -> dict[str, list[dict]]:
+    """Other objects within the association radius, among those the caller can see (another group's
+    object is not revealed, not even its name or position)."""
     rows = session.execute(
         sa.select(models.ObjDuplicate.obj_id, models.ObjDuplicate.duplicate_obj_id, models.ObjDuplicate.separation,
                   O.ra, O.dec)
         .join(O, O.id == models.ObjDuplicate.duplicate_obj_id)
-        .where(models.ObjDuplicate.obj_id.in_(list(obj_ids)))
+        .where(models.ObjDuplicate.obj_id.in_(list(obj_ids)), visible_obj_clause(principal))
         .order_by(models.ObjDuplicate.separation)
     ).all()
     out: dict[str, list] = {o: [] for o in obj_ids}
@@ -499,7 +501,7 @@ def source_details(session: Session, principal: Principal, ids, include_photomet
         for i in ids:
             out[i]["photometry"] = [photometry_to_dict(p) for p in phot[i]]
     if include_duplicates:
-        dups = duplicates(session, ids)
+        dups = duplicates(session, principal, ids)
         for i in ids:
             out[i]["duplicates"] = dups[i]
     return out
