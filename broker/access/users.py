@@ -13,8 +13,9 @@ from broker.errors import Conflict, NotFound, PermissionDenied, ValidationError
 
 
 def _acls(session: Session, names) -> list[models.ACL]:
+    """The ACLs named (each once, a repeat is ignored); 400 naming an unknown one."""
     out = []
-    for name in names:
+    for name in dict.fromkeys(names):
         acl = session.get(models.ACL, name)
         if acl is None:
             raise ValidationError(f"Invalid ACL '{name}': must be one of {list(ACLS)}", field="acls")
@@ -23,8 +24,9 @@ def _acls(session: Session, names) -> list[models.ACL]:
 
 
 def _roles(session: Session, names) -> list[models.Role]:
+    """The roles named (each once); 400 naming an unknown one."""
     out = []
-    for name in names:
+    for name in dict.fromkeys(names):
         role = session.get(models.Role, name)
         if role is None:
             raise ValidationError(f"Invalid role '{name}': must be one of {list(ROLES)}", field="roles")

@@ -235,7 +235,12 @@ def test_manual_candidate_post_and_delete(world):
     assert_error(alice.get(f"/api/candidates/kowalski-{fid}"), 404)
 
 
-def test_ingest_stats(world, admin):
+def test_ingest_stats(world, admin, config, kafka_bootstrap, session_factory):
+    # a live consumer is listed (one that stopped, or missed three reports, is not)
+    latest = {"auto.offset.reset": "latest"}  # a new group that reads nothing old (the counters stay put)
+    with running_ingestor(ingest_config(config, kafka_bootstrap), session_factory, **latest) as ing:
+        wait_for(lambda: any(c["consumer"] == ing.name
+                             for c in admin.get("/api/ingest_stats").json()["data"]["consumers"]), what="a report")
     data = admin.get("/api/ingest_stats").json()["data"]
     mine = [c for c in data["counters"] if c["stream_id"] == world["sid"]]
     per_stream = [c for c in mine if c["filter_id"] == 0][0]
