@@ -194,9 +194,7 @@ def add_localization(session: Session, event: models.GcnEvent, name: str, sm: Sk
     if session.execute(sa.select(L.id).where(L.dateobs == event.dateobs, L.localization_name == name)).first():
         raise ValidationError(f"Event {event.dateobs.isoformat()} already has a localization named '{name}'",
                               field="localization_name")
-    total = sm.total_probability
-    if not 0.5 < total < 1.5:
-        raise ValidationError(f"Invalid sky map: total probability {total:.3g}, expected 1", field="skymap")
+    sm.validate()
     a50, a90 = K.credible_region_area(sm.uniq, sm.probdensity, [0.5, 0.9])
     def raw(a, dt):
         return None if a is None else np.ascontiguousarray(a, dtype=dt).tobytes()
@@ -300,11 +298,15 @@ def skymap_from_body(b: dict) -> SkyMap:
     if "uniq" in b:
         if len(b.get("probdensity") or []) != len(b["uniq"]):
             raise ValidationError("Invalid field 'probdensity': needs one value per uniq", field="probdensity")
-        layers = {k: (None if b.get(k) is None else np.asarray(b[k], float)) for k in ("distmu", "distsigma", "distnorm")}
-        uniq = np.asarray(b["uniq"], dtype=np.int64)
-        if np.any(uniq < 4):
-            raise ValidationError("Invalid field 'uniq': values must be >= 4 (NUNIQ)", field="uniq")
-        return SkyMap(uniq, np.asarray(b["probdensity"], float), **layers)
+        try:
+            layers = {k: (None if b.get(k) is None else np.asarray(b[k], float))
+                      for k in ("distmu", "distsigma", "distnorm")}
+            uniq = np.asarray(b["uniq"], dtype=np.int64)
+            dens = np.asarray(b["probdensity"], float)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ValidationError(f"Invalid sky map: uniq must be integers and the layers numbers ({exc})",
+                                  field="uniq") from None
+        return SkyMap(uniq, dens, **layers).validate()
     if {"ra", "dec", "error"} <= set(b):
         return cone_skymap(b["ra"], b["dec"], b["error"])
     raise ValidationError("Missing sky map: give uniq + probdensity, ra + dec + error, or fits", field="uniq")

@@ -26,6 +26,9 @@ def uniq_to_order_ipix(uniq):
     """NUNIQ → (order, nested ipix). ``uniq`` int64 array."""
     uniq = np.asarray(uniq, dtype=np.int64)
     order = (np.floor(np.log2(uniq)).astype(np.int64) - 2) // 2
+    # float64 log2 can round up just below a power of two (order 29): correct it with integer shifts
+    order -= (np.int64(4) << (2 * order)) > uniq
+    order += (np.int64(16) << (2 * order)) <= uniq
     ipix = uniq - (np.int64(4) << (2 * order))
     return order, ipix
 

@@ -22,6 +22,39 @@ class SkyMap:
     distnorm: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
 
+    MAX_ORDER = 29  # HEALPix's deepest level in 64-bit NUNIQ
+
+    def validate(self, tolerance: float = 0.01) -> "SkyMap":
+        """Raise ValidationError naming what is wrong: UNIQ values outside orders 0..29, tiles that repeat
+        or overlap, densities that are negative or not finite, distance layers of another length, or a
+        total probability off 1 by more than ``tolerance``."""
+        uniq = np.asarray(self.uniq)
+        if uniq.ndim != 1 or len(uniq) == 0:
+            raise ValidationError("Invalid sky map field 'uniq': no tiles", field="uniq")
+        if np.any(uniq < 4) or np.any(uniq >= np.int64(16) << (2 * self.MAX_ORDER)):
+            raise ValidationError(f"Invalid sky map field 'uniq': values must encode orders 0..{self.MAX_ORDER} (NUNIQ)",
+                                  field="uniq")
+        dens = np.asarray(self.probdensity, dtype=np.float64)
+        if dens.shape != uniq.shape:
+            raise ValidationError("Invalid sky map field 'probdensity': needs one value per uniq", field="probdensity")
+        if not np.all(np.isfinite(dens)) or np.any(dens < 0):
+            raise ValidationError("Invalid sky map field 'probdensity': densities must be finite and non-negative",
+                                  field="probdensity")
+        for name in ("distmu", "distsigma", "distnorm"):
+            layer = getattr(self, name)
+            if layer is not None and (np.shape(layer) != uniq.shape or np.any(np.isnan(layer))):
+                raise ValidationError(f"Invalid sky map field '{name}': needs one value (not NaN) per uniq", field=name)
+        order, ipix = uniq_to_order_ipix(uniq)
+        shift = 2 * (self.MAX_ORDER - order)
+        start, end = ipix << shift, (ipix + 1) << shift  # each tile as a range of order-29 pixels
+        by_start = np.argsort(start, kind="stable")
+        if np.any(start[by_start][1:] < end[by_start][:-1]):
+            raise ValidationError("Invalid sky map field 'uniq': tiles repeat or overlap", field="uniq")
+        total = float(np.sum(dens * pixel_area_sr(order)))
+        if not abs(total - 1.0) <= tolerance:
+            raise ValidationError(f"Invalid sky map field 'probdensity': total probability {total:.4g}, expected 1", field="probdensity")
+        return self
+
     @property
     def total_probability(self) -> float:
         order, _ = uniq_to_order_ipix(self.uniq)

@@ -138,6 +138,24 @@ def test_localization_post_and_errors(admin, user):
     assert_error(admin.post("/api/localization", json={"dateobs": t, "localization_name": "bad",
                                                        "uniq": uniq.tolist(), "probdensity": (dens * 5).tolist()}),
                  400, "total probability")
+    # invalid maps, each refused with the field named and nothing stored
+    u, d = uniq.tolist(), dens.tolist()
+    n = len(u)
+    for why, body, field in (
+            ("total 1.4", {"uniq": u, "probdensity": (dens * 1.4).tolist()}, "total probability"),
+            ("negative", {"uniq": u, "probdensity": [-d[0], *d[1:]]}, "probdensity"),
+            ("NaN layer", {"uniq": u, "probdensity": d, "distmu": [1.0] * (n - 1)}, "distmu"),
+            ("repeated tile", {"uniq": [u[0], *u[:-1]], "probdensity": d}, "overlap"),
+            ("overlapping orders", {"uniq": [*u, 4 * u[0]], "probdensity": [*d, d[0]]}, "overlap"),
+            ("order 30", {"uniq": [16 << 60, *u[1:]], "probdensity": d}, "uniq"),
+            ("beyond int64", {"uniq": [2**70, *u[1:]], "probdensity": d}, "uniq"),
+            ("ellipse error", {"ra": 1, "dec": 1, "error": [1, 2, 30]}, "error"),
+            ("error 1e-320", {"ra": 1, "dec": 1, "error": 1e-320}, "error"),
+    ):
+        r = admin.post("/api/localization", json={"dateobs": t, "localization_name": why, **body})
+        assert r.status_code == 400, why
+        assert_error(r, 400, field)
+        assert_error(admin.get(f"/api/localization/{t}/name/{why}"), 404)
     assert_error(admin.post("/api/localization", json={"dateobs": "2001-01-01", "localization_name": "x",
                                                        "ra": 1, "dec": 1, "error": 1}), 400, "dateobs")
     assert_error(admin.post("/api/gcn_event", json={"json": {"hello": 1}}), 400, "notice")
