@@ -94,6 +94,34 @@ def engine(new_database, config):
     eng.dispose()
 
 
+@pytest.fixture
+def database_outage(engine, pg_admin_url):
+    """A context manager: the test database refuses connections and drops the open ones (as a
+    PostgreSQL restart does) for as long as it is entered."""
+    from contextlib import contextmanager
+
+    admin_engine = sa.create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+    name = engine.url.database
+
+    def allow(up: bool) -> None:
+        with admin_engine.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(up).lower()}'))
+            if not up:
+                conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                     "WHERE datname = :d AND pid <> pg_backend_pid()"), {"d": name})
+
+    @contextmanager
+    def outage():
+        allow(False)
+        try:
+            yield
+        finally:
+            allow(True)
+
+    yield outage
+    admin_engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def session_factory(engine):
     return db.make_session_factory(engine)

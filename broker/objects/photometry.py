@@ -12,7 +12,7 @@ import models
 from models.enums import ALLOWED_BANDPASSES, ALLOWED_MAGSYSTEMS
 
 from broker.access.auth import Principal, get_readable_group
-from broker.ingest.decoding import DETECTION_NSIGMA
+from broker.ingest.decoding import DETECTION_NSIGMA, MAG_MAX, MAG_MIN
 from broker.errors import NotFound, PermissionDenied, ValidationError
 from broker.objects.objs import get_visible_obj, photometry_visible_clause, user_group_ids
 
@@ -48,6 +48,14 @@ def _to_flux(row: dict, i: int) -> dict:
     if has_flux == has_mag:
         raise ValidationError(f"Invalid photometry{where}: give either flux/fluxerr/zp or mag/magerr/limiting_mag",
                               field="flux")
+    for name in ("mag", "limiting_mag"):
+        if row[name] is not None and not MAG_MIN <= row[name] <= MAG_MAX:
+            raise ValidationError(f"Invalid value for field '{name}'{where}: {row[name]!r} is not an AB magnitude in "
+                                  f"[{MAG_MIN:g}, {MAG_MAX:g}]", field=name)
+    if row["magerr"] is not None and not 0 <= row["magerr"] <= 100:
+        raise ValidationError(f"Invalid value for field 'magerr'{where}: must be between 0 and 100", field="magerr")
+    if row["zp"] is not None and not -100 <= row["zp"] <= 100:
+        raise ValidationError(f"Invalid value for field 'zp'{where}: must be between -100 and 100", field="zp")
     if has_flux:
         zp = row["zp"] if row["zp"] is not None else 23.9
         if row["fluxerr"] <= 0:

@@ -162,6 +162,9 @@ def test_photometry_formats_and_upload(world):
     assert alice.get(f"/api/photometry/{ids[1]}").json()["data"]["flux"] is None
     assert_error(bob.get(f"/api/photometry/{ids[0]}"), 404)
     assert_error(alice.post("/api/photometry", json={**body, "filter": "johnson-q"}), 400, "filter")
+    assert_error(alice.post("/api/photometry", json={**body, "mag": [-1000, None]}), 400, "mag")
+    assert_error(alice.post("/api/photometry", json={**body, "magerr": [-1, None]}), 400, "magerr")
+    assert_error(alice.post("/api/photometry", json={**body, "mag": [float("nan"), None]}), 400, "mag")
     assert_error(alice.post("/api/photometry", json={**body, "mjd": [1.0]}), 400, "mjd")
     assert_error(alice.post("/api/photometry", json={"obj_id": "nope", "mjd": 1.0, "filter": "ztfg",
                                                      "mag": 18.0, "magerr": 0.1}), 400, "obj_id")

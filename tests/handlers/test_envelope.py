@@ -75,3 +75,17 @@ def test_db_stats_counts(admin, user):
     assert data["Number of tokens"] >= 2
     assert data["Number of groups"] >= 3  # sitewide + one single-user group each
     assert "Number of candidates" in data and "Postgres version" in data
+
+
+def test_database_outage_is_a_503_and_the_api_recovers(user, database_outage):
+    import time
+
+    with database_outage():
+        r = user.get("/api/groups")
+        assert_error(r, 503, "Database unavailable")
+        assert_error(user.post("/api/groups", json={"name": "during-outage"}), 503)
+    # pool_pre_ping replaces the dead connections
+    deadline = time.monotonic() + 30
+    while user.get("/api/groups").status_code != 200:
+        assert time.monotonic() < deadline, "the API did not recover from the outage"
+        time.sleep(0.5)

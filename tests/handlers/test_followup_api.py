@@ -304,7 +304,8 @@ def test_unreadable_credentials_are_a_clear_error_and_leave_no_pending_row(team,
     assert sim_groups(team["lco"]) == []
 
 
-def test_worker_survives_bad_requests_and_a_database_restart(team, engine, session_factory, config, admin):
+def test_worker_survives_bad_requests_and_a_database_restart(team, engine, session_factory, config, admin,
+                                                           database_outage):
     """Requests that cannot be submitted or polled are marked error; the worker goes on with the rest."""
     import time
 
@@ -331,6 +332,10 @@ def test_worker_survives_bad_requests_and_a_database_restart(team, engine, sessi
     service = make_app(replace_poll(config), session_factory).followup
     worker = FollowupWorker(service, engine, 0.3).start()
     try:
+        time.sleep(1)  # the worker is listening and polling
+        with database_outage():  # its LISTEN connection and its pool die (a raw psycopg2 error)
+            time.sleep(2)
+        assert worker.thread.is_alive()
         for group in sim_groups(team["lco"]):
             if group["name"].endswith(f"sb{good}r0"):
                 requests.post(f"{team['lco'].url}/control/requests/{group['requests'][0]['id']}/complete")
@@ -345,7 +350,7 @@ def test_worker_survives_bad_requests_and_a_database_restart(team, engine, sessi
         assert (status(good), status(undecryptable), status(unknown_api)) == ("completed", "error", "error")
         assert "decrypted" in team["alice"].get(f"/api/followup_request/{undecryptable}").json()["data"][
             "status_message"]
-        assert worker.thread.is_alive()
+        assert worker.thread.is_alive() and worker.failures >= 1  # it saw the outage and went on
     finally:
         worker.stop()
 
