@@ -51,16 +51,28 @@ def authenticate(session: Session, header: str | None) -> Principal:
         uuid.UUID(token_id)
     except ValueError:
         raise Unauthenticated("Invalid token") from None
-    token = session.get(models.Token, token_id)
-    if token is None:
+    row = session.execute(_TOKEN_OWNER, {"t": token_id}).first()
+    if row is None:
         raise Unauthenticated("Invalid token")
-    user = token.created_by
-    if user.expiration_date is not None and user.expiration_date < models.utcnow():
+    user_id, username, expiration, token_acls, owner_acls = row
+    if expiration is not None and expiration < models.utcnow():
         raise Unauthenticated("User account expired")
-    return Principal(
-        user_id=user.id, username=user.username, token_id=token.id,
-        permissions=frozenset(token.permissions),
-    )
+    # a token's ACLs, never more than its owner holds now (models.Token.permissions, in one query)
+    mine, owner = set(token_acls), set(owner_acls)
+    return Principal(user_id=user_id, username=username, token_id=token_id,
+                     permissions=frozenset(mine if "System admin" in owner else mine & owner))
+
+
+# Every request authenticates: one round trip for the token, its owner and both ACL sets.
+_TOKEN_OWNER = sa.text("""
+    SELECT u.id, u.username, u.expiration_date,
+           ARRAY(SELECT ta.acl_id FROM token_acls ta WHERE ta.token_id = t.id),
+           ARRAY(SELECT ua.acl_id FROM user_acls ua WHERE ua.user_id = u.id
+                 UNION SELECT ra.acl_id FROM user_roles ur JOIN role_acls ra ON ra.role_id = ur.role_id
+                 WHERE ur.user_id = u.id)
+    FROM tokens t JOIN users u ON u.id = t.created_by_id
+    WHERE t.id = :t
+""")
 
 
 def readable_groups(principal: Principal) -> sa.Select:
