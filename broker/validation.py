@@ -45,6 +45,19 @@ def loads_strict(raw: bytes | str) -> Any:
     return value
 
 
+def _check_text(v: str, path: str, what: str = "") -> None:
+    """Text PostgreSQL can store: no NUL, no unpaired UTF-16 surrogate (JSON's \\ud800 escapes)."""
+    if "\x00" in v:
+        raise ValidationError(f"Invalid value for {what}field '{path or 'body'}': contains a NUL character",
+                              field=path or None)
+    if not v.isascii():
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(f"Invalid value for {what}field '{path or 'body'}': contains an unpaired "
+                                  f"UTF-16 surrogate (not Unicode text)", field=path or None) from None
+
+
 def check_json(value: Any, where: str = "") -> None:
     """Walk a decoded JSON value (iteratively: no recursion limit to hit) and refuse what
     :func:`loads_strict` refuses; the error names the field."""
@@ -52,9 +65,7 @@ def check_json(value: Any, where: str = "") -> None:
     while stack:
         v, path, depth = stack.pop()
         if isinstance(v, str):
-            if "\x00" in v:
-                raise ValidationError(f"Invalid value for field '{path or 'body'}': contains a NUL character",
-                                      field=path or None)
+            _check_text(v, path)
         elif isinstance(v, bool) or v is None:
             continue
         elif isinstance(v, int):
@@ -71,9 +82,8 @@ def check_json(value: Any, where: str = "") -> None:
                                       field=path or None)
             items = v.items() if isinstance(v, dict) else enumerate(v)
             for k, child in items:
-                if isinstance(k, str) and "\x00" in k:
-                    raise ValidationError(f"Invalid field name in '{path or 'body'}': contains a NUL character",
-                                          field=path or None)
+                if isinstance(k, str):
+                    _check_text(k, path, "a field name in ")
                 sub = f"{path}[{k}]" if isinstance(k, int) else (f"{path}.{k}" if path else k)
                 stack.append((child, sub, depth + 1))
 

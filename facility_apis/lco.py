@@ -87,7 +87,7 @@ SCHEMAS = {t: _schema(t) for t in INSTRUMENTS}
 def _iso(value: str, field: str) -> str:
     try:
         return arrow.get(value).to("utc").format("YYYY-MM-DDTHH:mm:ss.SSSSSS") + "Z"
-    except (arrow.parser.ParserError, ValueError, TypeError):
+    except (arrow.parser.ParserError, ValueError, TypeError, OverflowError):  # OverflowError: beyond year 1..9999 in UTC
         raise ValidationError(f"Invalid field '{field}': not a date: {value!r}", field=field) from None
 
 

@@ -23,7 +23,7 @@ from broker import __version__
 from broker.access.auth import Principal, authenticate
 from broker.errors import BrokerError, Unauthenticated, ValidationError
 from broker.pagination import Page, page_from_args
-from broker.runtime.db import is_outage
+from broker.runtime.db import is_outage, refused_input
 from broker.validation import loads_strict, validate
 
 log = logging.getLogger("skybroker.api")
@@ -137,12 +137,16 @@ class BaseHandler(tornado.web.RequestHandler):
 
         self._deferring = deferred
         try:
-            return await tornado.ioloop.IOLoop.current().run_in_executor(pool, functools.partial(fn, *args))
+            result = await tornado.ioloop.IOLoop.current().run_in_executor(pool, functools.partial(fn, *args))
+        except BaseException:
+            self._deferred = None  # e.g. the commit after success() failed: the error is the answer
+            raise
         finally:
             self._deferring = False
-            if self._deferred is not None:
-                chunk, self._deferred = self._deferred[0], None
-                super().finish(chunk)
+        if self._deferred is not None:  # sent now: after the method, so after its transaction committed
+            chunk, self._deferred = self._deferred[0], None
+            super().finish(chunk)
+        return result
 
     def finish(self, chunk=None):
         if self._deferring:
@@ -285,6 +289,10 @@ class BaseHandler(tornado.web.RequestHandler):
             status_code = 503
             message = "Database unavailable; retry later"
             self.set_status(503)
+        elif exc is not None and refused_input(exc):
+            status_code = 400
+            message = f"Invalid value: the database refused it ({refused_input(exc)})"
+            self.set_status(400)
         elif status_code >= 500:
             message = "Internal server error"
         if status_code == 401:
@@ -300,6 +308,9 @@ class BaseHandler(tornado.web.RequestHandler):
         if value is not None and is_outage(value):
             log.warning("%s %s -> 503: database unavailable (%s)", self.request.method, self.request.path,
                         type(value).__name__)
+        elif value is not None and refused_input(value):
+            log.warning("%s %s -> 400: the database refused a value: %s", self.request.method, self.request.path,
+                        refused_input(value))
         elif isinstance(value, BrokerError):
             log.info("%s %s -> %d %s", self.request.method, self.request.path, value.status, value.message)
         else:

@@ -48,7 +48,7 @@ class GroupHandler(BaseHandler):
     @endpoint("Update a group", tags="groups", body=GROUP_PUT)
     def put(self, group_id=None):
         with self.session() as session, session.begin():
-            svc.update_group(session, self.principal, int(group_id), self.body)
+            svc.update_group(session, self.principal, int(group_id), self.body, self.config.admin.sitewide_group)
         self.success()
 
     @endpoint("Delete a group", tags="groups")

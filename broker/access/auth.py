@@ -95,9 +95,10 @@ def get_readable_group(session: Session, principal: Principal, group_id: int) ->
 
 
 def readable_groups_named(session: Session, principal: Principal, group_ids, field: str) -> list[models.Group]:
-    """Groups named in a request: each must be readable, else a 400 naming the field."""
+    """Groups named in a request (each once: a repeated id is taken once): each must be readable, else a
+    400 naming the field."""
     out = []
-    for gid in group_ids:
+    for gid in dict.fromkeys(group_ids):
         group = session.execute(readable_groups(principal).where(models.Group.id == gid)).scalar()
         if group is None:
             raise ValidationError(f"Invalid {field}: no accessible group {gid}", field=field)

@@ -77,9 +77,13 @@ def create_group(session: Session, principal: Principal, body: dict) -> models.G
     return group
 
 
-def update_group(session: Session, principal: Principal, group_id: int, body: dict) -> models.Group:
+def update_group(session: Session, principal: Principal, group_id: int, body: dict,
+                 sitewide_name: str) -> models.Group:
     group = get_readable_group(session, principal, group_id)
     require_group_admin(session, principal, group)
+    if group.name == sitewide_name and body.get("name", group.name) != group.name:
+        # every user joins it by this name (admin.sitewide_group): renamed, it would be lost
+        raise ValidationError("Invalid field 'name': the sitewide group cannot be renamed", field="name")
     _check_unique(session, body.get("name"), body.get("nickname"), exclude=group.id)
     for key, value in body.items():
         setattr(group, key, value)

@@ -107,18 +107,24 @@ def _render(fig, fmt: str) -> bytes:
     return buf.getvalue()
 
 
+def _plain(text) -> str:
+    """User text as a plot label: shown as typed (a '$' is not mathtext) and printable only (a BOM or a
+    control character breaks matplotlib's PDF backend)."""
+    return "".join(c for c in str(text) if c.isprintable()).replace("$", r"\$")
+
+
 def report_plot(report: dict, fmt: str) -> bytes:
     plt = _figure()
     rows = report["allocations"]
     fig, ax = plt.subplots(figsize=(7, 0.6 * max(len(rows), 1) + 1.5))
-    names = [f"{r['group_name']} ({r['proposal_id'] or r['allocation_id']})" for r in rows]
+    names = [_plain(f"{r['group_name']} ({r['proposal_id'] or r['allocation_id']})") for r in rows]
     y = range(len(rows))
     ax.barh(y, [r["hours_allocated"] for r in rows], color="#d9d9d9", label="allocated")
     ax.barh(y, [r["hours_used"] + r["hours_committed"] for r in rows], color="#9ecae1", label="committed")
     ax.barh(y, [r["hours_used"] for r in rows], color="#3182bd", label="used")
     ax.set_yticks(list(y), names)
     ax.set_xlabel("hours")
-    ax.set_title(f"Allocations on {report['instrument_name']}")
+    ax.set_title(f"Allocations on {_plain(report['instrument_name'])}")
     ax.legend(loc="lower right")
     return _render(fig, fmt)
 
@@ -131,9 +137,9 @@ def schedule_plot(sched: dict, fmt: str) -> bytes:
         if r["start_date"] and r["end_date"]:
             s, e = arrow.get(r["start_date"]).datetime, arrow.get(r["end_date"]).datetime
             ax.barh(i, (e - s).total_seconds() / 86400.0, left=_date2num(s), color="#3182bd")
-    ax.set_yticks(range(len(rows)), [f"{r['obj_id']} (p={r['priority']})" for r in rows])
+    ax.set_yticks(range(len(rows)), [_plain(f"{r['obj_id']} (p={r['priority']})") for r in rows])
     ax.xaxis_date()
-    ax.set_title(f"Follow-up requests on {sched['instrument_name']}")
+    ax.set_title(f"Follow-up requests on {_plain(sched['instrument_name'])}")
     fig.autofmt_xdate()
     return _render(fig, fmt)
 
@@ -213,7 +219,14 @@ def priority_to_ipp(priority: float, lo: float, hi: float) -> float:
     return round(0.5 + 1.5 * (priority - lo) / (hi - lo), 3)
 
 
+PRIORITY_LIMIT = 1e9  # |priority| beyond this is no priority anyone means, and hi - lo could overflow
+
+
 def check_range(lo: float, hi: float) -> None:
+    for name, v in (("minimumPriority", lo), ("maximumPriority", hi)):
+        if not -PRIORITY_LIMIT <= v <= PRIORITY_LIMIT:
+            raise ValidationError(f"Invalid field '{name}': must be a number between {-PRIORITY_LIMIT:g} and "
+                                  f"{PRIORITY_LIMIT:g}", field=name)
     if hi < lo:
         raise ValidationError("Invalid field 'maximumPriority': must not be below minimumPriority",
                               field="maximumPriority")

@@ -70,7 +70,7 @@ def _dates(body: dict) -> dict:
         if body.get(key) is not None:
             try:
                 out[key] = arrow.get(body[key]).to("utc").naive
-            except (arrow.parser.ParserError, ValueError, TypeError):
+            except (arrow.parser.ParserError, ValueError, TypeError, OverflowError):  # OverflowError: beyond year 1..9999 in UTC
                 raise ValidationError(f"Invalid field '{key}': not a date", field=key) from None
     if out.get("start_date") and out.get("end_date") and out["end_date"] <= out["start_date"]:
         raise ValidationError("Invalid field 'end_date': must be after start_date", field="end_date")
@@ -187,7 +187,8 @@ class FollowupService:
             req = FR(obj_id=body["obj_id"], allocation_id=allocation.id, requester_id=principal.user_id,
                      payload=body["payload"], status=FollowupStatus.pending, priority=body.get("priority"),
                      default_followup_id=default_followup_id,
-                     target_groups=[session.get(models.Group, g) for g in body.get("target_group_ids", [])],
+                     target_groups=[session.get(models.Group, g)
+                                    for g in dict.fromkeys(body.get("target_group_ids", []))],
                      watchers=[session.get(models.User, principal.user_id)])
             session.add(req)
             session.flush()
@@ -602,7 +603,7 @@ def parse_when(value: str | None, name: str) -> datetime | None:
         return None
     try:
         return arrow.get(value).to("utc").naive
-    except (arrow.parser.ParserError, ValueError, TypeError):
+    except (arrow.parser.ParserError, ValueError, TypeError, OverflowError):  # OverflowError: beyond year 1..9999 in UTC
         raise ValidationError(f"Invalid {name}: not a date", field=name) from None
 
 

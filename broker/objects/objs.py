@@ -51,7 +51,7 @@ def parse_date(raw: str | None, name: str) -> datetime | None:
         return None
     try:
         return arrow.get(raw).to("utc").naive
-    except (arrow.parser.ParserError, ValueError, TypeError):
+    except (arrow.parser.ParserError, ValueError, TypeError, OverflowError):  # OverflowError: beyond year 1..9999 in UTC
         raise ValidationError(f"Invalid {name}: not a date: {raw!r}", field=name) from None
 
 

@@ -87,19 +87,48 @@ def database_url(cfg: Config, embedded: list | None = None) -> str:
     return url
 
 
-def is_outage(exc: BaseException) -> bool:
-    """Whether ``exc`` means the database is unreachable (retry later) rather than that the work is bad.
+# SQLSTATE classes that say "try again later", not "this input is bad": connection exception,
+# transaction rollback (deadlock, serialization), insufficient resources, operator intervention
+# (shutdown, statement timeout), system error
+OUTAGE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+# ... and those that say the input is: data exception (a value out of range), integrity constraint
+# violation, program limit exceeded (a value too long to index)
+REFUSED_CLASSES = frozenset({"22", "23", "54"})
 
-    psycopg2 reports a server that went away, refuses connections or shuts down as OperationalError or
-    InterfaceError; SQLAlchemy wraps them (``connection_invalidated`` when it noticed the drop itself)."""
+
+def _pg_error(exc: BaseException):
+    return exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database is unreachable or busy (retry later) rather than that the work
+    is bad. psycopg2 reports a server that went away or refuses connections as OperationalError without
+    a SQLSTATE, or InterfaceError; SQLAlchemy wraps them (``connection_invalidated`` when it noticed the
+    drop itself). OperationalErrors with a SQLSTATE count only in the classes of OUTAGE_CLASSES (an index
+    row too large, class 54, is an OperationalError too, and no outage)."""
     import psycopg2
 
-    if isinstance(exc, sa.exc.DBAPIError):
-        return bool(exc.connection_invalidated) or isinstance(exc.orig, (psycopg2.OperationalError,
-                                                                         psycopg2.InterfaceError))
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
     if isinstance(exc, sa.exc.TimeoutError):  # no pooled connection came free
         return True
-    return isinstance(exc, (psycopg2.OperationalError, psycopg2.InterfaceError))
+    orig = _pg_error(exc)
+    if isinstance(orig, psycopg2.InterfaceError):
+        return True
+    if isinstance(orig, psycopg2.OperationalError):
+        code = getattr(orig, "pgcode", None)
+        return code is None or code[:2] in OUTAGE_CLASSES
+    return False
+
+
+def refused_input(exc: BaseException) -> str | None:
+    """The database's one-line reason when ``exc`` says a value was refused (out of range, too long to
+    index, a constraint), else None."""
+    orig = _pg_error(exc)
+    code = getattr(orig, "pgcode", None)
+    if code and code[:2] in REFUSED_CLASSES:
+        return str(orig).strip().split("\n", 1)[0]
+    return None
 
 
 def make_engine(url: str, cfg: Config | None = None) -> Engine:

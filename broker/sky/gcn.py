@@ -49,7 +49,7 @@ class ParsedNotice:
 def _utc(value, name: str) -> datetime:
     try:
         return arrow.get(value).to("utc").naive
-    except (arrow.parser.ParserError, ValueError, TypeError):
+    except (arrow.parser.ParserError, ValueError, TypeError, OverflowError):  # OverflowError: beyond year 1..9999 in UTC
         raise ValidationError(f"Invalid notice: {name} is not a time: {value!r}", field=name) from None
 
 
