@@ -48,14 +48,15 @@ class ClassificationHandler(BaseHandler):
         with self.session() as session:
             if classification_id is not None:
                 c = svc.get_classification(session, self.principal, int(classification_id))
-                out = osvc.classification_to_dict(c, include_tax)
+                out = osvc.classification_to_dict(c, include_tax, osvc.caller_groups(session, self.principal))
                 out["votes"] = svc.votes_of(session, [c.id])[c.id]
                 self.success(out)
                 return
             start = osvc.parse_date(self.str_arg("startDate"), "startDate")
             end = osvc.parse_date(self.str_arg("endDate"), "endDate")
             rows, total = paginate(session, svc.classifications_between(self.principal, start, end), self.page())
-            self.success({"classifications": [osvc.classification_to_dict(c, include_tax) for c in rows],
+            mine = osvc.caller_groups(session, self.principal)
+            self.success({"classifications": [osvc.classification_to_dict(c, include_tax, mine) for c in rows],
                           "totalMatches": total})
 
     @endpoint("Post a classification, or several ({\"classifications\": [...]})", tags="classifications",

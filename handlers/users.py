@@ -59,6 +59,7 @@ class UserHandler(BaseHandler):
         b = self.body
         with self.session() as session, session.begin():
             svc.check_grant(session, self.principal, acls=b.get("acls", []), roles=b.get("roles", ["Full user"]))
+            svc.check_can_place(session, self.principal, b.get("groupIDsAndAdmin", []))
             user = svc.create_user(
                 session, username=b["username"], sitewide_group_name=self.config.admin.sitewide_group,
                 first_name=b.get("first_name"), last_name=b.get("last_name"),

@@ -66,9 +66,10 @@ class Classification(Base, Timestamped):
     __table_args__ = (
         sa.CheckConstraint("probability IS NULL OR (probability >= 0 AND probability <= 1)",
                            name="probability_range"),
-        # Machine classifications from a stream: one row per (obj, taxonomy, class, origin), updated.
+        # Machine classifications from a stream (no author): one row per (obj, taxonomy, class, origin),
+        # updated. Users' rows (an author, ml or not) never merge with them, nor reveal them.
         sa.Index("uq_classifications_ml", "obj_id", "taxonomy_id", "classification", "origin",
-                 unique=True, postgresql_where=sa.text("ml")),
+                 unique=True, postgresql_where=sa.text("ml AND author_id IS NULL")),
     )
 
 

@@ -102,6 +102,30 @@ def get_user(session: Session, principal: Principal, user_id: int) -> models.Use
     return user
 
 
+def check_can_place(session: Session, principal: Principal, group_ids_and_admin) -> None:
+    """A new user goes only into groups the caller administers (any group, for a System admin); an
+    unknown group and another group answer alike."""
+    from broker.access.auth import get_readable_group, require_group_admin
+    from broker.errors import NotFound
+
+    if principal.is_admin:
+        return
+    for gid, _ in group_ids_and_admin:
+        try:
+            require_group_admin(session, principal, get_readable_group(session, principal, gid))
+        except (NotFound, PermissionDenied):
+            raise ValidationError(f"Invalid groupIDsAndAdmin: no group with ID {gid} that you administer",
+                                  field="groupIDsAndAdmin") from None
+
+
+def single_user_group(session: Session, user: models.User) -> models.Group | None:
+    """The user's own group: single-user, of the user's name, with the user in it."""
+    return session.execute(sa.select(models.Group).where(
+        models.Group.single_user_group, models.Group.name == user.username,
+        models.Group.id.in_(sa.select(models.GroupUser.group_id).where(models.GroupUser.user_id == user.id)))
+    ).scalar()
+
+
 def update_user(session: Session, principal: Principal, user_id: int, changes: dict) -> models.User:
     user = get_user(session, principal, user_id)
     if user.id != principal.user_id:
@@ -109,8 +133,14 @@ def update_user(session: Session, principal: Principal, user_id: int, changes: d
     if "username" in changes and not principal.has("Manage users"):
         raise PermissionDenied("Insufficient permissions: changing a username needs the 'Manage users' ACL")
     if "username" in changes and changes["username"] != user.username:
-        if session.execute(sa.select(models.User.id).where(models.User.username == changes["username"])).first():
-            raise Conflict(f"User '{changes['username']}' already exists", field="username")
+        new = changes["username"]
+        if session.execute(sa.select(models.User.id).where(models.User.username == new)).first():
+            raise Conflict(f"User '{new}' already exists", field="username")
+        single = single_user_group(session, user)
+        if single is not None:  # the user's own group follows the name (it is found by it)
+            if session.execute(sa.select(models.Group.id).where(models.Group.name == new)).first():
+                raise Conflict(f"A group named '{new}' already exists", field="username")
+            single.name = new
     for key, value in changes.items():
         setattr(user, key, value)
     session.flush()
@@ -195,9 +225,7 @@ def remove_role(session: Session, principal: Principal, user: models.User, name:
 def delete_user(session: Session, principal: Principal, user: models.User) -> None:
     _check_target(principal, user)
     _check_not_last_admin(session, user, True)
-    single = session.execute(
-        sa.select(models.Group).where(models.Group.name == user.username, models.Group.single_user_group)
-    ).scalar()
+    single = single_user_group(session, user)
     if single is not None:
         session.delete(single)
     session.delete(user)

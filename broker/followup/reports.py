@@ -152,12 +152,18 @@ def _date2num(dt):
 
 # -- priorities ------------------------------------------------------------------------------------
 
-def latest_magnitudes(session: Session, obj_ids) -> dict[str, float]:
-    """The most recent detected AB magnitude of each object (flux > 0 in µJy-compatible zp)."""
+def latest_magnitudes(session: Session, principal: Principal, obj_ids) -> dict[str, float]:
+    """The most recent detected AB magnitude of each object (flux > 0 in µJy-compatible zp), from the
+    photometry the caller can see."""
+    from broker.objects.objs import photometry_visible_clause
+
     P = models.Photometry
     ranked = (sa.select(P.obj_id, P.flux, P.zp,
                         sa.func.row_number().over(partition_by=P.obj_id, order_by=P.mjd.desc()).label("n"))
-              .where(P.obj_id.in_(list(obj_ids)), P.flux.is_not(None), P.flux > 0).subquery())
+              .where(P.obj_id.in_(list(obj_ids)), P.flux.is_not(None), P.flux > 0))
+    if not principal.is_admin:
+        ranked = ranked.where(photometry_visible_clause(principal))
+    ranked = ranked.subquery()
     rows = session.execute(sa.select(ranked.c.obj_id, ranked.c.flux, ranked.c.zp).where(ranked.c.n == 1)).all()
     return {o: zp - 2.5 * math.log10(flux) for o, flux, zp in rows}
 

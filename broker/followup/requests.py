@@ -20,7 +20,7 @@ from facility_apis.base import (Credentials, FacilityAPI, FacilityCredentialsErr
                                 FacilityRejected, FacilityUnavailable, PortalClient)
 from models.followup import TERMINAL_STATUSES, FollowupStatus
 
-from broker.access.auth import Principal, get_readable_group
+from broker.access.auth import Principal, get_readable_group, readable_groups_named
 from broker.runtime.config import Config
 from broker.followup.vault import CredentialsUnreadable, Vault
 from broker.runtime.db import is_outage
@@ -149,14 +149,21 @@ class FollowupService:
 
     # -- create ----------------------------------------------------------------------------------
     def ignored_by_constraints(self, session: Session, principal: Principal, obj_id: str, payload: dict) -> str | None:
-        """SkyPortal's optional constraints: why the request is skipped, or None."""
+        """SkyPortal's optional constraints: why the request is skipped, or None. Each looks only at what
+        the requester can see (another group's duplicates, classifications or saves are not consulted,
+        so the answer reveals nothing of them)."""
+        from broker.objects.objs import visible_classifications_stmt, visible_obj_clause
+
+        D = models.ObjDuplicate
         if payload.get("not_if_duplicates") and session.execute(
-                sa.select(models.ObjDuplicate.obj_id).where(models.ObjDuplicate.obj_id == obj_id)).first():
+                sa.select(D.obj_id).join(models.Obj, models.Obj.id == D.duplicate_obj_id)
+                .where(D.obj_id == obj_id, visible_obj_clause(principal))).first():
             return "object has duplicates"
         if payload.get("not_if_classified") and session.execute(
-                sa.select(models.Classification.id).where(models.Classification.obj_id == obj_id)).first():
+                visible_classifications_stmt(principal).where(models.Classification.obj_id == obj_id)).first():
             return "object is classified"
-        groups = payload.get("ignore_source_group_ids") or []
+        groups = [g.id for g in readable_groups_named(session, principal, payload.get("ignore_source_group_ids") or [],
+                                                      "payload.ignore_source_group_ids")]
         if groups and session.execute(sa.select(models.Source.id).where(
                 models.Source.obj_id == obj_id, models.Source.group_id.in_(groups), models.Source.active)).first():
             return "object is saved to an ignored group"
@@ -509,7 +516,12 @@ def load_request(session: Session, principal: Principal, request_id: int) -> mod
 
 
 def _require_owner_or_admin(session: Session, principal: Principal, req: models.FollowupRequest) -> None:
-    if principal.is_admin or req.requester_id == principal.user_id or principal.has("Manage allocations"):
+    """The requester, an admin, or a 'Manage allocations' holder in the group of the request's allocation
+    (a group a request merely targets does not own its allocation's time)."""
+    if principal.is_admin or req.requester_id == principal.user_id:
+        return
+    if principal.has("Manage allocations") and session.execute(
+            user_group_ids(principal).where(models.GroupUser.group_id == req.allocation.group_id)).first():
         return
     raise PermissionDenied("Insufficient permissions: only the requester, an admin or a holder of "
                            "'Manage allocations' may change this follow-up request")
@@ -623,7 +635,7 @@ def prioritize(service: FollowupService, principal: Principal, body: dict) -> di
             _require_owner_or_admin(session, principal, req)
         objs = {r.obj_id for r in reqs}
         if body["priorityType"] == "magnitude":
-            basis = latest_magnitudes(session, objs)
+            basis = latest_magnitudes(session, principal, objs)
             by_obj = priorities_by_magnitude(basis, lo, hi)
             why = "no detection to rank by"
         else:

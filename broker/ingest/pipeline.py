@@ -206,7 +206,7 @@ _UPSERT_CLASSIFICATIONS = sa.text("""
                                  created_at, modified)
     SELECT cls, :tax, p, :origin, obj, :origin, true, :now, :now
     FROM unnest(CAST(:obj AS text[]), CAST(:cls AS text[]), CAST(:p AS float8[])) AS v(obj, cls, p)
-    ON CONFLICT (obj_id, taxonomy_id, classification, origin) WHERE ml
+    ON CONFLICT (obj_id, taxonomy_id, classification, origin) WHERE ml AND author_id IS NULL
     DO UPDATE SET probability = EXCLUDED.probability, modified = EXCLUDED.modified
     RETURNING id, obj_id
 """)

@@ -98,9 +98,22 @@ def photometry_to_dict(p: models.Photometry, fmt: str = "flux", group_ids=None) 
     return out
 
 
-def classification_to_dict(c: models.Classification, include_taxonomy: bool = False) -> dict:
+def caller_groups(session: Session, principal: Principal) -> set[int] | None:
+    """The caller's group ids, to cut nested group lists to; None for a System admin (sees them all)."""
+    if principal.is_admin:
+        return None
+    return set(session.execute(user_group_ids(principal)).scalars())
+
+
+def _only(ids, groups: set[int] | None) -> list[int]:
+    return sorted(i for i in ids if groups is None or i in groups)
+
+
+def classification_to_dict(c: models.Classification, include_taxonomy: bool = False,
+                           groups: set[int] | None = None) -> dict:
+    """``groups``: list only these of its groups (the caller's; None: all)."""
     out = c.to_dict()
-    out["group_ids"] = sorted(g.id for g in c.groups)
+    out["group_ids"] = _only((g.id for g in c.groups), groups)
     if include_taxonomy:
         out["taxonomy"] = c.taxonomy.to_dict()
     return out
@@ -140,8 +153,9 @@ def visible_classifications_stmt(principal: Principal) -> sa.Select:
 def visible_classifications(session: Session, principal: Principal, obj_ids) -> dict[str, list[dict]]:
     stmt = visible_classifications_stmt(principal).where(models.Classification.obj_id.in_(list(obj_ids)))
     out: dict[str, list] = {o: [] for o in obj_ids}
+    mine = caller_groups(session, principal)
     for c in session.execute(stmt.order_by(models.Classification.created_at)).scalars():
-        out[c.obj_id].append(classification_to_dict(c))
+        out[c.obj_id].append(classification_to_dict(c, groups=mine))
     return out
 
 
@@ -278,7 +292,10 @@ def _redshift_and_classes(stmt, principal: Principal, q, session: Session | None
         det = (sa.select(P.obj_id, sa.func.min(P.mjd).label("first"), sa.func.max(P.mjd).label("last"),
                          sa.func.count().label("n"))
                .where(P.flux.is_not(None), P.fluxerr > 0, P.flux / P.fluxerr >= DETECTION_SNR)
-               .group_by(P.obj_id).subquery())
+               .group_by(P.obj_id))
+        if not principal.is_admin:  # only the photometry the caller can see counts
+            det = det.where(photometry_visible_clause(principal))
+        det = det.subquery()
         stmt = stmt.join(det, det.c.obj_id == O.id)
         if q.first_detection_after:
             stmt = stmt.where(det.c.first >= _mjd(q.first_detection_after))
@@ -382,10 +399,15 @@ def get_candidate(session: Session, principal: Principal, obj_id: str, include_p
     return {**obj_to_dict(obj), "passed_at": passed.isoformat(), **details}
 
 
-def upsert_obj(session: Session, body: dict) -> models.Obj:
-    """Find the object by id, or create it from ``ra``/``dec`` (400 naming what is missing)."""
+def upsert_obj(session: Session, principal: Principal, body: dict) -> models.Obj:
+    """Find the object by id, or create it from ``ra``/``dec`` (400 naming what is missing).
+
+    An object that exists but that the caller cannot see (another group's) is asked of exactly as a new
+    one (``ra``/``dec`` required, same message), so the answer reveals nothing; it is then the same
+    astrophysical object, its stored fields unchanged, now attached to the caller's filter or group."""
     obj = session.get(O, body["id"])
-    if obj is not None:
+    if obj is not None and session.execute(sa.select(O.id).where(O.id == obj.id,
+                                                                 visible_obj_clause(principal))).first():
         return obj
     for key in ("ra", "dec"):
         if body.get(key) is None:
@@ -394,6 +416,8 @@ def upsert_obj(session: Session, body: dict) -> models.Obj:
         raise ValidationError("Invalid value for field 'ra': must be in [0, 360)", field="ra")
     if not -90 <= body["dec"] <= 90:
         raise ValidationError("Invalid value for field 'dec': must be in [-90, 90]", field="dec")
+    if obj is not None:
+        return obj
     obj = O(id=body["id"], ra=body["ra"], dec=body["dec"], redshift=body.get("redshift"),
             redshift_error=body.get("redshift_error"), ra_dis=body.get("ra_dis"), dec_dis=body.get("dec_dis"),
             altdata=body.get("altdata"))
@@ -409,7 +433,7 @@ def post_candidates(session: Session, principal: Principal, body: dict) -> list[
     missing = sorted(set(body["filter_ids"]) - readable)
     if missing:
         raise ValidationError(f"Invalid filter_ids: no accessible filter(s) {missing}", field="filter_ids")
-    upsert_obj(session, body)
+    upsert_obj(session, principal, body)
     passed_at = parse_date(body["passed_at"], "passed_at")
     ids = []
     for fid in body["filter_ids"]:
@@ -552,7 +576,7 @@ def unsave_source(session: Session, principal: Principal, obj_id: str, group_ids
 
 
 def post_source(session: Session, principal: Principal, body: dict) -> str:
-    obj = upsert_obj(session, body)
+    obj = upsert_obj(session, principal, body)
     group_ids = body.get("group_ids")
     if not group_ids:
         group_ids = [gu.group_id for gu in session.execute(

@@ -163,9 +163,10 @@ def get_photometry(session: Session, principal: Principal, photometry_id: int) -
     p = session.execute(stmt).scalar()
     if p is None:
         raise NotFound(f"No photometry with ID {photometry_id}")
-    groups = session.execute(sa.select(models.photometry_groups.c.group_id)
-                             .where(models.photometry_groups.c.photometry_id == photometry_id)).scalars().all()
-    return p, list(groups)
+    stmt = sa.select(models.photometry_groups.c.group_id).where(models.photometry_groups.c.photometry_id == photometry_id)
+    if not principal.is_admin:  # only the caller's groups are named
+        stmt = stmt.where(models.photometry_groups.c.group_id.in_(user_group_ids(principal)))
+    return p, list(session.execute(stmt).scalars().all())
 
 
 def delete_photometry(session: Session, principal: Principal, photometry_id: int) -> None:
