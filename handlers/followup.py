@@ -6,6 +6,7 @@ import models
 from broker.followup import requests as svc
 from broker.followup import instruments as isvc
 from broker.errors import NotFound, ValidationError
+from broker.objects.objs import caller_groups
 from broker.validation import array, boolean, integer, nullable, obj, string
 
 from .base import PAGINATION_PARAMS, BaseHandler, Param, endpoint
@@ -150,7 +151,8 @@ class FollowupRequestHandler(BaseHandler):
         with self.session() as session:
             if followup_request_id is not None:
                 req = svc.load_request(session, self.principal, int(followup_request_id))
-                self.success(svc.request_to_dict(req, svc.transactions_of(session, req.id)))
+                self.success(svc.request_to_dict(req, svc.transactions_of(session, req.id),
+                                                 caller_groups(session, self.principal)))
                 return
             q = svc.RequestQuery(
                 obj_id=self.str_arg("sourceID"), allocation_id=self.int_arg("allocationID"),
@@ -159,7 +161,9 @@ class FollowupRequestHandler(BaseHandler):
                 end=svc.parse_when(self.str_arg("endDate"), "endDate"),
                 sort_by=self.str_arg("sortBy", "created_at"), sort_order=self.str_arg("sortOrder", "desc"))
             rows, total = svc.list_requests(session, self.principal, q, self.page())
-            self.success({"followup_requests": [svc.request_to_dict(r) for r in rows], "totalMatches": total})
+            mine = caller_groups(session, self.principal)
+            self.success({"followup_requests": [svc.request_to_dict(r, groups=mine) for r in rows],
+                          "totalMatches": total})
 
     @endpoint("Submit a follow-up request", tags="followup_requests", body=FOLLOWUP_POST)
     async def post(self):

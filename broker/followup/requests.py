@@ -598,12 +598,14 @@ def watch(session: Session, principal: Principal, request_id: int, on: bool) -> 
         req.watchers = [u for u in req.watchers if u.id != principal.user_id]
 
 
-def request_to_dict(req: models.FollowupRequest, transactions: list | None = None) -> dict:
+def request_to_dict(req: models.FollowupRequest, transactions: list | None = None,
+                    groups: set[int] | None = None) -> dict:
+    """``groups``: name only these of its target groups (the caller's; None: all)."""
     out = req.to_dict()
     out["status"] = req.status.value
     out["allocation"] = {"id": req.allocation.id, "instrument_id": req.allocation.instrument_id,
                          "group_id": req.allocation.group_id}
-    out["target_group_ids"] = sorted(g.id for g in req.target_groups)
+    out["target_group_ids"] = sorted(g.id for g in req.target_groups if groups is None or g.id in groups)
     out["watcher_ids"] = sorted(u.id for u in req.watchers)
     if transactions is not None:
         out["transactions"] = [t.to_dict() for t in transactions]

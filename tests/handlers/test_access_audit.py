@@ -64,8 +64,12 @@ def test_manage_allocations_in_a_target_group_does_not_own_the_time(team, make_u
     target = team["alice"].post("/api/groups", json={"name": f"t-{uuid.uuid4().hex[:8]}"}).json()["data"]["id"]
     carol = make_user(prefix="carol", acls=("Manage allocations",))
     team["alice"].post(f"/api/groups/{target}/users", json={"userID": carol.user_id})
-    rid2 = post(team, target_group_ids=[target]).json()["data"]["id"]
-    assert carol.get(f"/api/followup_request/{rid2}").status_code == 200  # targeted: carol may see it
+    other = team["alice"].post("/api/groups", json={"name": f"o-{uuid.uuid4().hex[:8]}"}).json()["data"]["id"]
+    rid2 = post(team, target_group_ids=[target, other]).json()["data"]["id"]
+    seen = carol.get(f"/api/followup_request/{rid2}")  # targeted at carol's group: she may see it
+    assert seen.status_code == 200 and seen.json()["data"]["target_group_ids"] == [target]
+    assert team["alice"].get(f"/api/followup_request/{rid2}").json()["data"]["target_group_ids"] == sorted(
+        [target, other])
     assert_error(carol.put(f"/api/followup_request/{rid2}", json={"payload": PAYLOADS["1M0-SCICAM-SINISTRO"]}), 403)
     assert_error(carol.delete(f"/api/followup_request/{rid2}"), 403)
     assert_error(carol.delete(f"/api/followup_request/{rid}"), 404)
