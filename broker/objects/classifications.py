@@ -81,8 +81,9 @@ def create_taxonomy(session: Session, principal: Principal, body: dict, sitewide
     else:
         groups = list(session.execute(sa.select(models.Group).where(models.Group.name == sitewide_group)).scalars())
     latest = body.get("isLatest", True)
-    if latest:
-        session.execute(sa.update(T).where(T.name == body["name"]).values(isLatest=False))
+    if latest:  # only the caller's own versions of the name step down
+        session.execute(sa.update(T).where(T.name == body["name"], T.id.in_(
+            readable_taxonomies(principal).with_only_columns(T.id))).values(isLatest=False))
     t = T(name=body["name"], hierarchy=body["hierarchy"], version=body["version"],
           provenance=body.get("provenance"), isLatest=latest, groups=groups)
     session.add(t)
@@ -90,14 +91,30 @@ def create_taxonomy(session: Session, principal: Principal, body: dict, sitewide
     return t
 
 
+def _require_taxonomy_owner(session: Session, principal: Principal, t: models.Taxonomy, verb: str) -> None:
+    """Changing a taxonomy changes it for every group it is shared with: only a System admin, or a member
+    of every one of those groups, may."""
+    if principal.is_admin:
+        return
+    mine = set(session.execute(user_group_ids(principal)).scalars())
+    if any(g.id not in mine for g in t.groups):
+        raise PermissionDenied(f"Insufficient permissions: this taxonomy is shared with groups you are not in; "
+                               f"only a System admin can {verb} it")
+
+
 def update_taxonomy(session: Session, principal: Principal, taxonomy_id: int, body: dict) -> None:
     t = get_taxonomy(session, principal, taxonomy_id)
+    _require_taxonomy_owner(session, principal, t, "change")
     if "hierarchy" in body:
         check_hierarchy(body["hierarchy"])
-        used = set(session.execute(sa.select(K.classification).where(K.taxonomy_id == t.id).distinct()).scalars())
-        gone = used - taxonomy_class_names(body["hierarchy"])
-        if gone:
-            raise ValidationError(f"Invalid field 'hierarchy': classifications still use {sorted(gone)}",
+        keep = taxonomy_class_names(body["hierarchy"])
+        visible = visible_classifications_stmt(principal).where(K.taxonomy_id == t.id)
+        used = set(session.execute(visible.with_only_columns(K.classification).distinct()).scalars())
+        if used - keep:
+            raise ValidationError(f"Invalid field 'hierarchy': classifications still use {sorted(used - keep)}",
+                                  field="hierarchy")
+        if session.execute(sa.select(K.id).where(K.taxonomy_id == t.id, K.classification.not_in(keep))).first():
+            raise ValidationError("Invalid field 'hierarchy': other groups' classifications use classes it drops",
                                   field="hierarchy")
     if "group_ids" in body:
         t.groups = _groups(session, principal, body.pop("group_ids"), "group_ids")
@@ -107,7 +124,16 @@ def update_taxonomy(session: Session, principal: Principal, taxonomy_id: int, bo
 
 
 def delete_taxonomy(session: Session, principal: Principal, taxonomy_id: int) -> None:
-    session.delete(get_taxonomy(session, principal, taxonomy_id))
+    """Deleting a taxonomy deletes its classifications: only its owner (see above), and only while no
+    classification the caller cannot see uses it."""
+    t = get_taxonomy(session, principal, taxonomy_id)
+    _require_taxonomy_owner(session, principal, t, "delete")
+    if not principal.is_admin:
+        visible = visible_classifications_stmt(principal).where(K.taxonomy_id == t.id).with_only_columns(K.id)
+        if session.execute(sa.select(K.id).where(K.taxonomy_id == t.id, K.id.not_in(visible))).first():
+            raise PermissionDenied("Insufficient permissions: other groups' classifications use this taxonomy; "
+                                   "only a System admin can delete it")
+    session.delete(t)
     session.flush()
 
 

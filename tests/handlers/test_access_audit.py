@@ -100,3 +100,21 @@ def test_a_renamed_user_keeps_their_own_group(make_user, admin):
     assert admin.delete(f"/api/user/{x.user_id}").status_code == 200
     groups = bob.get("/api/groups", params={"includeSingleUserGroups": "true"}).json()["data"]["user_groups"]
     assert any(g["name"] == old + "-2" and g["single_user_group"] for g in groups), groups
+
+
+def test_a_taxonomy_shared_beyond_your_groups_is_not_yours_to_change(make_user, admin):
+    a, b, ga, gb = _two_groups(make_user)
+    tax = admin.post("/api/taxonomy", json={"name": f"t-{uuid.uuid4().hex[:6]}", "version": "1",
+                                            "hierarchy": {"class": "A", "subclasses": [{"class": "B"}]},
+                                            "group_ids": [ga, gb]}).json()["data"]["taxonomy_id"]
+    obj = f"ZTF26t{uuid.uuid4().hex[:6]}"
+    assert b.post("/api/sources", json={"id": obj, "ra": 1.0, "dec": 1.0, "group_ids": [gb]}).status_code == 200
+    assert b.post("/api/classification", json={"obj_id": obj, "taxonomy_id": tax, "classification": "B",
+                                               "group_ids": [gb]}).status_code == 200
+    poster = make_user(prefix="curator", acls=("Post taxonomy", "Delete taxonomy"))
+    admin.post(f"/api/groups/{ga}/users", json={"userID": poster.user_id})
+    r = poster.put(f"/api/taxonomy/{tax}", json={"hierarchy": {"class": "A"}})
+    assert_error(r, 403, "shared")
+    assert "'B'" not in r.text
+    assert_error(poster.delete(f"/api/taxonomy/{tax}"), 403)
+    assert b.get(f"/api/sources/{obj}").json()["data"]["classifications"]
