@@ -25,7 +25,11 @@ _FIRE = sa.text("""
         WHERE (coalesce(jsonb_array_length(d.source_filter -> 'classifications'), 0) = 0
                OR EXISTS (SELECT 1 FROM classifications c
                           WHERE c.obj_id = v.o AND c.classification IN (
-                              SELECT jsonb_array_elements_text(d.source_filter -> 'classifications'))))
+                              SELECT jsonb_array_elements_text(d.source_filter -> 'classifications'))
+                            -- a classification the rule's requester can see (shared with one of their groups)
+                            AND EXISTS (SELECT 1 FROM classification_groups cg
+                                        JOIN group_users gu ON gu.group_id = cg.group_id
+                                        WHERE cg.classification_id = c.id AND gu.user_id = d.requester_id)))
           -- and a rule with a localization condition only inside the X% region of a recent event
           AND (d.source_filter -> 'localization' IS NULL
                OR EXISTS (SELECT 1 FROM obj_localizations ol

@@ -149,7 +149,9 @@ class LocalKafka:
                 )
         props = self._properties()
         if not (self.data_dir / "kraft" / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = "-"
+            while cluster_id.startswith("-"):  # the storage tool would read a leading '-' as an option
+                cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             progress(f"Formatting KRaft storage in {self.data_dir / 'kraft'}")
             proc = subprocess.run(
                 self._java(libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)),
