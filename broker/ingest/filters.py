@@ -26,12 +26,10 @@ def get_filter(session: Session, principal: Principal, filter_id: int) -> models
 
 
 def _check_stream(session: Session, group: models.Group, stream_id: int) -> None:
-    if session.get(models.Stream, stream_id) is None:
-        raise ValidationError(f"Invalid stream_id: no stream with ID {stream_id}", field="stream_id")
+    """One answer for a missing stream and one the group cannot read (nothing tells them apart)."""
     if stream_id not in {s.id for s in group.streams}:
-        raise ValidationError(
-            f"Invalid stream_id: group {group.id} has no access to stream {stream_id}", field="stream_id"
-        )
+        raise ValidationError(f"Invalid stream_id: group {group.id} has no access to a stream {stream_id}",
+                              field="stream_id")
 
 
 def create_filter(session: Session, principal: Principal, body: dict) -> models.Filter:
