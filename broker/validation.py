@@ -10,6 +10,39 @@ from jsonschema import Draft202012Validator
 from broker.errors import ValidationError
 
 _VALIDATORS: dict[int, Draft202012Validator] = {}
+_FAST: dict[int, object] = {}
+
+# Keywords that mean the same in draft 7 (what fastjsonschema compiles) as in 2020-12 (our schemas'
+# dialect); a schema with any other keyword (prefixItems, ...) is only checked by jsonschema.
+_SAME_IN_DRAFT7 = frozenset({
+    "type", "properties", "additionalProperties", "required", "minProperties", "maxProperties", "enum", "const",
+    "items", "minItems", "maxItems", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength",
+    "maxLength", "pattern", "anyOf", "oneOf", "allOf", "not", "description", "title", "default",
+})
+
+
+def _keywords(schema, out: set) -> set:
+    if isinstance(schema, dict):
+        for k, v in schema.items():
+            out.add(k)
+            for sub in (v.values() if k == "properties" else [v]):
+                _keywords(sub, out)
+    elif isinstance(schema, list):
+        for v in schema:
+            _keywords(v, out)
+    return out
+
+
+def _fast(schema: dict):
+    """fastjsonschema's compiled check of ``schema`` (about 50x faster than jsonschema on a 50,000-point
+    photometry body), or None where it would not mean the same."""
+    key = id(schema)
+    if key not in _FAST:
+        import fastjsonschema
+
+        ok = _keywords(schema, set()) <= _SAME_IN_DRAFT7
+        _FAST[key] = fastjsonschema.compile(schema, use_default=False, use_formats=False) if ok else None
+    return _FAST[key]
 
 
 def _validator(schema: dict) -> Draft202012Validator:
@@ -89,11 +122,26 @@ def check_json(value: Any, where: str = "") -> None:
 
 
 def validate(body: Any, schema: dict) -> dict:
-    """Return ``body`` if it matches ``schema``; else raise ValidationError naming the field."""
+    """Return ``body`` if it matches ``schema``; else raise ValidationError naming the field.
+
+    A compiled check passes valid bodies quickly; jsonschema, the authority, judges the rest and
+    names the field."""
+    fast = _fast(schema)
+    if fast is not None:
+        import fastjsonschema
+
+        try:
+            fast(body)
+            return body
+        except fastjsonschema.JsonSchemaException:
+            pass
     errors = sorted(_validator(schema).iter_errors(body), key=lambda e: (len(e.path), list(map(str, e.path))))
     if not errors:
         return body
     e = errors[0]
+    while e.validator in ("anyOf", "oneOf") and e.context:
+        # e.g. "a number or a list of numbers": the branch that got furthest names the field best
+        e = max(e.context, key=lambda c: len(c.absolute_path))
     where = _field(e.absolute_path)
     if e.validator == "required":
         missing = [k for k in e.validator_value if isinstance(e.instance, dict) and k not in e.instance][0]
@@ -113,9 +161,10 @@ def validate(body: Any, schema: dict) -> dict:
             f"Invalid type for field '{where}': expected {expected}, got {type(e.instance).__name__}",
             field=where,
         )
+    message = e.message if len(e.message) <= 300 else e.message[:300] + "…"  # jsonschema quotes whole values
     if not where:
-        raise ValidationError(f"Invalid request body: {e.message}")
-    raise ValidationError(f"Invalid value for field '{where}': {e.message}", field=where)
+        raise ValidationError(f"Invalid request body: {message}")
+    raise ValidationError(f"Invalid value for field '{where}': {message}", field=where)
 
 
 def obj(properties: dict, required: tuple[str, ...] = (), **extra) -> dict:
