@@ -125,7 +125,7 @@ def main() -> int:
 
         from broker.runtime.app import make_app
         from broker.runtime.cli import ensure_admin
-        from broker.ingest.consumers import start_processes, stop_processes
+        from broker.ingest.consumers import start_processes
         from broker.runtime.worker import FollowupWorker
 
         token = ensure_admin(session_factory, cfg)
@@ -224,7 +224,7 @@ def main() -> int:
         return 0
     finally:
         if procs:
-            stop_processes(procs)
+            procs.stop()
         kafka.stop()
         pg.stop()
 

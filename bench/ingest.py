@@ -76,7 +76,7 @@ def run_pipeline(cfg, engine, bootstrap, topic, payloads, processes, filter_id, 
     (wall time first produce -> last commit, produce time, per-alert latencies in ms)."""
     import sqlalchemy as sa
 
-    from broker.ingest.consumers import start_processes, stop_processes
+    from broker.ingest.consumers import start_processes
 
     os.environ["SKYBROKER_BENCH_DIR"] = str(workdir)
     procs = start_processes(cfg, processes, on_commit=record_latency)
@@ -98,7 +98,7 @@ def run_pipeline(cfg, engine, bootstrap, topic, payloads, processes, filter_id, 
         while conn.execute(count, {"f": filter_id}).scalar() < len(payloads) and time.monotonic() - t0 < 600:
             time.sleep(0.25)
     t1 = time.monotonic()
-    stop_processes(procs)
+    procs.stop()
     latencies = [float(x) for f in Path(workdir).glob("lat-*.txt") for x in f.read_text().split()]
     return t1 - t0, t_published - t0, latencies
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 from typing import Any, Callable
 
+import tornado.ioloop
 import tornado.web
 
 from broker import __version__
@@ -128,22 +129,19 @@ class BaseHandler(tornado.web.RequestHandler):
     async def in_pool(self, fn, *args, deferred: bool = False):
         """Run ``fn`` on the application's handler pool (inline when ``server.handler_threads`` is 0).
 
-        ``deferred``: calls to :meth:`finish` made by ``fn`` are recorded and replayed here, on the
-        IOLoop, since Tornado's output is not thread-safe."""
-        pool = self.application.handler_pool
-        if pool is None:
-            return fn(*args)
-        import tornado.ioloop
-
+        ``deferred``: calls to :meth:`finish` made by ``fn`` are recorded and sent here, after ``fn``
+        returned, so after the transaction it ran in committed (and on the IOLoop: Tornado's output is
+        not thread-safe)."""
         self._deferring = deferred
         try:
-            result = await tornado.ioloop.IOLoop.current().run_in_executor(pool, functools.partial(fn, *args))
+            pool = self.application.handler_pool
+            result = fn(*args) if pool is None else await self._run_on(pool, fn, *args)
         except BaseException:
             self._deferred = None  # e.g. the commit after success() failed: the error is the answer
             raise
         finally:
             self._deferring = False
-        if self._deferred is not None:  # sent now: after the method, so after its transaction committed
+        if self._deferred is not None:
             chunk, self._deferred = self._deferred[0], None
             super().finish(chunk)
         return result
@@ -154,24 +152,19 @@ class BaseHandler(tornado.web.RequestHandler):
             return None
         return super().finish(chunk)
 
+    @staticmethod
+    async def _run_on(pool, fn, *args, **kwargs):
+        return await tornado.ioloop.IOLoop.current().run_in_executor(pool, functools.partial(fn, *args, **kwargs))
+
     async def blocking(self, fn, *args, **kwargs):
         """Run ``fn`` (facility HTTP, long queries) on the app's thread pool, not on the IOLoop."""
-        import functools
-
-        import tornado.ioloop
-
-        return await tornado.ioloop.IOLoop.current().run_in_executor(
-            self.application.executor, functools.partial(fn, *args, **kwargs))
+        return await self._run_on(self.application.executor, fn, *args, **kwargs)
 
     def session(self):
         """A new ORM session; use as ``with self.session() as s, s.begin(): ...``."""
         return self.application.session_factory()
 
     # -- auth ---------------------------------------------------------------------
-    def _method_spec(self) -> EndpointSpec | None:
-        method = getattr(self, self.request.method.lower(), None)
-        return getattr(method, "__endpoint__", None)
-
     def prepare(self) -> None:
         if self.request.method not in self.methods:
             raise tornado.web.HTTPError(405)
@@ -289,9 +282,9 @@ class BaseHandler(tornado.web.RequestHandler):
             status_code = 503
             message = "Database unavailable; retry later"
             self.set_status(503)
-        elif exc is not None and refused_input(exc):
+        elif exc is not None and (refused := refused_input(exc)):
             status_code = 400
-            message = f"Invalid value: the database refused it ({refused_input(exc)})"
+            message = f"Invalid value: the database refused it ({refused})"
             self.set_status(400)
         elif status_code >= 500:
             message = "Internal server error"
@@ -308,9 +301,9 @@ class BaseHandler(tornado.web.RequestHandler):
         if value is not None and is_outage(value):
             log.warning("%s %s -> 503: database unavailable (%s)", self.request.method, self.request.path,
                         type(value).__name__)
-        elif value is not None and refused_input(value):
+        elif value is not None and (refused := refused_input(value)):
             log.warning("%s %s -> 400: the database refused a value: %s", self.request.method, self.request.path,
-                        refused_input(value))
+                        refused)
         elif isinstance(value, BrokerError):
             log.info("%s %s -> %d %s", self.request.method, self.request.path, value.status, value.message)
         else:

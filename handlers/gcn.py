@@ -1,7 +1,6 @@
 """/api/gcn_event and /api/localization."""
 
 
-import numpy as np
 import sqlalchemy as sa
 
 import models
@@ -99,13 +98,9 @@ class LocalizationHandler(BaseHandler):
             loc = svc.find_localization(session, dateobs, localization_name)
             out = loc.to_dict()
             if self.bool_arg("includeContour"):
-                from broker.sky import kernels as K
-
-                sm = loc.skymap()
-                levels = K.moc_credible_levels(sm.uniq, sm.probdensity)
-                out["contour"] = {f"{int(x * 100)}%": np.sort(sm.uniq[levels <= x]).tolist() for x in (0.5, 0.9)}
+                out["contour"] = svc.contours(svc.stored_skymap(loc))
             if self.bool_arg("include2DMap"):
-                sm = loc.skymap()
+                sm = svc.stored_skymap(loc)
                 out["uniq"], out["probdensity"] = sm.uniq.tolist(), sm.probdensity.tolist()
             self.success(out)
 
@@ -119,25 +114,12 @@ class LocalizationHandler(BaseHandler):
 class LocalizationDownloadHandler(BaseHandler):
     @endpoint("Download a localization as a multi-order FITS file", tags="localizations")
     def get(self, dateobs, localization_name):
-        import io
-
-        from astropy.table import Table
+        from broker.sky.mapio import write_moc_fits
 
         with self.session() as session:
             loc = svc.find_localization(session, dateobs, localization_name)
-            sm = loc.skymap()
-            cols = {"UNIQ": sm.uniq, "PROBDENSITY": sm.probdensity}
-            for k in ("distmu", "distsigma", "distnorm"):
-                if getattr(sm, k) is not None:
-                    cols[k.upper()] = getattr(sm, k)
+            data = write_moc_fits(svc.stored_skymap(loc), {"DATE-OBS": loc.dateobs.isoformat()})
             name = f"{loc.localization_name}.multiorder.fits"
-        t = Table(cols, meta={"ORDERING": "NUNIQ", "DATE-OBS": loc.dateobs.isoformat()})
-        buf = io.BytesIO()
-        t.write(buf, format="fits")
         self.set_header("Content-Type", "application/fits")
         self.set_header("Content-Disposition", f'attachment; filename="{name}"')
-        self.finish(buf.getvalue())
-
-
-
-
+        self.finish(data)

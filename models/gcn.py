@@ -68,18 +68,6 @@ class Localization(Base, Timestamped):
     __private_columns__ = ("uniq", "probdensity", "distmu", "distsigma", "distnorm")
     __table_args__ = (sa.UniqueConstraint("dateobs", "localization_name", name="uq_localizations_dateobs_name"),)
 
-    def skymap(self):
-        """The stored map as a broker.sky.mapio.SkyMap."""
-        import numpy as np
-
-        from broker.sky.mapio import SkyMap
-
-        def arr(b, dt):
-            return None if b is None else np.frombuffer(b, dtype=dt)
-
-        return SkyMap(arr(self.uniq, "<i8"), arr(self.probdensity, "<f8"), arr(self.distmu, "<f8"),
-                      arr(self.distsigma, "<f8"), arr(self.distnorm, "<f8"))
-
 
 class LocalizationTile(Base):
     """One pixel of a localization as a depth-29 HEALPix range, with its probability and greedy rank."""

@@ -173,13 +173,24 @@ def _check_target(principal: Principal, user: models.User) -> None:
         raise PermissionDenied("Insufficient permissions: only a System admin can change a System admin")
 
 
-def _check_not_last_admin(session: Session, user: models.User, losing: bool) -> None:
+_ADMINS = sa.text("""
+    SELECT count(*) FROM (
+        SELECT user_id FROM user_acls WHERE acl_id = 'System admin'
+        UNION SELECT ur.user_id FROM user_roles ur JOIN role_acls ra ON ra.role_id = ur.role_id
+        WHERE ra.acl_id = 'System admin') AS admins
+""")
+
+
+def _check_not_last_admin(session: Session, user: models.User, still_admin: bool) -> None:
     """The last System admin cannot lose that right (nor be deleted): nobody could grant it again."""
-    if not losing or not user.is_system_admin:
-        return
-    admins = [u for u in session.execute(sa.select(models.User)).scalars() if u.is_system_admin]
-    if len(admins) <= 1:
+    if user.is_system_admin and not still_admin and session.execute(_ADMINS).scalar() <= 1:
         raise ValidationError("The last System admin cannot lose 'System admin' or be deleted")
+
+
+def _permissions_without(user: models.User, *, acl: str | None = None, role: str | None = None) -> set[str]:
+    """What the user would hold without one of their own ACLs or roles."""
+    return ({a.id for a in user.acls if a.id != acl}
+            | {a.id for r in user.roles if r.id != role for a in r.acls})
 
 
 def add_acls(session: Session, principal: Principal, user: models.User, names: list[str]) -> None:
@@ -193,8 +204,7 @@ def add_acls(session: Session, principal: Principal, user: models.User, names: l
 def remove_acl(session: Session, principal: Principal, user: models.User, name: str) -> None:
     _check_target(principal, user)
     check_grant(session, principal, acls=[name], verb="revoke")
-    _check_not_last_admin(session, user, name == ADMIN_ACL and not any(
-        ADMIN_ACL in {a.id for a in r.acls} for r in user.roles))
+    _check_not_last_admin(session, user, ADMIN_ACL in _permissions_without(user, acl=name))
     for acl in user.acls:
         if acl.id == name:
             user.acls.remove(acl)
@@ -213,8 +223,7 @@ def add_roles(session: Session, principal: Principal, user: models.User, names: 
 def remove_role(session: Session, principal: Principal, user: models.User, name: str) -> None:
     _check_target(principal, user)
     check_grant(session, principal, roles=[name] if session.get(models.Role, name) else [], verb="revoke")
-    others = {a.id for a in user.acls} | {a.id for r in user.roles if r.id != name for a in r.acls}
-    _check_not_last_admin(session, user, ADMIN_ACL not in others)
+    _check_not_last_admin(session, user, ADMIN_ACL in _permissions_without(user, role=name))
     for role in user.roles:
         if role.id == name:
             user.roles.remove(role)
@@ -224,7 +233,7 @@ def remove_role(session: Session, principal: Principal, user: models.User, name:
 
 def delete_user(session: Session, principal: Principal, user: models.User) -> None:
     _check_target(principal, user)
-    _check_not_last_admin(session, user, True)
+    _check_not_last_admin(session, user, still_admin=False)
     single = single_user_group(session, user)
     if single is not None:
         session.delete(single)

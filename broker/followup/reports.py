@@ -188,14 +188,13 @@ def priorities_by_score(scores: dict[str, float], lo: float, hi: float) -> dict[
     return {o: lo + (hi - lo) * (v - bottom) / (top - bottom) for o, v in scores.items()}
 
 
-def localization_scores(loc, positions: dict[str, tuple]) -> dict[str, float]:
-    """Probability density [1/sr] of the localization at each object; for a 3-D map and an object with a
-    redshift, times the conditional distance density at its luminosity distance [1/Mpc]."""
+def localization_scores(sm, positions: dict[str, tuple]) -> dict[str, float]:
+    """Probability density [1/sr] of the sky map ``sm`` at each object; for a 3-D map and an object with
+    a redshift, times the conditional distance density at its luminosity distance [1/Mpc]."""
     import numpy as np
 
     from broker.sky import kernels as K
 
-    sm = loc.skymap()
     ids = list(positions)
     ra = np.array([positions[o][0] for o in ids])
     dec = np.array([positions[o][1] for o in ids])

@@ -217,36 +217,40 @@ class FollowupService:
     def submit(self, request_id: int, *, initiator: int | None = None,
                raise_errors: bool = False) -> FollowupStatus | None:
         """Submit a pending request (the adapter looks it up by its unique name first, so a lost reply
-        never makes a second group). Anything but a database outage that stops it marks the row ``error`` with the
-        reason, so no request stays pending for ever and no loop dies of it."""
+        never makes a second group). Anything but a database outage that stops it marks the row
+        ``error`` with the reason, so no request stays pending for ever and no loop dies of it;
+        ``raise_errors`` (the API) raises that reason as the caller's error."""
         try:
-            return self._submit(request_id, initiator, raise_errors)
-        except BrokerError as exc:  # no facility API, unreadable credentials, a payload the adapter refuses
-            self._mark_error(request_id, exc.message)
-            if raise_errors:
-                raise
-            log.warning("follow-up %d: %s", request_id, exc.message)
+            status, error = self._submit(request_id, initiator)
+        except BrokerError as exc:  # before the facility: no adapter, unreadable credentials, a payload refused
+            self._mark_error(request_id, exc.message, {FollowupStatus.pending})
+            status, error = FollowupStatus.error, exc
         except Exception as exc:
             if is_outage(exc):
                 raise
             log.exception("follow-up %d: submission failed", request_id)
-            self._mark_error(request_id, f"could not be submitted: {type(exc).__name__}")
+            self._mark_error(request_id, f"could not be submitted: {type(exc).__name__}", {FollowupStatus.pending})
+            status, error = FollowupStatus.error, ServiceUnavailable(
+                f"Follow-up request {request_id} could not be submitted ({type(exc).__name__}); it is marked error")
+        if error is not None:
+            log.warning("follow-up %d: %s", request_id, error)
             if raise_errors:
-                raise ServiceUnavailable(f"Follow-up request {request_id} could not be submitted "
-                                         f"({type(exc).__name__}); it is marked error") from None
-        return FollowupStatus.error
+                raise error
+        return status
 
-    def _mark_error(self, request_id: int, message: str) -> None:
+    def _mark_error(self, request_id: int, message: str, statuses) -> None:
+        """Mark the request ``error`` with ``message`` if it is (still) in one of ``statuses``."""
         with self.session_factory() as session, session.begin():
             req = session.get(FR, request_id)
-            if req is not None and req.status is FollowupStatus.pending:
+            if req is not None and req.status in statuses:
                 req.status, req.status_message = FollowupStatus.error, message[:1000]
 
-    def _submit(self, request_id: int, initiator: int | None, raise_errors: bool) -> FollowupStatus | None:
+    def _submit(self, request_id: int, initiator: int | None) -> tuple[FollowupStatus | None, BrokerError | None]:
+        """One submission in one transaction: the status it left, and what the facility objected (if)."""
         with self.session_factory() as session, session.begin():
             req = self._claim(session, request_id)
             if req is None or req.status is not FollowupStatus.pending:
-                return None
+                return None, None
             api = self.facility(req.allocation.instrument)
             creds = credentials(self.vault, req.allocation)
             client = self.client(creds)
@@ -255,7 +259,7 @@ class FollowupService:
                 req.payload = fill_window(req.payload)
             group = api.build(req.allocation.instrument.name, req.payload, obj_id=req.obj_id, ra=req.obj.ra,
                               dec=req.obj.dec, proposal=creds.proposal_id or "", name=name)
-            error: Exception | None = None
+            error: BrokerError | None = None
             try:
                 result = api.submit(client, group)
                 req.status, req.status_message = result.status, result.message
@@ -273,12 +277,7 @@ class FollowupService:
                 req.status, req.status_message = FollowupStatus.error, f"facility unavailable: {exc.message}"
                 error = ServiceUnavailable(f"The facility is unavailable: {exc.message}")
             self.record(session, client, req.id, initiator)
-            status = req.status
-        if error is not None:
-            log.warning("follow-up %d: %s", request_id, error)
-            if raise_errors:
-                raise error
-        return status
+            return req.status, error
 
     def _cancel_superseded(self, session: Session, req: models.FollowupRequest, api: FacilityAPI,
                            client: PortalClient) -> None:
@@ -322,8 +321,8 @@ class FollowupService:
             if req.status in (FollowupStatus.completed, FollowupStatus.cancelled):
                 raise ValidationError(f"Follow-up request {request_id} is {req.status.value}: it cannot change")
             payload = body.get("payload", req.payload)
-            self.facility(req.allocation.instrument).validate(req.allocation.instrument.name, payload)
             api = self.facility(req.allocation.instrument)
+            api.validate(req.allocation.instrument.name, payload)
             client = self.client(credentials(self.vault, req.allocation))
             try:
                 if req.remote_id and req.status not in TERMINAL_STATUSES:
@@ -413,17 +412,11 @@ class FollowupService:
                 if is_outage(exc):
                     raise
                 log.exception("follow-up %d: refresh failed", rid)
-                self._mark_refresh_error(rid, exc)
+                # no facility API, unreadable credentials, an adapter bug: polling again would fail the same way
+                self._mark_error(rid, exc.message if isinstance(exc, BrokerError)
+                                 else f"cannot be polled: {type(exc).__name__}",
+                                 set(FollowupStatus) - TERMINAL_STATUSES)
         return len(ids)
-
-    def _mark_refresh_error(self, request_id: int, exc: Exception) -> None:
-        """A request that cannot be polled (no facility API, unreadable credentials, an adapter bug) is
-        marked ``error`` with the reason; polling it again would fail the same way."""
-        message = exc.message if isinstance(exc, BrokerError) else f"cannot be polled: {type(exc).__name__}"
-        with self.session_factory() as session, session.begin():
-            req = session.get(FR, request_id)
-            if req is not None and req.status not in TERMINAL_STATUSES:
-                req.status, req.status_message = FollowupStatus.error, message[:1000]
 
     # -- callbacks from facilities --------------------------------------------------------------------
     # statuses a facility may report for a request that is not finished (a repeated report is a no-op)
@@ -626,6 +619,7 @@ def prioritize(service: FollowupService, principal: Principal, body: dict) -> di
     (``priorityType: magnitude``) or a localization's probability density at them (``localization``,
     times the distance term of a 3-D map when the object has a redshift). For LCO the priority becomes
     the ipp_value (cancel + resubmit, only where it changed)."""
+    from broker.sky.gcn import stored_skymap
     from broker.followup.reports import (check_range, latest_magnitudes, localization_scores, priorities_by_magnitude,
                                    priorities_by_score, priority_to_ipp)
 
@@ -648,7 +642,7 @@ def prioritize(service: FollowupService, principal: Principal, body: dict) -> di
             if loc is None:
                 raise ValidationError(f"Invalid localizationId: no localization {body['localizationId']}",
                                       field="localizationId")
-            basis = localization_scores(loc, {r.obj_id: (r.obj.ra, r.obj.dec, r.obj.redshift) for r in reqs})
+            basis = localization_scores(stored_skymap(loc), {r.obj_id: (r.obj.ra, r.obj.dec, r.obj.redshift) for r in reqs})
             by_obj = priorities_by_score(basis, lo, hi)
             why = "outside the localization"
     out = {}

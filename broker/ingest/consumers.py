@@ -27,11 +27,16 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 import models
 
 from broker.runtime.config import Config
-from broker.ingest.pipeline import (Message, StreamInfo, load_streams, mark_written, not_yet_written, process_batch,
-                                    process_isolated)
-from broker.runtime.db import is_outage
+from broker.ingest.pipeline import (Message, StreamInfo, load_streams, mark_written, next_offsets, not_yet_written,
+                                    process_batch, process_isolated)
+from broker.runtime.db import first_line, is_outage
 
 log = logging.getLogger("skybroker.ingest")
+
+
+def consumer_name(pid: int | None = None) -> str:
+    """How a consumer process is known in ``ingest_status``: host:pid."""
+    return f"{socket.gethostname()}:{os.getpid() if pid is None else pid}"
 
 
 def consumer_config(cfg: Config, **overrides) -> dict:
@@ -78,7 +83,7 @@ class Ingestor:
         self.topics: list[str] = []
         self._stop = threading.Event()
         self.stats = Stats()
-        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.name = consumer_name()
         self._next_refresh = 0.0
         self._next_report = time.monotonic() + cfg.ingest.stats_interval_s
 
@@ -190,19 +195,14 @@ class Ingestor:
             except Exception as exc:
                 if not is_outage(exc):
                     raise
-                orig = getattr(exc, "orig", None) or exc
                 log.warning("database unavailable (%s); retrying in %.1fs, offsets not committed",
-                            str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__, delay)
+                            first_line(exc), delay)
             if self._stop.wait(delay):
                 return None
             delay = min(delay * 2, 30.0)
 
     def _commit_offsets(self, batch: list[Message]) -> None:
-        last: dict[tuple[str, int], int] = {}
-        for m in batch:
-            key = (m.topic, m.partition)
-            last[key] = max(last.get(key, -1), m.offset)
-        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+        offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets(batch).items()]
         try:
             self.consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
@@ -250,7 +250,7 @@ class Ingestor:
             with self.session_factory() as session, session.begin():
                 session.execute(stmt)
         except DBAPIError as exc:
-            log.warning("could not record ingest status: %s", exc.orig)
+            log.warning("could not record ingest status: %s", first_line(exc))
 
 
 # -- processes ---------------------------------------------------------------------------------
@@ -281,7 +281,7 @@ def forget_consumer(session_factory, name: str) -> None:
         with session_factory() as session, session.begin():
             session.execute(sa.delete(models.IngestStatus).where(models.IngestStatus.consumer == name))
     except DBAPIError as exc:
-        log.warning("could not remove the status of %s: %s", name, exc.orig)
+        log.warning("could not remove the status of %s: %s", name, first_line(exc))
 
 
 @dataclass
@@ -311,7 +311,7 @@ class IngestSupervisor:
         self.ctx = mp.get_context("spawn")
         self.slots = [_Slot(i) for i in range(n)]
         self.restarts = 0
-        self._session_factory = None
+        self._engine = None  # for removing dead consumers' status rows, made when first needed
 
     @property
     def processes(self) -> list:
@@ -356,11 +356,11 @@ class IngestSupervisor:
     def _forget(self, pid: int) -> None:
         if self.cfg.database.url is None:  # nothing to clean (a test target that never reached a database)
             return
-        if self._session_factory is None:
-            from broker.runtime import db
+        from broker.runtime import db
 
-            self._session_factory = db.make_session_factory(db.make_engine(self.cfg.database.url.get(), None))
-        forget_consumer(self._session_factory, f"{socket.gethostname()}:{pid}")
+        if self._engine is None:
+            self._engine = db.make_engine(self.cfg.database.url.get(), None)
+        forget_consumer(db.make_session_factory(self._engine), consumer_name(pid))
 
     def stop(self, timeout: float = 30.0) -> None:
         for p in self.processes:
@@ -374,19 +374,15 @@ class IngestSupervisor:
                 p.kill()
                 p.join(5)
                 self._forget(p.pid)
-        if self._session_factory is not None:
-            self._session_factory.kw["bind"].dispose()
+        if self._engine is not None:
+            self._engine.dispose()
 
 
 def start_processes(cfg: Config, n: int, on_commit=None) -> IngestSupervisor:
-    """Start ``n`` supervised ingest processes (``cfg.database.url`` must be set).
+    """Start ``n`` supervised ingest processes (``cfg.database.url`` must be set); ``.stop()`` ends them.
 
     ``on_commit``, a picklable module-level function, is passed to each process's Ingestor."""
     return IngestSupervisor(cfg, n, on_commit).start()
-
-
-def stop_processes(supervisor: IngestSupervisor, timeout: float = 30.0) -> None:
-    supervisor.stop(timeout)
 
 
 def ingest_stats(session, stale_after_s: float) -> dict:

@@ -201,15 +201,16 @@ def normalise_ztf(packet: dict) -> Alert:
                     alert_id)
     detections, limits = [current], []
     for i, prv in enumerate(packet.get("prv_candidates") or ()):
+        where = f"prv_candidates[{i}]"
         try:
-            pmjd = _num(prv.get("jd"), f"prv_candidates[{i}].jd") - JD_MJD
+            pmjd = _num(prv.get("jd"), f"{where}.jd") - JD_MJD
             pband = ZTF_BANDS.get(prv.get("fid"))
             if pband is None:
-                raise AlertError(f"prv_candidates[{i}].fid must be 1, 2 or 3")
+                raise AlertError(f"{where}.fid must be 1, 2 or 3")
             if prv.get("candid") is not None and prv.get("magpsf") is not None:
-                if int(prv["candid"]) == alert_id:
+                pcandid = _int64(prv["candid"], f"{where}.candid")
+                if pcandid == alert_id:
                     continue  # the old schema repeats the current detection in its history
-                where = f"prv_candidates[{i}]"
                 _check_mjd(pmjd, f"{where}.jd")
                 pf, pe = mag_to_flux(_num(prv["magpsf"], f"{where}.magpsf"),
                                      _num(prv.get("sigmapsf"), f"{where}.sigmapsf"), f"{where}.magpsf")
@@ -217,15 +218,14 @@ def normalise_ztf(packet: dict) -> Alert:
                     pf = -pf
                 detections.append(Point(pmjd, pband, pf, pe, _opt_num(prv.get("ra"), f"{where}.ra"),
                                         _opt_num(prv.get("dec"), f"{where}.dec"),
-                                        _opt_num(prv.get("diffmaglim"), f"{where}.diffmaglim"),
-                                        int(prv["candid"])))
+                                        _opt_num(prv.get("diffmaglim"), f"{where}.diffmaglim"), pcandid))
             elif prv.get("diffmaglim") is not None:
-                lim = _num(prv["diffmaglim"], f"prv_candidates[{i}].diffmaglim")
-                _check_mjd(pmjd, f"prv_candidates[{i}].jd")
-                limits.append(Point(pmjd, pband, None, limit_to_fluxerr(lim, name=f"prv_candidates[{i}].diffmaglim"),
+                lim = _num(prv["diffmaglim"], f"{where}.diffmaglim")
+                _check_mjd(pmjd, f"{where}.jd")
+                limits.append(Point(pmjd, pband, None, limit_to_fluxerr(lim, name=f"{where}.diffmaglim"),
                                     limiting_mag=lim))
         except (TypeError, AttributeError) as exc:
-            raise AlertError(f"prv_candidates[{i}] is malformed: {exc}") from None
+            raise AlertError(f"{where} is malformed: {exc}") from None
     scores = {k: float(cand[k]) for k in ZTF_SCORES if isinstance(cand.get(k), (int, float))}
     return Alert("ZTF", object_id, alert_id, ra, dec, mjd, band, flux, fluxerr, detections, limits,
                  scores, _scalars(cand), _classifications(packet))

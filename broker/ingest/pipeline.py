@@ -8,8 +8,6 @@ The caller commits the transaction and only then the Kafka offsets.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -24,21 +22,23 @@ import models
 from broker.ingest.decoding import Alert, AlertError, decode, decode_packet
 from broker.ingest.filter_lang import Batch, Node, compile_criteria
 from broker.errors import ValidationError
+from broker.runtime.db import copy_rows, is_outage
 
 log = logging.getLogger(__name__)
 
 MJD_EPOCH = datetime(1858, 11, 17)
 
 
-def _f(x: float | None) -> str:
-    """A float for CSV COPY: exact (repr), or empty for NULL."""
-    return "" if x is None else repr(float(x))
-
-
 def _text(s: str, limit: int = 2000) -> str:
     """An error message as PostgreSQL text: no NUL characters, bounded length."""
     s = s.replace("\x00", "\\x00")
     return s if len(s) <= limit else s[:limit] + "…"
+
+
+def _failed_row(m: "Message", stream_id: int | None, error: str, now: datetime) -> dict:
+    """A ``failed_alerts`` row: the message whole, where it came from, and why it failed."""
+    return dict(stream_id=stream_id, topic=m.topic, partition=m.partition, offset=m.offset, raw=m.value or b"",
+                error=_text(error), now=now)
 
 
 def mjd_to_datetime(mjd: float) -> datetime:
@@ -91,6 +91,13 @@ class BatchResult:
     ingested: int = 0  # alerts that passed at least one filter and were written
     failed: int = 0
     passed: dict[int, int] = field(default_factory=lambda: defaultdict(int))  # filter id -> alerts
+
+    def add(self, other: "BatchResult") -> None:
+        self.consumed += other.consumed
+        self.ingested += other.ingested
+        self.failed += other.failed
+        for fid, n in other.passed.items():
+            self.passed[fid] += n
 
 
 def taxonomy_class_names(hierarchy: dict) -> set[str]:
@@ -175,7 +182,8 @@ _PHOT_STAGE = """
         ra float8, dec float8, origin text, alert_id int8, stream_id int4
     ) ON COMMIT DELETE ROWS
 """
-_PHOT_COLUMNS = "obj_id, mjd, flux, fluxerr, filter, limiting_mag, ra, dec, origin, alert_id, stream_id"
+_PHOT_COLUMNS = ("obj_id", "mjd", "flux", "fluxerr", "filter", "limiting_mag", "ra", "dec", "origin", "alert_id",
+                 "stream_id")
 _INSERT_PHOT = sa.text("""
     INSERT INTO photometry (obj_id, mjd, flux, fluxerr, zp, magsys, filter, limiting_mag, ra, dec,
                             origin, instrument_name, alert_id, stream_id, created_at, modified)
@@ -272,15 +280,13 @@ def process_batch(session: Session, streams: dict[str, StreamInfo], messages: li
     for m in messages:
         stream = streams.get(m.topic)
         if stream is None:  # unsubscribed meanwhile: keep the message, like any we cannot handle
-            failed_rows.append(dict(stream_id=None, topic=m.topic, partition=m.partition, offset=m.offset,
-                                    raw=m.value or b"", error="no stream reads this topic", now=now))
+            failed_rows.append(_failed_row(m, None, "no stream reads this topic", now))
             continue
         counters[(stream.id, 0)][0] += 1
         if stream.format == "gcn":
             error = _store_gcn(session, m, recent_days)
             if error:
-                failed_rows.append(dict(stream_id=stream.id, topic=m.topic, partition=m.partition, offset=m.offset,
-                                        raw=m.value or b"", error=error, now=now))
+                failed_rows.append(_failed_row(m, stream.id, error, now))
                 counters[(stream.id, 0)][3] += 1
             else:
                 counters[(stream.id, 0)][1] += 1
@@ -296,8 +302,7 @@ def process_batch(session: Session, streams: dict[str, StreamInfo], messages: li
         else:
             per_stream[m.topic].append((m, alert))
             continue
-        failed_rows.append(dict(stream_id=stream.id, topic=m.topic, partition=m.partition, offset=m.offset,
-                                raw=m.value or b"", error=error, now=now))
+        failed_rows.append(_failed_row(m, stream.id, error, now))
         counters[(stream.id, 0)][3] += 1
 
     # which alerts pass which filters
@@ -320,7 +325,7 @@ def process_batch(session: Session, streams: dict[str, StreamInfo], messages: li
     result.ingested = len(passing) + notices_stored
     result.failed = len(failed_rows)
     for row in failed_rows:
-        session.execute(_INSERT_FAILED, {**row, "error": _text(row["error"])})
+        session.execute(_INSERT_FAILED, row)
     if counters:
         keys = sorted(counters)  # one lock order for every writer
         session.execute(_COUNTERS, {
@@ -346,7 +351,7 @@ _ADVANCE = sa.text("""
 """)
 
 
-def _partitions(messages: list[Message]) -> dict[tuple[str, int], int]:
+def next_offsets(messages: list[Message]) -> dict[tuple[str, int], int]:
     """(topic, partition) → the offset after the last message of it in ``messages``."""
     last: dict[tuple[str, int], int] = {}
     for m in messages:
@@ -358,7 +363,7 @@ def _partitions(messages: list[Message]) -> dict[tuple[str, int], int]:
 def not_yet_written(session: Session, group_id: str, messages: list[Message]) -> list[Message]:
     """The messages this consumer group has not written yet (a redelivered batch whose rows committed
     but whose Kafka offsets did not is skipped, so nothing is counted twice)."""
-    parts = sorted(_partitions(messages))
+    parts = sorted(next_offsets(messages))
     if not parts:
         return messages
     done = {(t, p): o for t, p, o in session.execute(_DONE, {
@@ -368,7 +373,7 @@ def not_yet_written(session: Session, group_id: str, messages: list[Message]) ->
 
 def mark_written(session: Session, group_id: str, messages: list[Message]) -> None:
     """Record, in the caller's transaction, that ``messages`` are written."""
-    last = _partitions(messages)
+    last = next_offsets(messages)
     if last:
         keys = sorted(last)
         session.execute(_ADVANCE, {"g": group_id, "t": [k[0] for k in keys], "p": [k[1] for k in keys],
@@ -380,8 +385,6 @@ def process_isolated(session: Session, streams: dict[str, StreamInfo], messages:
     """The batch again, one message per savepoint, for when the batch as a whole raised: a message
     that raises is kept in ``failed_alerts`` with the error and the others are written. A database
     outage still raises (the caller retries the batch, committing no offsets)."""
-    from broker.runtime.db import is_outage
-
     total = BatchResult()
     for m in messages:
         savepoint = session.begin_nested()
@@ -396,11 +399,7 @@ def process_isolated(session: Session, streams: dict[str, StreamInfo], messages:
             r = record_failure(session, streams, m, f"cannot be stored: {type(exc).__name__}: {exc}")
         else:
             savepoint.commit()
-        total.consumed += r.consumed
-        total.ingested += r.ingested
-        total.failed += r.failed
-        for fid, n in r.passed.items():
-            total.passed[fid] += n
+        total.add(r)
     return total
 
 
@@ -409,8 +408,7 @@ def record_failure(session: Session, streams: dict[str, StreamInfo], m: Message,
     now = models.utcnow()
     stream = streams.get(m.topic)
     sid = stream.id if stream else None
-    session.execute(_INSERT_FAILED, dict(stream_id=sid, topic=m.topic, partition=m.partition, offset=m.offset,
-                                         raw=m.value or b"", error=_text(error), now=now))
+    session.execute(_INSERT_FAILED, _failed_row(m, sid, error, now))
     if stream is not None:
         session.execute(_COUNTERS, {"s": [sid], "f": [0], "c": [1], "i": [0], "p": [0], "x": [1], "now": now})
     return BatchResult(consumed=1, failed=1)
@@ -441,8 +439,6 @@ def _store_gcn(session: Session, m: Message, recent_days: float) -> str | None:
     from broker.errors import BrokerError
     from broker.sky.gcn import parse_json_notice, parse_voevent, store_notice
 
-    from broker.runtime.db import is_outage
-
     raw = m.value or b""
     nested = session.begin_nested()
     try:
@@ -472,6 +468,7 @@ def crossmatch_recent(session: Session, ids: list[str], ras, decs, now: datetime
     from datetime import timedelta
 
     from broker.sky import kernels as K
+    from broker.sky.gcn import stored_skymap
 
     locs = session.execute(
         sa.select(models.Localization).join(models.GcnEvent, models.GcnEvent.dateobs == models.Localization.dateobs)
@@ -479,7 +476,7 @@ def crossmatch_recent(session: Session, ids: list[str], ras, decs, now: datetime
     ).scalars().all()
     n = 0
     for loc in locs:
-        sm = loc.skymap()
+        sm = stored_skymap(loc)
         res = K.crossmatch(sm.uniq, sm.probdensity, ras, decs)
         rows = [(ids[i], loc.id, float(res["credible_level"][i]), float(res["probdensity"][i]))
                 for i in np.flatnonzero(np.isfinite(res["credible_level"]))]
@@ -539,22 +536,15 @@ def _write_passing(session: Session, passing, radius_arcsec: float, now: datetim
 
     # 4. photometry (detections + upper limits), deduplicated on the natural key
     seen = set()
-    buf = io.StringIO()
-    out = csv.writer(buf)
+    rows = []
     for stream, a, _ in passing:
         for p in a.detections + a.upper_limits:
             key = (a.object_id, p.band, p.mjd, a.survey)
-            if key in seen:
-                continue
-            seen.add(key)
-            out.writerow((a.object_id, repr(p.mjd), _f(p.flux), repr(p.fluxerr), p.band, _f(p.limiting_mag),
-                          _f(p.ra), _f(p.dec), a.survey, "" if p.alert_id is None else p.alert_id, stream.id))
-    buf.seek(0)
-    dbapi = session.connection().connection.dbapi_connection
-    with dbapi.cursor() as cur:
-        cur.execute(_PHOT_STAGE)
-        cur.execute("TRUNCATE photometry_in")
-        cur.copy_expert(f"COPY photometry_in ({_PHOT_COLUMNS}) FROM STDIN WITH (FORMAT csv)", buf)
+            if key not in seen:
+                seen.add(key)
+                rows.append((a.object_id, p.mjd, p.flux, p.fluxerr, p.band, p.limiting_mag, p.ra, p.dec, a.survey,
+                             p.alert_id, stream.id))
+    copy_rows(session, _PHOT_STAGE, "photometry_in", _PHOT_COLUMNS, rows)
     session.execute(_INSERT_PHOT, {"now": now})
 
     # 5. candidates and autosaved sources

@@ -15,6 +15,7 @@ from broker.access.auth import Principal, get_readable_group
 from broker.ingest.decoding import DETECTION_NSIGMA, MAG_MAX, MAG_MIN
 from broker.errors import NotFound, PermissionDenied, ValidationError
 from broker.objects.objs import get_visible_obj, photometry_visible_clause, user_group_ids
+from broker.runtime.db import copy_rows
 
 ARRAY_FIELDS = ("mjd", "flux", "fluxerr", "zp", "mag", "magerr", "limiting_mag", "filter", "magsys",
                 "ra", "dec", "origin", "instrument_name")
@@ -89,10 +90,6 @@ _UP = sa.table("photometry_up", *(sa.column(c) for c in _UPLOAD_COLUMNS))
 _KEY = ("filter", "mjd", "instrument_name", "origin")
 
 
-def _csv(value) -> str:
-    return "" if value is None else repr(float(value)) if isinstance(value, float) else str(value)
-
-
 def post_photometry(session: Session, principal: Principal, body: dict, sitewide_group: str) -> list[int]:
     """Store points in bulk (COPY), returning their ids in the order given, and share them with groups.
 
@@ -117,31 +114,21 @@ def post_photometry(session: Session, principal: Principal, body: dict, sitewide
     rows = [_to_flux(r, i) for i, r in enumerate(_columns(body))]
     if not rows:
         return []
-    import csv
-    import io
-
-    buf = io.StringIO()
-    out = csv.writer(buf)
-    for i, r in enumerate(rows):
-        out.writerow([i, *(_csv(r[c]) for c in _UPLOAD_COLUMNS[1:])])
-    buf.seek(0)
-    dbapi = session.connection().connection.dbapi_connection
-    with dbapi.cursor() as cur:
-        cur.execute(_UPLOAD_STAGE)
-        cur.execute("TRUNCATE photometry_up")
-        cur.copy_expert(f"COPY photometry_up ({', '.join(_UPLOAD_COLUMNS)}) FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL (origin, instrument_name))", buf)
+    copy_rows(session, _UPLOAD_STAGE, "photometry_up", _UPLOAD_COLUMNS,
+              ([i, *(r[c] for c in _UPLOAD_COLUMNS[1:])] for i, r in enumerate(rows)),
+              force_not_null=("origin", "instrument_name"))
 
     P = models.Photometry
     same_key = sa.and_(P.obj_id == obj_id, *(getattr(P, k) == _UP.c[k] for k in _KEY))
+    visible_same_key = sa.and_(same_key, photometry_visible_clause(principal))
     # 1. points the uploader already sees (the oldest, if several) are reused
     reused = dict(session.execute(
-        sa.select(_UP.c.i, sa.func.min(P.id)).join(P, same_key)
-        .where(photometry_visible_clause(principal)).group_by(_UP.c.i)).all())
+        sa.select(_UP.c.i, sa.func.min(P.id)).join(P, visible_same_key).group_by(_UP.c.i)).all())
     # 2. the rest become the uploader's own rows (one per key; a repeat of a key is that row)
     now = models.utcnow()
     fresh = (sa.select(sa.literal(obj_id), *(_UP.c[c] for c in _UPLOAD_COLUMNS[1:]),
                        sa.literal(principal.user_id), sa.literal(principal.user_id), sa.literal(now), sa.literal(now))
-             .where(_UP.c.i.not_in(list(reused)) if reused else sa.true()).order_by(_UP.c.i))
+             .where(~sa.exists().where(visible_same_key)).order_by(_UP.c.i))
     cols = ["obj_id", *_UPLOAD_COLUMNS[1:], "owner_id", "dedup_scope", "created_at", "modified"]
     session.execute(insert(P).from_select(cols, fresh).on_conflict_do_nothing(constraint="uq_photometry_point"))
     own = dict(session.execute(

@@ -151,10 +151,12 @@ def cmd_run(cfg: Config, args) -> int:
 
         if ingest is not None:  # restart ingest processes that die, for as long as the API runs
             def supervise():
-                if not ingest.check():
-                    logging.getLogger("skybroker").error("ingestion keeps failing; see the errors above")
+                if not ingest.check():  # it gave up: say so once, the API goes on
+                    log.error("ingestion keeps failing and is no longer restarted; see the errors above")
+                    supervisor.stop()
 
-            tornado.ioloop.PeriodicCallback(supervise, 1000).start()
+            supervisor = tornado.ioloop.PeriodicCallback(supervise, 1000)
+            supervisor.start()
 
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
@@ -179,7 +181,7 @@ def _with_url(cfg: Config, url: str) -> Config:
 
 def cmd_ingest(cfg: Config, args) -> int:
     """Alert ingestion: N consumer processes in one consumer group, until Ctrl-C."""
-    from broker.ingest.consumers import start_processes, stop_processes
+    from broker.ingest.consumers import start_processes
 
     rt = Runtime(cfg)
     try:
@@ -200,7 +202,7 @@ def cmd_ingest(cfg: Config, args) -> int:
         while not stopping["now"] and healthy:
             healthy = supervisor.check()
             time.sleep(0.5)
-        stop_processes(supervisor)
+        supervisor.stop()
         if not healthy:
             print("error: an ingest process keeps dying; giving up (see the log)", file=sys.stderr)
         return 0 if healthy else 1

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 from broker.followup.default_rules import NOTIFY_CHANNEL
 from broker.followup.requests import FollowupService
-from broker.runtime.db import is_outage
+from broker.runtime.db import first_line, is_outage
 
 log = logging.getLogger("skybroker.worker")
 
@@ -44,19 +44,21 @@ class FollowupWorker:
 
     def run(self) -> None:
         """Until stopped: nothing ends this loop. Requests that fail are marked by the service; a lost
-        database is waited for; anything else is logged with its traceback and the loop starts over."""
+        database is waited for; anything else is logged with its traceback and the loop starts over
+        (after 1 s, doubling to 30 s while rounds keep failing at once)."""
         delay = 1.0
         while not self._stop.is_set():
+            started = time.monotonic()
             try:
                 self._listen_loop()
-                delay = 1.0
             except Exception as exc:
                 if is_outage(exc) or isinstance(exc, OSError):
-                    log.warning("follow-up worker lost the database (%s: %s); retrying in %.0f s",
-                                type(exc).__name__, str(exc).strip().split("\n", 1)[0], delay)
+                    log.warning("follow-up worker lost the database (%s); retrying in %.0f s", first_line(exc), delay)
                 else:
                     log.exception("follow-up worker round failed; retrying in %.0f s", delay)
                 self.failures += 1
+            if time.monotonic() - started > 60.0:  # it had been running well: start the backoff again
+                delay = 1.0
             self._stop.wait(delay)
             delay = min(delay * 2, 30.0)
 

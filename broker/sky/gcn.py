@@ -270,6 +270,21 @@ def region_obj_ids(localization_id: int, cumprob: float) -> sa.Select:
                                   models.Obj.healpix < sa.func.upper(region.c.healpix))))
 
 
+def stored_skymap(loc: models.Localization) -> SkyMap:
+    """A stored localization's map (its arrays are kept as little-endian bytes)."""
+    def arr(b, dt):
+        return None if b is None else np.frombuffer(b, dtype=dt)
+
+    return SkyMap(arr(loc.uniq, "<i8"), arr(loc.probdensity, "<f8"), arr(loc.distmu, "<f8"),
+                  arr(loc.distsigma, "<f8"), arr(loc.distnorm, "<f8"))
+
+
+def contours(sm: SkyMap, levels=(0.5, 0.9)) -> dict[str, list[int]]:
+    """The credible regions of ``levels`` as MOCs: {"50%": sorted UNIQ pixels, ...}."""
+    credible = K.moc_credible_levels(sm.uniq, sm.probdensity)
+    return {f"{int(x * 100)}%": np.sort(sm.uniq[credible <= x]).tolist() for x in levels}
+
+
 def find_localization(session: Session, dateobs: str, name: str | None) -> models.Localization:
     L = models.Localization
     when = _utc(dateobs, "localizationDateobs")

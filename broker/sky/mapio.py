@@ -112,6 +112,19 @@ def read_fits(data: bytes) -> SkyMap:
     return sm
 
 
+def write_moc_fits(sm: SkyMap, meta: dict) -> bytes:
+    """A multi-order (NUNIQ) FITS file of the map and its distance layers, ligo.skymap's layout."""
+    from astropy.table import Table
+
+    cols = {"UNIQ": sm.uniq, "PROBDENSITY": sm.probdensity}
+    for k in ("distmu", "distsigma", "distnorm"):
+        if getattr(sm, k) is not None:
+            cols[k.upper()] = getattr(sm, k)
+    buf = io.BytesIO()
+    Table(cols, meta={"ORDERING": "NUNIQ", **meta}).write(buf, format="fits")
+    return buf.getvalue()
+
+
 def _ring_to_nest(values):
     import healpy as hp
 

@@ -5,7 +5,7 @@ import uuid
 from tests.facility_apis.payloads import PAYLOADS
 
 from .test_envelope import assert_error
-from .test_followup_api import instruments, post, team  # noqa: F401  (fixtures)
+from .followup_helpers import post
 
 
 def _two_groups(make_user):
@@ -59,7 +59,7 @@ def test_photometry_names_only_the_callers_groups(make_user, admin):
     assert gb in b.get(f"/api/photometry/{pid}").json()["data"]["group_ids"]
 
 
-def test_manage_allocations_in_a_target_group_does_not_own_the_time(team, make_user):  # noqa: F811
+def test_manage_allocations_in_a_target_group_does_not_own_the_time(team, make_user):
     rid = post(team).json()["data"]["id"]
     target = team["alice"].post("/api/groups", json={"name": f"t-{uuid.uuid4().hex[:8]}"}).json()["data"]["id"]
     carol = make_user(prefix="carol", acls=("Manage allocations",))
@@ -75,7 +75,7 @@ def test_manage_allocations_in_a_target_group_does_not_own_the_time(team, make_u
     assert_error(carol.delete(f"/api/followup_request/{rid}"), 404)
 
 
-def test_constraints_consult_only_what_the_requester_sees(team, make_user):  # noqa: F811
+def test_constraints_consult_only_what_the_requester_sees(team, make_user):
     b = make_user(prefix="bob2")
     gb = b.post("/api/groups", json={"name": f"b-{uuid.uuid4().hex[:8]}"}).json()["data"]["id"]
     payload = dict(PAYLOADS["1M0-SCICAM-SINISTRO"], ignore_source_group_ids=[gb])

@@ -54,7 +54,7 @@ def test_the_sitewide_group_cannot_be_renamed(admin, config):
     assert_error(admin.delete(f"/api/groups/{sitewide['id']}"), 400, "sitewide")
 
 
-def test_plot_labels_are_not_mathtext(admin):
+def test_plot_labels_are_not_mathtext():
     from broker.followup.reports import report_plot
 
     rep = {"instrument_name": "$x^$\ufeff", "allocations": [{

@@ -10,7 +10,7 @@ from broker.runtime.app import make_app
 from broker.ingest.replay import derive, encode, publish, read_packets
 from broker.runtime.worker import FollowupWorker
 from tests.conftest import LCO_TOKEN
-from tests.handlers.test_followup_api import as_sent, sim_groups
+from tests.handlers.followup_helpers import as_sent, sim_groups
 
 from tests.broker.ingest.helpers import count, ingest_config, make_group_with_filter, make_stream, running_ingestor, wait_for
 from tests.broker.ingest.test_ingest import ZTF

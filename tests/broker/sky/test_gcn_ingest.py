@@ -93,7 +93,7 @@ def test_default_rule_inside_a_recent_region(shared_dir, admin, make_user, confi
     """A rule with a localization condition fires for the alert inside the region, not the one outside."""
     from broker.runtime.app import make_app
     from broker.runtime.worker import FollowupWorker
-    from tests.handlers.test_followup_api import sim_groups
+    from tests.handlers.followup_helpers import sim_groups
 
     from tests.broker.followup.test_followup_e2e import PAYLOAD, lco_allocation
 

@@ -149,13 +149,9 @@ def test_localization_scores_use_the_distance_layer():
     sigma = np.full(uniq.size, 10.0)
     norm = np.full(uniq.size, 1.0 / (100.0**2 + 10.0**2))  # ∫ r² N(r; mu, sigma) dr = mu² + sigma²
 
-    class Loc:
-        def skymap(self):
-            return SkyMap(uniq, dens, mu, sigma, norm)
-
     z_near = 0.0224  # ~ 100 Mpc
     assert abs(Planck18.luminosity_distance(z_near).value - 100) < 5
-    scores = localization_scores(Loc(), {"near": (10.0, 10.0, z_near), "far": (10.0, 10.0, 0.05),
+    scores = localization_scores(SkyMap(uniq, dens, mu, sigma, norm), {"near": (10.0, 10.0, z_near), "far": (10.0, 10.0, 0.05),
                                          "unknown": (10.0, 10.0, None)})
     assert scores["near"] > scores["far"]
     assert scores["unknown"] == pytest.approx(1 / (4 * math.pi))
