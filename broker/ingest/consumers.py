@@ -11,7 +11,6 @@ so new or changed streams and filters are picked up without a restart.
 from __future__ import annotations
 
 import logging
-import multiprocessing as mp
 import os
 import socket
 import threading
@@ -30,6 +29,7 @@ from broker.runtime.config import Config
 from broker.ingest.pipeline import (Message, StreamInfo, load_streams, mark_written, next_offsets, not_yet_written,
                                     process_batch, process_isolated)
 from broker.runtime.db import first_line, is_outage
+from broker.runtime.supervisor import ProcessSupervisor
 
 log = logging.getLogger("skybroker.ingest")
 
@@ -284,76 +284,19 @@ def forget_consumer(session_factory, name: str) -> None:
         log.warning("could not remove the status of %s: %s", name, first_line(exc))
 
 
-@dataclass
-class _Slot:
-    index: int
-    process: object = None
-    started_at: float = 0.0
-    quick_deaths: int = 0  # deaths in a row, each within RESTART_RESET_S of starting
-    restart_at: float | None = None
+class IngestSupervisor(ProcessSupervisor):
+    """``n`` ingest processes, kept alive (:class:`ProcessSupervisor`); when it gives up, ``skybroker
+    ingest`` exits non-zero, for a supervisor of its own to see. A dead consumer's status row is removed."""
 
-
-class IngestSupervisor:
-    """``n`` ingest processes, kept alive: one that dies is restarted after a backoff (1 s doubling to
-    60 s; a process that lived ``RESTART_RESET_S`` starts the count again), counted and logged. After
-    ``max_quick_deaths`` deaths in a row without ever running long, it gives up: :meth:`check` returns
-    False and ``skybroker ingest`` exits non-zero, for a supervisor of its own to see. :meth:`stop`
-    always completes: SIGTERM, then SIGKILL after ``timeout``."""
-
-    RESTART_RESET_S = 60.0
+    label = "ingest"
 
     def __init__(self, cfg: Config, n: int, on_commit=None, *, max_quick_deaths: int = 6, target=None):
         """``target(cfg, on_commit)``: what each process runs (default: an Ingestor)."""
+        super().__init__(target or _child, (cfg, on_commit), n, max_quick_deaths=max_quick_deaths)
         self.cfg = cfg
-        self.target = target or _child
-        self.on_commit = on_commit
-        self.max_quick_deaths = max_quick_deaths
-        self.ctx = mp.get_context("spawn")
-        self.slots = [_Slot(i) for i in range(n)]
-        self.restarts = 0
         self._engine = None  # for removing dead consumers' status rows, made when first needed
 
-    @property
-    def processes(self) -> list:
-        return [s.process for s in self.slots if s.process is not None]
-
-    def start(self) -> "IngestSupervisor":
-        for slot in self.slots:
-            self._spawn(slot)
-        return self
-
-    def _spawn(self, slot: _Slot) -> None:
-        slot.process = self.ctx.Process(target=self.target, args=(self.cfg, self.on_commit),
-                                        name=f"skybroker-ingest-{slot.index}", daemon=False)
-        slot.process.start()
-        slot.started_at, slot.restart_at = time.monotonic(), None
-
-    def check(self) -> bool:
-        """Restart what died (when its backoff is over); False once a process keeps dying."""
-        now = time.monotonic()
-        for slot in self.slots:
-            p = slot.process
-            if slot.restart_at is not None:
-                if now >= slot.restart_at:
-                    self.restarts += 1
-                    log.warning("restarting ingest process %d (restart %d)", slot.index, self.restarts)
-                    self._spawn(slot)
-                continue
-            if p is None or p.is_alive():
-                continue
-            lived = now - slot.started_at
-            slot.quick_deaths = slot.quick_deaths + 1 if lived < self.RESTART_RESET_S else 1
-            delay = min(60.0, 2.0 ** (slot.quick_deaths - 1))
-            log.error("ingest process %d (pid %s) died with exit code %s after %.0f s; restarting in %.0f s",
-                      slot.index, p.pid, p.exitcode, lived, delay)
-            self._forget(p.pid)
-            if slot.quick_deaths >= self.max_quick_deaths:
-                log.error("ingest process %d died %d times in a row; giving up", slot.index, slot.quick_deaths)
-                return False
-            slot.restart_at = now + delay
-        return True
-
-    def _forget(self, pid: int) -> None:
+    def on_death(self, pid: int) -> None:
         if self.cfg.database.url is None:  # nothing to clean (a test target that never reached a database)
             return
         from broker.runtime import db
@@ -363,17 +306,7 @@ class IngestSupervisor:
         forget_consumer(db.make_session_factory(self._engine), consumer_name(pid))
 
     def stop(self, timeout: float = 30.0) -> None:
-        for p in self.processes:
-            if p.is_alive():
-                p.terminate()  # SIGTERM: the child finishes its batch and leaves the group
-        deadline = time.monotonic() + timeout
-        for p in self.processes:
-            p.join(max(0.0, deadline - time.monotonic()))
-            if p.is_alive():
-                log.warning("ingest process pid %s did not stop in %.0f s; killing it", p.pid, timeout)
-                p.kill()
-                p.join(5)
-                self._forget(p.pid)
+        super().stop(timeout)
         if self._engine is not None:
             self._engine.dispose()
 

@@ -61,3 +61,34 @@ def default_facilities(config: Config) -> dict:
 def make_app(config: Config, session_factory: sessionmaker[Session],
              facilities: Mapping[str, object] | None = None) -> SkyBrokerApp:
     return SkyBrokerApp(config, session_factory, facilities)
+
+
+def listen(app: SkyBrokerApp, config: Config):
+    """Listen on the configured address; with ``server.processes`` > 1 the port is shared (SO_REUSEPORT)."""
+    return app.listen(config.server.port, address=config.server.host, xheaders=True,
+                      reuse_port=config.server.processes > 1)
+
+
+def serve_process(config: Config) -> None:
+    """One extra API server process (``server.processes`` > 1): the same app on the same port, its own
+    database pool, no follow-up worker (the main process runs that). Runs until SIGTERM."""
+    import asyncio
+    import signal
+
+    import tornado.ioloop
+
+    from broker.runtime import db
+
+    logging.basicConfig(level=config.logging.level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+    engine = db.make_engine(config.database.url.get(), config)
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    server = listen(make_app(config, db.make_session_factory(engine)), config)
+    loop = tornado.ioloop.IOLoop.current()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    signal.signal(signal.SIGTERM, lambda signum, frame: loop.add_callback_from_signal(loop.stop))
+    try:
+        loop.start()
+    finally:
+        server.stop()
+        engine.dispose()

@@ -97,7 +97,7 @@ def ensure_admin(session_factory, cfg: Config) -> str | None:
 def cmd_run(cfg: Config, args) -> int:
     import tornado.ioloop
 
-    from broker.runtime.app import make_app
+    from broker.runtime.app import listen, make_app
 
     rt = Runtime(cfg)
     try:
@@ -130,7 +130,14 @@ def cmd_run(cfg: Config, args) -> int:
         from broker.runtime.worker import FollowupWorker
 
         worker = FollowupWorker(app.followup, rt.engine, cfg.facilities.poll_interval_s).start()
-        server = app.listen(cfg.server.port, address=cfg.server.host, xheaders=True)
+        server = listen(app, cfg)
+        api_children = None
+        if cfg.server.processes > 1:  # more API processes on the same port, kept alive like ingestion
+            from broker.runtime.app import serve_process
+            from broker.runtime.supervisor import ProcessSupervisor
+
+            api_children = ProcessSupervisor(serve_process, (_with_url(cfg, rt.engine.url.render_as_string(
+                hide_password=False)),), cfg.server.processes - 1, label="api").start()
         print(f"skybroker API on {cfg.server.url}", flush=True)
         print(f"Kafka bootstrap servers: {bootstrap}", flush=True)
         token_file = cfg.paths.data_dir / "admin_token"
@@ -149,19 +156,24 @@ def cmd_run(cfg: Config, args) -> int:
         def on_signal(signum, frame):
             loop.add_callback_from_signal(loop.stop)
 
-        if ingest is not None:  # restart ingest processes that die, for as long as the API runs
-            def supervise():
-                if not ingest.check():  # it gave up: say so once, the API goes on
-                    log.error("ingestion keeps failing and is no longer restarted; see the errors above")
-                    supervisor.stop()
+        children = {"ingestion": ingest, "the extra API processes": api_children}
+        children = {name: sup for name, sup in children.items() if sup is not None}
 
-            supervisor = tornado.ioloop.PeriodicCallback(supervise, 1000)
-            supervisor.start()
+        def supervise():  # restart child processes that die, for as long as the API runs
+            for name, sup in list(children.items()):
+                if not sup.check():  # it gave up: say so once, the API goes on
+                    log.error("%s keep failing and are no longer restarted; see the errors above", name)
+                    del children[name]
+
+        if children:
+            tornado.ioloop.PeriodicCallback(supervise, 1000).start()
 
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
         loop.start()
         server.stop()
+        if api_children is not None:
+            api_children.stop()
         worker.stop()
         if simulator is not None:
             simulator()

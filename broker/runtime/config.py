@@ -69,6 +69,9 @@ class ServerConfig:
     # threads that run handlers' database work off the IOLoop; 0 runs it on the IOLoop (the old design,
     # kept as bench/api_load.py's baseline)
     handler_threads: int = 16
+    # API server processes sharing the port (SO_REUSEPORT, as SkyPortal runs several Tornado processes);
+    # 1 = the API in the main process only
+    processes: int = 1
 
     @property
     def url(self) -> str:
@@ -266,7 +269,8 @@ def _validate(cfg: Config) -> None:
         )
     for name, value in (("ingest.batch_size", cfg.ingest.batch_size),
                         ("ingest.batch_timeout_ms", cfg.ingest.batch_timeout_ms),
-                        ("ingest.processes", cfg.ingest.processes)):
+                        ("ingest.processes", cfg.ingest.processes),
+                        ("server.processes", cfg.server.processes)):
         if value < 1:
             raise ConfigError(f"setting {name} must be at least 1, got {value}")
     if cfg.facilities.lco.retries < 1:
