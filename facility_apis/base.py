@@ -1,7 +1,14 @@
 """The facility adapter interface, its typed results and exceptions, and HTTP written once.
 
-Adapters only do I/O and return typed results; they never open database sessions. The caller
-(``broker.followup.requests``) records every exchange from the :class:`Exchange` list an adapter fills in.
+Adapters only do I/O and return typed results; they never open database sessions and never import the
+ORM (``models``) or the broker's services. The caller (``broker.followup.service``) records every
+exchange from the :class:`Exchange` list an adapter fills in, and maps :class:`FacilityStatus` onto its
+own request states.
+
+Each adapter owns: its settings (``settings_section``: the ``facilities.<section>`` config block it reads),
+its portal client (:meth:`FacilityAPI.client`), and its payload form (:meth:`FacilityAPI.form_schema`, a JSON
+schema like SkyPortal's ``form_json_schema``). ``facility_apis.registry`` maps SkyPortal's ``api_classname``
+onto adapters: adding a facility is one module plus one registry line.
 """
 
 from __future__ import annotations
@@ -11,9 +18,32 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import enum
+
 import requests
 
-from models.followup import FollowupStatus
+
+class FacilityStatus(str, enum.Enum):
+    """Where a request stands at the facility (the service maps these onto its own states)."""
+
+    pending = "pending"
+    submitted = "submitted"
+    scheduled = "scheduled"
+    completed = "completed"
+    expired = "expired"
+    failed = "failed"
+    cancelled = "cancelled"
+    rejected = "rejected"
+    error = "error"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (FacilityStatus.completed, FacilityStatus.expired, FacilityStatus.failed,
+                        FacilityStatus.cancelled, FacilityStatus.rejected, FacilityStatus.error)
+
+
+# kept for adapters written against the old name
+FollowupStatus = FacilityStatus
 
 
 # -- exceptions: HTTP codes mapped once ----------------------------------------------------------
@@ -65,13 +95,13 @@ class SubmitResult:
     remote_id: str
     remote_request_ids: list
     name: str
-    status: FollowupStatus
+    status: FacilityStatus
     message: str
 
 
 @dataclass(frozen=True)
 class RefreshResult:
-    status: FollowupStatus
+    status: FacilityStatus
     message: str
     observations: list = field(default_factory=list)  # scheduled / completed observation blocks
 
@@ -165,6 +195,40 @@ class FacilityAPI(abc.ABC):
     """One facility: validate a payload, build and submit its request, cancel, update, refresh."""
 
     name: str = ""
+    #: the ``facilities.<section>`` config block this adapter reads (None: it needs no settings)
+    settings_section: str | None = None
+    #: whether a submission needs the allocation's credentials (``altdata``)
+    needs_credentials: bool = True
+    #: whether :meth:`submit` sends anything anywhere (GENERICAPI: no; requests are only tracked)
+    submits: bool = True
+    #: the payload key holding the request's priority, if the facility has one
+    priority_key: str | None = None
+
+    def configure(self, settings: Any) -> "FacilityAPI":
+        """Take this adapter's config section (an object with attributes); returns self."""
+        self.settings = settings
+        return self
+
+    def client(self, token: str | None, archive: bool = False) -> Any:
+        """The portal client for one allocation's credentials (``archive``: its data archive)."""
+        s = getattr(self, "settings", None)
+        if s is None:
+            raise FacilityUnavailable(f"{self.name}: no settings (facilities.{self.settings_section})")
+        url = getattr(s, "archive_url", None) if archive else s.url
+        if not url:
+            raise FacilityUnavailable(f"{self.name}: facilities.{self.settings_section} has no "
+                                      f"{'archive_url' if archive else 'url'}")
+        return PortalClient(url, token or "", s.timeout_s)
+
+    def priority_payload(self, payload: dict, priority: float, lo: float, hi: float) -> dict:
+        """``payload`` with a priority in [lo, hi] written the facility's way (default: unchanged)."""
+        if self.priority_key is None:
+            return payload
+        return {**payload, self.priority_key: priority}
+
+    def fill_window(self, payload: dict, start: str, end: str) -> dict:
+        """A rule-made payload without dates gets this window."""
+        return {"start_date": start, "end_date": end, **payload}
 
     @abc.abstractmethod
     def form_schema(self, instrument_name: str) -> dict:

@@ -14,10 +14,13 @@ import arrow
 
 from broker.errors import ValidationError
 from broker.validation import validate as validate_schema
-from models.followup import FollowupStatus
 
-from .base import FacilityAPI, FacilityError, FacilityUnavailable, Frame, PortalClient, RefreshResult, SubmitResult
-from .lco_instruments import FLOYDS_SEQUENCE, INSTRUMENTS, MUSCAT_EXPOSURE_MODES, OBSERVATION_TYPES, request_duration
+from .base import (FacilityAPI, FacilityError, FacilityStatus, FacilityUnavailable, Frame, PortalClient,
+                   RefreshResult, SubmitResult)
+from .lco_instruments import (FLOYDS_SEQUENCE, GHTS_ARC_S, INSTRUMENTS, MUSCAT_EXPOSURE_MODES, OBSERVATION_TYPES,
+                              request_duration)
+
+FollowupStatus = FacilityStatus  # LCO request states are mapped onto the facility-neutral states
 
 # LCO request states -> ours
 STATE_MAP = {
@@ -29,53 +32,80 @@ STATE_MAP = {
     "FAILURE_LIMIT_REACHED": FollowupStatus.failed,
 }
 
+_MODES = list(OBSERVATION_TYPES[:3])
 _COMMON = {
-    "start_date": {"type": "string", "format": "date-time", "description": "Start of the window (UTC)"},
-    "end_date": {"type": "string", "format": "date-time", "description": "End of the window (UTC)"},
-    "exposure_counts": {"type": "integer", "minimum": 1, "default": 1, "description": "Exposures per setting"},
-    "maximum_airmass": {"type": "number", "minimum": 1.0, "maximum": 25.0, "default": 2.0},
+    "start_date": {"type": "string", "title": "Start Date (UT)",
+                   "description": "Start of the window (UTC; a date or a date-time)"},
+    "end_date": {"type": "string", "title": "End Date (UT)", "description": "End of the window (UTC)"},
+    "exposure_counts": {"type": "integer", "minimum": 1, "default": 1, "title": "Exposure Counts",
+                        "description": "Exposures per setting"},
+    "maximum_airmass": {"type": "number", "minimum": 1.0, "maximum": 25.0, "default": 2.0,
+                        "title": "Maximum Airmass"},
     "minimum_lunar_distance": {"type": "number", "minimum": 0.0, "maximum": 180.0, "default": 30.0,
-                               "description": "degrees"},
+                               "title": "Minimum Lunar Distance [deg.] (0-180)"},
     "maximum_lunar_phase": {"type": "number", "minimum": 0.0, "maximum": 1.0, "default": 1.0},
+    # SkyPortal's names: priority is the portal's ipp_value, observation_mode its observation_type
+    "priority": {"type": "number", "minimum": 0.5, "maximum": 2.0, "title": "IPP (0.5-2)",
+                 "description": "LCO intra-proposal priority (SkyPortal's name for ipp_value)"},
     "ipp_value": {"type": "number", "minimum": 0.5, "maximum": 2.0, "default": 1.0,
-                  "description": "LCO intra-proposal priority"},
-    "observation_type": {"type": "string", "enum": list(OBSERVATION_TYPES[:3]), "default": "NORMAL"},
-    # SkyPortal's optional constraints, checked before submission (the request is then ignored)
-    "not_if_duplicates": {"type": "boolean", "description": "skip if the object has duplicates"},
+                  "description": "LCO intra-proposal priority (same as priority)"},
+    "observation_mode": {"type": "string", "enum": _MODES, "title": "Observation mode",
+                         "description": "SkyPortal's name for observation_type"},
+    "observation_type": {"type": "string", "enum": _MODES, "default": "NORMAL"},
+    # SkyPortal's optional constraints may also sit in the payload (checked before submission)
+    "not_if_duplicates": {"type": "boolean", "description": "skip if a request for this object exists"},
     "not_if_classified": {"type": "boolean", "description": "skip if the object is classified"},
-    "not_if_spectra_exist": {"type": "boolean", "description": "accepted; no spectra are kept yet"},
+    "not_if_spectra_exist": {"type": "boolean", "description": "skip if the object has spectra"},
     "ignore_source_group_ids": {"type": "array", "items": {"type": "integer"},
                                 "description": "skip if the object is saved to any of these groups"},
 }
 _REQUIRED = ("start_date", "end_date")
+_EXPOSURE = {"type": "number", "exclusiveMinimum": 0, "title": "Exposure Time [s]"}
 
 
-def _schema(inst_type: str) -> dict:
+def _schema(inst_type: str, choose_type: tuple[str, ...] | None = None) -> dict:
+    """The payload form of one LCO-portal instrument type (SkyPortal's form fields and ours)."""
     inst = INSTRUMENTS[inst_type]
     props = dict(_COMMON)
     required = list(_REQUIRED)
-    if inst.kind == "imager":
+    if choose_type:
+        props["instrument_type"] = {"type": "string", "enum": list(choose_type), "default": choose_type[0],
+                                    "title": "Instrument Type"}
+    if inst.kind in ("imager", "soar_imager"):
         props.update({
-            "observation_choices": {"type": "array", "minItems": 1, "uniqueItems": True,
+            "observation_choices": {"type": "array", "minItems": 1, "uniqueItems": True, "title": "Desired Observations",
                                     "items": {"type": "string", "enum": list(inst.optical_elements["filter"])},
                                     "description": "Filters: one instrument config each"},
-            "exposure_time": {"type": "number", "exclusiveMinimum": 0, "description": "seconds per exposure"},
+            "exposure_time": {**_EXPOSURE, "description": "seconds per exposure"},
             "mode": {"type": "string", "enum": list(inst.modes), "default": inst.default_mode},
         })
         required += ["observation_choices", "exposure_time"]
     elif inst.kind == "muscat":
+        props["exposure_time"] = {**_EXPOSURE, "description": "every channel [s] (SkyPortal's form)"}
         for c in "griz":
-            props[f"exposure_time_{c}"] = {"type": "number", "exclusiveMinimum": 0, "description": f"{c} channel [s]"}
+            props[f"exposure_time_{c}"] = {**_EXPOSURE, "description": f"{c} channel [s] (default exposure_time)"}
             props[f"narrowband_{c}_position"] = {"type": "string", "enum": ["in", "out"], "default": "out"}
-            required.append(f"exposure_time_{c}")
         props["exposure_mode"] = {"type": "string", "enum": list(MUSCAT_EXPOSURE_MODES), "default": "SYNCHRONOUS"}
         props["mode"] = {"type": "string", "enum": list(inst.modes), "default": inst.default_mode}
     elif inst.kind == "floyds":
-        props["exposure_time"] = {"type": "number", "exclusiveMinimum": 0, "description": "spectrum [s]"}
+        props["exposure_time"] = {**_EXPOSURE, "description": "spectrum [s]"}
         props["slit"] = {"type": "string", "enum": list(inst.optical_elements["slit"]), "default": "slit_2.0as"}
         required.append("exposure_time")
     elif inst.kind == "nres":
-        props["exposure_time"] = {"type": "number", "exclusiveMinimum": 0, "description": "spectrum [s]"}
+        props["exposure_time"] = {**_EXPOSURE, "description": "spectrum [s]"}
+        required.append("exposure_time")
+    elif inst.kind == "soar_ghts":
+        props["exposure_time"] = {**_EXPOSURE, "description": "spectrum [s]"}
+        props["instrument_mode"] = {"anyOf": [
+            {"type": "string", "enum": list(inst.modes)},
+            {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "string", "enum": list(inst.modes)}}],
+            "default": [inst.default_mode], "title": "Instrument Mode(s)"}
+        props["include_calibrations"] = {"type": "boolean", "default": False, "title": "Include arcs"}
+        required.append("exposure_time")
+    elif inst.kind == "soar_tspec":
+        props["exposure_time"] = {**_EXPOSURE, "description": "spectrum [s]"}
+        props["instrument_mode"] = {"type": "string", "enum": list(inst.modes), "default": inst.default_mode,
+                                    "title": "Instrument Mode"}
         required.append("exposure_time")
     return {"type": "object", "title": inst_type, "properties": props, "required": required,
             "additionalProperties": False}
@@ -92,22 +122,93 @@ def _iso(value: str, field: str) -> str:
 
 
 class LCOAPI(FacilityAPI):
+    """The LCO observe portal. ``api_classname`` ``LCO``: the instrument's name is its LCO instrument type;
+    the subclasses below are SkyPortal's per-instrument classes, whose instrument type is fixed (or
+    chosen in the payload among a few, SOAR's)."""
+
     name = "LCO"
+    settings_section = "lco"
+    priority_key = "priority"
+    #: the instrument types this adapter drives (None: the instrument's name is the type)
+    instrument_types: tuple[str, ...] | None = None
 
     def __init__(self, *, retries: int = 4, backoff_s: float = 0.5, sleep=time.sleep):
         self.retries = retries
         self.backoff_s = backoff_s
         self._sleep = sleep
 
+    def configure(self, settings) -> "LCOAPI":
+        self.settings = settings
+        self.retries = getattr(settings, "retries", self.retries)
+        return self
+
+    def client(self, token: str | None, archive: bool = False) -> PortalClient:
+        return super().client(token, archive)
+
     # -- payloads -----------------------------------------------------------------------------
+    def _type(self, instrument_name: str, payload: dict | None = None) -> str:
+        if self.instrument_types is None:
+            if instrument_name not in SCHEMAS:
+                raise ValidationError(f"LCO has no instrument type '{instrument_name}' "
+                                      f"(known: {sorted(SCHEMAS)})", field="instrument")
+            return instrument_name
+        if len(self.instrument_types) == 1:
+            return self.instrument_types[0]
+        chosen = (payload or {}).get("instrument_type", self.instrument_types[0])
+        if chosen not in self.instrument_types:
+            raise ValidationError(f"Invalid field 'instrument_type': must be one of {list(self.instrument_types)}",
+                                  field="instrument_type")
+        return chosen
+
+    def _schema_for(self, inst_type: str) -> dict:
+        if self.instrument_types is not None and len(self.instrument_types) > 1:
+            key = (inst_type, self.instrument_types)
+            cache = type(self).__dict__.get("_schemas")
+            if cache is None:
+                cache = {}
+                type(self)._schemas = cache
+            if key not in cache:
+                cache[key] = _schema(inst_type, self.instrument_types)
+            return cache[key]
+        return SCHEMAS[inst_type]
+
     def form_schema(self, instrument_name: str) -> dict:
-        if instrument_name not in SCHEMAS:
-            raise ValidationError(f"LCO has no instrument type '{instrument_name}' "
-                                  f"(known: {sorted(SCHEMAS)})", field="instrument")
-        return SCHEMAS[instrument_name]
+        if self.instrument_types is None or len(self.instrument_types) == 1:
+            return self._schema_for(self._type(instrument_name))
+        # a choice of instrument types: SkyPortal's one form, the chosen type's fields below it
+        merged = {"type": "object", "title": self.name, "properties": {}, "required": list(_REQUIRED),
+                  "additionalProperties": False}
+        for t in self.instrument_types:
+            for k, v in self._schema_for(t)["properties"].items():
+                if k in merged["properties"] and k == "observation_choices":
+                    items = merged["properties"][k]["items"]["enum"]
+                    v = {**v, "items": {**v["items"], "enum": list(dict.fromkeys(items + v["items"]["enum"]))}}
+                elif k in merged["properties"] and k == "instrument_mode":
+                    continue
+                merged["properties"][k] = v
+        return merged
+
+    def normalise(self, instrument_name: str, payload: dict) -> dict:
+        """SkyPortal's names folded onto ours (priority -> ipp_value, observation_mode -> observation_type);
+        both given and different: a 400 naming the field."""
+        p = dict(payload)
+        for sp, ours in (("priority", "ipp_value"), ("observation_mode", "observation_type")):
+            if p.get(sp) is not None:
+                if p.get(ours) is not None and p[ours] != p[sp]:
+                    raise ValidationError(f"Invalid field '{sp}': it is the same as {ours}, and they differ",
+                                          field=sp)
+                p[ours] = p[sp]
+        return p
 
     def validate(self, instrument_name: str, payload: dict) -> None:
-        validate_schema(payload, self.form_schema(instrument_name))
+        inst_type = self._type(instrument_name, payload)
+        validate_schema(payload, self._schema_for(inst_type))
+        p = self.normalise(instrument_name, payload)
+        if INSTRUMENTS[inst_type].kind == "muscat":
+            for c in "griz":
+                if p.get(f"exposure_time_{c}") is None and p.get("exposure_time") is None:
+                    raise ValidationError(f"Missing required field 'exposure_time_{c}' (or exposure_time)",
+                                          field=f"exposure_time_{c}")
         start = arrow.get(_iso(payload["start_date"], "start_date"))
         end = arrow.get(_iso(payload["end_date"], "end_date"))
         if end <= start:
@@ -115,12 +216,22 @@ class LCOAPI(FacilityAPI):
         if end <= arrow.utcnow():
             raise ValidationError("Invalid field 'end_date': the window has already ended", field="end_date")
 
+    def priority_payload(self, payload: dict, priority: float, lo: float, hi: float) -> dict:
+        """A priority in [lo, hi] becomes the portal's ipp_value in [0.5, 2.0]."""
+        ipp = 1.0 if hi == lo else round(0.5 + 1.5 * (priority - lo) / (hi - lo), 3)
+        out = {**payload, "ipp_value": ipp}
+        if "priority" in out:
+            out["priority"] = ipp
+        return out
+
     def build(self, instrument_name: str, payload: dict, *, obj_id: str, ra: float, dec: float,
               proposal: str, name: str) -> dict:
         """The v3 request group for a validated payload (the shape of the portal's own records)."""
-        inst = INSTRUMENTS[instrument_name]
-        p = {k: (v.get("default") if isinstance(v, dict) else None) for k, v in SCHEMAS[instrument_name]["properties"].items()}
-        p.update({k: v for k, v in payload.items() if v is not None})
+        inst_type = self._type(instrument_name, payload)
+        inst = INSTRUMENTS[inst_type]
+        schema = self._schema_for(inst_type)
+        p = {k: (v.get("default") if isinstance(v, dict) else None) for k, v in schema["properties"].items()}
+        p.update({k: v for k, v in self.normalise(instrument_name, payload).items() if v is not None})
         constraints = {"max_airmass": float(p["maximum_airmass"]),
                        "min_lunar_distance": float(p["minimum_lunar_distance"]),
                        "max_lunar_phase": float(p["maximum_lunar_phase"]), "extra_params": {}}
@@ -145,12 +256,18 @@ class LCOAPI(FacilityAPI):
         if inst.kind == "imager":
             configurations = [configuration("EXPOSE", [
                 ic(p["exposure_time"], {"filter": f}, p["mode"]) for f in p["observation_choices"]])]
+        elif inst.kind == "soar_imager":  # SkyPortal's soar.py: one configuration per filter, manual acquisition
+            configurations = [configuration("EXPOSE", [ic(
+                p["exposure_time"], {"filter": f}, p["mode"],
+                extra={"offset_ra": 0, "offset_dec": 0, "defocus": 0, "rotator_angle": 0})],
+                acquisition="MANUAL", priority=k)
+                for k, f in enumerate(p["observation_choices"], start=1)]
         elif inst.kind == "muscat":
+            times = {c: float(p.get(f"exposure_time_{c}") or p["exposure_time"]) for c in "griz"}
             extra = {"exposure_mode": p["exposure_mode"], "bin_x": 1, "bin_y": 1,
-                     **{f"exposure_time_{c}": float(p[f"exposure_time_{c}"]) for c in "griz"}}
+                     **{f"exposure_time_{c}": times[c] for c in "griz"}}
             elements = {f"narrowband_{c}_position": p[f"narrowband_{c}_position"] for c in "griz"}
-            longest = max(float(p[f"exposure_time_{c}"]) for c in "griz")
-            configurations = [configuration("EXPOSE", [ic(longest, elements, p["mode"], extra=extra)])]
+            configurations = [configuration("EXPOSE", [ic(max(times.values()), elements, p["mode"], extra=extra)])]
         elif inst.kind == "floyds":
             configurations = []
             for order, (ctype, seconds) in enumerate(FLOYDS_SEQUENCE, start=1):
@@ -160,6 +277,25 @@ class LCOAPI(FacilityAPI):
                     [ic(p["exposure_time"] if spectrum else seconds, {"slit": p["slit"]}, "default",
                         rotator_mode="VFLOAT", exposure_count=count if spectrum else 1)],
                     acquisition="WCS", guiding=("ON", False), priority=order))
+        elif inst.kind == "soar_ghts":
+            modes = p["instrument_mode"]
+            modes = [modes] if isinstance(modes, str) else list(modes)
+            offsets = {"offset_ra": 0, "offset_dec": 0, "rotator_angle": 0}
+            spectrum = configuration("SPECTRUM", [ic(p["exposure_time"], {}, m, rotator_mode="SKY", extra=offsets)
+                                                  for m in modes], acquisition="MANUAL", guiding=("ON", False))
+            configurations = [spectrum]
+            if p.get("include_calibrations"):
+                def arc():
+                    return configuration("ARC", [ic(GHTS_ARC_S[m], {}, m, rotator_mode="SKY", extra=offsets,
+                                                    exposure_count=3) for m in modes], guiding=("OFF", True))
+                configurations = [arc(), spectrum, arc()]
+            for k, conf in enumerate(configurations, start=1):
+                conf["priority"] = k
+        elif inst.kind == "soar_tspec":
+            configurations = [configuration("SPECTRUM", [ic(
+                p["exposure_time"], {}, p["instrument_mode"], rotator_mode="SKY",
+                extra={"offset_ra": 0, "offset_dec": 0, "rotator_angle": 90})],
+                acquisition="MANUAL", guiding=("ON", False))]
         else:  # nres
             configurations = [configuration("NRES_SPECTRUM", [ic(p["exposure_time"], {}, "default")],
                                             acquisition="WCS", guiding=("ON", False))]
@@ -267,3 +403,56 @@ class LCOAPI(FacilityAPI):
                                  exptime=float(f["EXPTIME"]) if f.get("EXPTIME") else None,
                                  reqnum=f.get("REQNUM")))
         return out
+
+
+# -- SkyPortal's LCO-portal classes (skyportal/facility_apis/lco.py, soar.py) ----------------------------
+
+class SINISTROAPI(LCOAPI):
+    name = "SINISTROAPI"
+    instrument_types = ("1M0-SCICAM-SINISTRO",)
+
+
+class SPECTRALAPI(LCOAPI):
+    name = "SPECTRALAPI"
+    instrument_types = ("2M0-SCICAM-SPECTRAL",)
+
+
+class MUSCATAPI(LCOAPI):
+    name = "MUSCATAPI"
+    instrument_types = ("2M0-SCICAM-MUSCAT",)
+
+
+class FLOYDSAPI(LCOAPI):
+    name = "FLOYDSAPI"
+    instrument_types = ("2M0-FLOYDS-SCICAM",)
+
+
+class QHY600API(LCOAPI):
+    name = "QHY600API"
+    instrument_types = ("0M4-SCICAM-QHY600",)
+
+
+class NRESAPI(LCOAPI):
+    name = "NRESAPI"
+    instrument_types = ("1M0-NRES-SCICAM",)
+
+
+class SOARGHTSAPI(LCOAPI):
+    """SOAR Goodman spectrograph (blue or red camera, chosen by the payload's instrument_type)."""
+
+    name = "SOARGHTSAPI"
+    instrument_types = ("SOAR_GHTS_REDCAM", "SOAR_GHTS_BLUECAM")
+
+
+class SOARGHTSIMAGERAPI(LCOAPI):
+    """SOAR Goodman imager (blue or red camera)."""
+
+    name = "SOARGHTSIMAGERAPI"
+    instrument_types = ("SOAR_GHTS_REDCAM_IMAGER", "SOAR_GHTS_BLUECAM_IMAGER")
+
+
+class SOARTSPECAPI(LCOAPI):
+    """SOAR TripleSpec."""
+
+    name = "SOARTSPECAPI"
+    instrument_types = ("SOAR_TRIPLESPEC",)

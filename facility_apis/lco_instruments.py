@@ -14,16 +14,25 @@ from dataclasses import dataclass, field
 class LCOInstrument:
     type: str  # e.g. 1M0-SCICAM-SINISTRO
     telescope_class: str  # 0m4 | 1m0 | 2m0
-    kind: str  # imager | muscat | floyds | nres
+    kind: str  # imager | muscat | floyds | nres | soar_imager | soar_ghts | soar_tspec
     modes: tuple[str, ...]
     default_mode: str
     configuration_types: tuple[str, ...]
     optical_elements: dict = field(default_factory=dict)  # element name -> allowed values
     readout_s: float = 10.0  # per exposure
     setup_s: float = 90.0  # per configuration (slew, acquisition, settle)
+    rotator_modes: tuple[str, ...] = ("",)  # allowed instrument_configs[].rotator_mode ("" = none)
+
+    @property
+    def spectrograph(self) -> bool:
+        return self.kind in ("floyds", "nres", "soar_ghts", "soar_tspec")
 
 
 IMAGER_CONFIGS = ("EXPOSE", "REPEAT_EXPOSE", "AUTO_FOCUS", "BIAS", "DARK", "SKY_FLAT", "STANDARD")
+SPECTRO_CONFIGS = ("SPECTRUM", "REPEAT_SPECTRUM", "ARC", "LAMP_FLAT")
+GHTS_RED_MODES = ("GHTS_R_400m2_2x2", "GHTS_R_2100_6507A_1x2_slit0p45", "GHTS_R_400m1_2x2",
+                  "GHTS_R_1200_CaNIR_1x2_slit0p8", "GHTS_R_2100_5000A_1x2_slit1p0")
+TSPEC_MODES = ("fowler16_coadds1", "fowler1_coadds1", "fowler8_coadds1", "fowler4_coadds1", "fowler1_coadds2")
 
 INSTRUMENTS: dict[str, LCOInstrument] = {
     i.type: i for i in (
@@ -32,20 +41,38 @@ INSTRUMENTS: dict[str, LCOInstrument] = {
         LCOInstrument("1M0-SCICAM-SINISTRO", "1m0", "imager", ("full_frame", "central_2k_2x2"), "full_frame",
                       IMAGER_CONFIGS, {"filter": ("U", "B", "V", "R", "I", "up", "gp", "rp", "ip", "zs", "Y", "w")},
                       readout_s=28.0),
+        LCOInstrument("2M0-SCICAM-SPECTRAL", "2m0", "imager", ("default",), "default", IMAGER_CONFIGS,
+                      {"filter": ("U", "B", "V", "R", "I", "up", "gp", "rp", "ip", "zs", "Y", "w")}, readout_s=20.0),
         LCOInstrument("2M0-SCICAM-MUSCAT", "2m0", "muscat", ("MUSCAT_FAST", "MUSCAT_SLOW"), "MUSCAT_FAST",
                       IMAGER_CONFIGS,
                       {f"narrowband_{c}_position": ("in", "out") for c in "griz"}, readout_s=6.0),
         LCOInstrument("2M0-FLOYDS-SCICAM", "2m0", "floyds", ("default",), "default",
                       ("SPECTRUM", "ARC", "LAMP_FLAT"),
                       {"slit": ("slit_1.2as", "slit_1.6as", "slit_2.0as", "slit_6.0as")}, readout_s=25.0,
-                      setup_s=240.0),
+                      setup_s=240.0, rotator_modes=("VFLOAT", "SKY")),
         LCOInstrument("1M0-NRES-SCICAM", "1m0", "nres", ("default",), "default", ("NRES_SPECTRUM",), {},
                       readout_s=60.0, setup_s=300.0),
+        # SOAR 4.1 m, scheduled through the LCO portal (telescope class 4m0)
+        LCOInstrument("SOAR_GHTS_BLUECAM_IMAGER", "4m0", "soar_imager", ("GHTS_B_Image_2x2",), "GHTS_B_Image_2x2",
+                      IMAGER_CONFIGS, {"filter": ("g-SDSS", "r-SDSS", "i-SDSS", "cn")}, readout_s=10.0,
+                      setup_s=300.0),
+        LCOInstrument("SOAR_GHTS_REDCAM_IMAGER", "4m0", "soar_imager", ("GHTS_R_Image_2x2",), "GHTS_R_Image_2x2",
+                      IMAGER_CONFIGS, {"filter": ("g-SDSS", "r-SDSS", "i-SDSS", "z-SDSS")}, readout_s=10.0,
+                      setup_s=300.0),
+        LCOInstrument("SOAR_GHTS_BLUECAM", "4m0", "soar_ghts", ("GHTS_B_400m1_2x2",), "GHTS_B_400m1_2x2",
+                      SPECTRO_CONFIGS, {}, readout_s=20.0, setup_s=420.0, rotator_modes=("SKY",)),
+        LCOInstrument("SOAR_GHTS_REDCAM", "4m0", "soar_ghts", GHTS_RED_MODES, "GHTS_R_400m1_2x2",
+                      SPECTRO_CONFIGS, {}, readout_s=20.0, setup_s=420.0, rotator_modes=("SKY",)),
+        LCOInstrument("SOAR_TRIPLESPEC", "4m0", "soar_tspec", TSPEC_MODES, "fowler16_coadds1",
+                      SPECTRO_CONFIGS, {}, readout_s=15.0, setup_s=420.0, rotator_modes=("SKY",)),
     )
 }
 
-TELESCOPE_CLASSES = {"0m4", "1m0", "2m0"}
+TELESCOPE_CLASSES = {"0m4", "1m0", "2m0", "4m0"}
 OBSERVATION_TYPES = ("NORMAL", "RAPID_RESPONSE", "TIME_CRITICAL", "DIRECT")
+ACQUISITION_MODES = ("OFF", "WCS", "BRIGHTEST", "MANUAL")
+# arc exposure per GHTS mode (s), as SkyPortal's soar.py
+GHTS_ARC_S = {m: 0.5 for m in ("GHTS_B_400m1_2x2", *GHTS_RED_MODES)}
 OPERATORS = ("SINGLE", "MANY")
 MUSCAT_EXPOSURE_MODES = ("SYNCHRONOUS", "ASYNCHRONOUS")
 

@@ -31,9 +31,11 @@ from urllib.parse import urlencode
 import arrow
 import tornado.web
 
-from .lco_instruments import INSTRUMENTS, OBSERVATION_TYPES, OPERATORS, TELESCOPE_CLASSES, request_duration
+from .lco_instruments import (ACQUISITION_MODES, INSTRUMENTS, OBSERVATION_TYPES, OPERATORS, TELESCOPE_CLASSES,
+                              request_duration)
 
-SITES = {"0m4": ("coj", "clma", "0m4b"), "1m0": ("lsc", "doma", "1m0a"), "2m0": ("ogg", "clma", "2m0a")}
+SITES = {"0m4": ("coj", "clma", "0m4b"), "1m0": ("lsc", "doma", "1m0a"), "2m0": ("ogg", "clma", "2m0a"),
+         "4m0": ("sor", "doma", "4m0a")}
 
 
 def _now() -> datetime:
@@ -218,13 +220,28 @@ def validate_request_group(group: Any) -> tuple[Errors, dict]:
                         e.add(ip + ("optical_elements",), f"{inst.type} has no optical element {elem}.")
                     elif value not in allowed:
                         e.add(ip + ("optical_elements",), f"Invalid {elem} {value} for {inst.type}.")
-                if inst.kind == "imager" and conf.get("type") in ("EXPOSE", "REPEAT_EXPOSE") and \
+                if inst.kind in ("imager", "soar_imager") and conf.get("type") in ("EXPOSE", "REPEAT_EXPOSE") and \
                         "filter" not in (ic.get("optical_elements") or {}):
                     e.add(ip + ("optical_elements",), "You must specify a filter.")
                 if inst.kind == "floyds" and "slit" not in (ic.get("optical_elements") or {}):
                     e.add(ip + ("optical_elements",), "You must specify a slit.")
-            if inst.kind == "floyds" and (conf.get("guiding_config") or {}).get("optional", True):
-                e.add(cp + ("guiding_config", "optional"), "Guiding cannot be optional for spectrographs.")
+                rotator = ic.get("rotator_mode") or ""
+                if rotator not in inst.rotator_modes and not (rotator == "" and "" not in inst.rotator_modes
+                                                              and not inst.spectrograph):
+                    e.add(ip + ("rotator_mode",), f'"{rotator}" is not a valid rotator mode for {inst.type}.')
+                extra = ic.get("extra_params") or {}
+                if "rotator_angle" in extra:
+                    _number(e, ip + ("extra_params", "rotator_angle"), extra["rotator_angle"], -360.0, 360.0)
+            acquisition = (conf.get("acquisition_config") or {}).get("mode", "OFF")
+            if acquisition not in ACQUISITION_MODES:
+                e.add(cp + ("acquisition_config", "mode"), f'"{acquisition}" is not a valid acquisition mode.')
+            spectrum = conf.get("type") in ("SPECTRUM", "REPEAT_SPECTRUM")
+            if inst.spectrograph and spectrum:
+                if (conf.get("guiding_config") or {}).get("optional", True):
+                    e.add(cp + ("guiding_config", "optional"), "Guiding cannot be optional for spectrographs.")
+                if acquisition == "OFF":
+                    e.add(cp + ("acquisition_config", "mode"),
+                          "A spectrum needs target acquisition (WCS, BRIGHTEST or MANUAL).")
         durations[i] = request_duration(req)
     return e, durations
 

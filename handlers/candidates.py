@@ -1,18 +1,11 @@
-"""/api/candidates."""
+"""/api/candidates, as SkyPortal's CandidateHandler."""
 
 from broker.objects import objs as svc
 from broker.validation import array, integer, nullable, obj, string
 
-from .base import OBJ_FILTER_PARAMS, PAGINATION_PARAMS, BaseHandler, Param, endpoint
+from .base import OBJ_FILTER_PARAMS, PAGINATION_PARAMS, Param, endpoint
+from .objs import ACL401Handler, OBJ_FIELDS, obj_body, refuse_unsupported, wanted_details
 
-OBJ_FIELDS = {
-    "id": string("Name of the object", minLength=1, pattern="^[0-9A-Za-z_.+-]+$"),
-    "ra": {"type": "number", "description": "J2000 Right Ascension [deg] (needed for a new object)"},
-    "dec": {"type": "number", "description": "J2000 Declination [deg] (needed for a new object)"},
-    "ra_dis": nullable({"type": "number"}), "dec_dis": nullable({"type": "number"}),
-    "redshift": nullable({"type": "number"}), "redshift_error": nullable({"type": "number"}),
-    "altdata": nullable({"type": "object"}),
-}
 CANDIDATE_POST = obj({
     **OBJ_FIELDS,
     "filter_ids": array(integer(), "List of associated filter IDs", minItems=1),
@@ -20,6 +13,25 @@ CANDIDATE_POST = obj({
     "passed_at": string("Arrow-parseable datetime when the filters were passed"),
 }, required=("id", "filter_ids", "passed_at"))
 
+# include flags -> (output key, hook, SkyPortal's default)
+INCLUDES = {
+    "includeSpectra": ("spectra", "spectra", False),
+    "includeComments": ("comments", "comments", False),
+    "includeFollowupRequests": ("followup_requests", "followup_requests", False),
+    "includeAssociatedObjs": ("associated_objs", "associated_objs", True),
+}
+# SkyPortal parameters we cannot honour (400 naming them when used)
+UNSUPPORTED_FLAGS = ()
+UNSUPPORTED_VALUES = ("sortByAnnotationOrigin", "sortByAnnotationKey", "sortByAnnotationOrder", "annotationFilterList",
+                      "listName", "listNameReject", "photometryAnnotationsFilter",
+                      "photometryAnnotationsFilterOrigin", "photometryAnnotationsFilterBefore",
+                      "photometryAnnotationsFilterAfter", "photometryAnnotationsFilterMinCount",
+                      "annotationExcludeOrigin", "annotationExcludeOutdatedDate")
+
+INCLUDE_PARAMS = (
+    Param("includePhotometry", {"type": "boolean"}),
+    Param("includeFollowupRequests", {"type": "boolean"}),
+)
 LIST_PARAMS = (
     *PAGINATION_PARAMS,
     Param("filterIDs", {"type": "string"}, 'Comma-separated filter IDs (e.g. "1,2")'),
@@ -28,46 +40,80 @@ LIST_PARAMS = (
     Param("startDate", {"type": "string"}, "passed_at >= startDate"),
     Param("endDate", {"type": "string"}, "passed_at <= endDate"),
     Param("classificationsReject", {"type": "string"}, "Comma-separated classes to reject"),
-    Param("sortBy", {"type": "string", "enum": sorted(svc.CANDIDATE_SORTS)}),
-    Param("sortOrder", {"type": "string", "enum": ["asc", "desc"]}),
-    Param("includePhotometry", {"type": "boolean"}),
+    Param("requireDetections", {"type": "boolean"}, "Apply the detection filters (default true)"),
+    Param("excludeForcedPhotometry", {"type": "boolean"}, "Accepted: no forced photometry is stored here"),
+    Param("nameOnly", {"type": "boolean"}, "With objID: only the ids of candidates whose id starts with it"),
+    Param("objID", {"type": "string"}, "Id prefix, with nameOnly"),
+    Param("queryID", {"type": "string"}, "Accepted (SkyPortal's front-end cache key); no effect"),
+    Param("autosave", {"type": "boolean"}, "Save the candidates of this page as sources (as POST /api/sources)"),
+    Param("autosaveGroupIds", {"type": "string"}, "Comma-separated groups to autosave to (default: POST "
+                                                   "/api/sources's)"),
+    Param("sortBy", {"type": "string", "enum": sorted(svc.CANDIDATE_SORTS)}, "Our addition (default passed_at)"),
+    Param("sortOrder", {"type": "string", "enum": ["asc", "desc"]}, "Our addition (default desc)"),
+    *INCLUDE_PARAMS,
     *OBJ_FILTER_PARAMS,
 )
 
 
-class CandidateHandler(BaseHandler):
+class CandidateHandler(ACL401Handler):
     @endpoint("Retrieve all candidates (numPerPage defaults to 25, capped at 500), or one", tags="candidates",
-              params=LIST_PARAMS)
+              params=(*LIST_PARAMS, Param("includeAlerts", {"type": "boolean"}, "One candidate: its passing alerts")))
     def get(self, obj_id=None):
+        refuse_unsupported(self, UNSUPPORTED_FLAGS, UNSUPPORTED_VALUES)
+        wanted = wanted_details(self, INCLUDES)
         with self.session() as session:
             if obj_id is not None:
-                self.success(svc.get_candidate(session, self.principal, obj_id,
-                                               self.bool_arg("includePhotometry", True)))
+                self.success(svc.get_candidate(session, self.principal, obj_id, self.bool_arg("includePhotometry"),
+                                               self.bool_arg("includeAlerts"), wanted))
+                return
+            page = self.page(default=25)
+            if self.bool_arg("nameOnly") and self.str_arg("objID"):
+                self.success(svc.candidate_name_search(session, self.principal, self.str_arg("objID"), page.size))
                 return
             q = svc.CandidateQuery(
                 filter_ids=svc.parse_ids(self.str_arg("filterIDs"), "filterIDs"),
                 group_ids=svc.parse_ids(self.str_arg("groupIDs"), "groupIDs"),
                 saved_status=self.str_arg("savedStatus", "all"),
-                start_date=svc.parse_date(self.str_arg("startDate"), "startDate"),
-                end_date=svc.parse_date(self.str_arg("endDate"), "endDate"),
+                start_date=svc.parse_date(self._date_arg("startDate"), "startDate"),
+                end_date=svc.parse_date(self._date_arg("endDate"), "endDate"),
                 classifications_reject=svc.parse_strings(self.str_arg("classificationsReject")),
                 sort_by=self.str_arg("sortBy", "passed_at"), sort_order=self.str_arg("sortOrder", "desc"),
                 include_photometry=self.bool_arg("includePhotometry"),
+                require_detections=self.bool_arg("requireDetections", True),
+                exclude_forced_photometry=self.bool_arg("excludeForcedPhotometry"),
+                details=wanted,
                 **self.obj_filter_args(),
             )
-            self.success(svc.list_candidates(session, self.principal, q, self.page(default=25)))
+            autosave_to = svc.parse_ids(self.str_arg("autosaveGroupIds"), "autosaveGroupIds")
+            if not self.bool_arg("autosave"):
+                self.success(svc.list_candidates(session, self.principal, q, page))
+                return
+        # SkyPortal's autosave: the page's candidates are saved as sources (the answer shows them as listed)
+        with self.session() as session, session.begin():
+            out = svc.list_candidates(session, self.principal, q, page)
+            for c in out["candidates"]:
+                body = {"id": c["id"]} if autosave_to is None else {"id": c["id"], "group_ids": autosave_to}
+                svc.post_source(session, self.principal, body)
+        self.success(out)
+
+    def _date_arg(self, name: str) -> str | None:
+        """SkyPortal takes "null" and "undefined" for no date here."""
+        raw = self.str_arg(name)
+        return None if raw is None or raw.strip().lower() in ("null", "undefined") else raw
 
     @endpoint("Check if a Candidate exists", tags="candidates")
     def head(self, obj_id):
         with self.session() as session:
-            svc.get_candidate(session, self.principal, obj_id, include_photometry=False)
-        self.exists()
+            found = svc.candidate_exists(session, self.principal, obj_id)
+        if not found:
+            self.set_status(404)
+        self.finish()
 
     @endpoint("Create new candidate(s) (one per filter).", tags="candidates", acls=("Upload data",),
               body=CANDIDATE_POST)
     def post(self):
         with self.session() as session, session.begin():
-            ids = svc.post_candidates(session, self.principal, self.body)
+            ids = svc.post_candidates(session, self.principal, obj_body(self.body))
         self.success({"ids": ids})
 
     @endpoint("Delete candidate(s)", tags="candidates", acls=("Upload data",))

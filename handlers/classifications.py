@@ -1,10 +1,14 @@
 """/api/classification (+ /votes, /sources) and /api/taxonomy."""
 
+import json
+
 import sqlalchemy as sa
+import yaml
 
 import models
 from broker.objects import classifications as svc
 from broker.objects import objs as osvc
+from broker.errors import ValidationError
 from broker.pagination import paginate
 from broker.validation import array, boolean, integer, nullable, obj, string
 
@@ -28,15 +32,45 @@ CLASSIFICATION_PUT = obj({k: v for k, v in CLASSIFICATION_FIELDS.items()
                           if k in ("classification", "taxonomy_id", "probability", "group_ids", "origin")},
                          minProperties=1)
 VOTE_POST = obj({"vote": {"type": "integer", "enum": [1, -1], "description": "+1 or -1"}}, required=("vote",))
-HIERARCHY = {"type": "object", "description": 'tdtax-style tree: {"class": ..., "subclasses": [...]}'}
+HIERARCHY = {"type": "object", "description": 'A tdtax hierarchy: {"class": ..., "subclasses": [...], "tags": [...], '
+                                              '"other names": [...]}'}
 TAXONOMY_POST = obj({
-    "name": string("Taxonomy name", minLength=1), "hierarchy": HIERARCHY,
-    "version": string("Version", minLength=1), "provenance": nullable(string("Where it comes from")),
-    "group_ids": array(integer(), "Groups that can use it (default: the sitewide group)"),
+    "name": string("Short string to make this taxonomy memorable to end users", minLength=1),
+    "hierarchy": HIERARCHY,
+    "hierarchy_file": string("The hierarchy as a YAML string (instead of hierarchy)"),
+    "version": string("Semantic version of this taxonomy name", minLength=1),
+    "provenance": nullable(string("Identifier (e.g., URL or git hash) tying it to its origin")),
+    "group_ids": nullable(array(integer(), "Groups that can use it (default: the sitewide group)")),
     "isLatest": boolean("Mark as the latest version of this name (default true)"),
-}, required=("name", "hierarchy", "version"))
-TAXONOMY_PUT = obj({k: TAXONOMY_POST["properties"][k] for k in ("name", "hierarchy", "version", "provenance",
-                                                                   "group_ids", "isLatest")}, minProperties=1)
+}, required=("name", "version"))
+TAXONOMY_PUT = obj({**{k: TAXONOMY_POST["properties"][k] for k in ("name", "version", "provenance", "group_ids")},
+                    "isLatest": nullable(boolean("Mark as the latest version of this name")),
+                    "hierarchy": nullable({**HIERARCHY, "description": "Not editable: upload a new taxonomy"})},
+                   minProperties=1)
+
+
+def taxonomy_hierarchy(body: dict) -> dict:
+    """The hierarchy of a POST: ``hierarchy``, or ``hierarchy_file`` (YAML; a list: its first item)."""
+    if body.get("hierarchy_file") is not None:
+        try:
+            parsed = yaml.safe_load(body["hierarchy_file"])
+        except yaml.YAMLError as exc:
+            raise ValidationError(f"Invalid hierarchy_file: not YAML ({str(exc).splitlines()[0]})",
+                                  field="hierarchy_file") from None
+        if isinstance(parsed, list):
+            parsed = parsed[0] if parsed else None
+        try:
+            json.dumps(parsed, allow_nan=False)
+        except (TypeError, ValueError):
+            raise ValidationError("Invalid hierarchy_file: holds values JSON cannot carry (dates, NaN...)",
+                                  field="hierarchy_file") from None
+        if not isinstance(parsed, dict):
+            raise ValidationError("Invalid hierarchy_file: must describe one tdtax node (a mapping with 'class')",
+                                  field="hierarchy_file")
+        return parsed
+    if body.get("hierarchy") is None:
+        raise ValidationError("A JSON of the taxonomy must be given (hierarchy or hierarchy_file)", field="hierarchy")
+    return body["hierarchy"]
 
 
 class ClassificationHandler(BaseHandler):
@@ -123,17 +157,25 @@ class TaxonomyHandler(BaseHandler):
 
     @endpoint("Post a new taxonomy", tags="taxonomies", acls=("Post taxonomy",), body=TAXONOMY_POST)
     def post(self):
+        body = {k: v for k, v in self.body.items() if k != "hierarchy_file" and not (k == "group_ids" and not v)}
+        body["hierarchy"] = taxonomy_hierarchy(self.body)
         with self.session() as session, session.begin():
-            t = svc.create_taxonomy(session, self.principal, self.body, self.config.admin.sitewide_group)
+            t = svc.create_taxonomy(session, self.principal, body, self.config.admin.sitewide_group)
             self.success({"taxonomy_id": t.id})
 
-    @endpoint("Update a taxonomy", tags="taxonomies", acls=("Post taxonomy",), body=TAXONOMY_PUT)
+    @endpoint("Update a taxonomy (its hierarchy is not editable: upload a new version)", tags="taxonomies",
+              acls=("Post taxonomy",), body=TAXONOMY_PUT)
     def put(self, taxonomy_id):
+        if self.body.get("hierarchy") is not None:
+            raise ValidationError("Editing the hierarchy not allowed, upload a new taxonomy if this change is "
+                                  "desired.", field="hierarchy")
+        body = {k: v for k, v in self.body.items()
+                if k != "hierarchy" and not (k in ("isLatest", "group_ids") and not v and v is not False)}
         with self.session() as session, session.begin():
-            svc.update_taxonomy(session, self.principal, int(taxonomy_id), dict(self.body))
+            svc.update_taxonomy(session, self.principal, int(taxonomy_id), body)
         self.success()
 
-    @endpoint("Delete a taxonomy (and its classifications)", tags="taxonomies", acls=("Delete taxonomy",))
+    @endpoint("Delete a taxonomy (not while classifications use it)", tags="taxonomies", acls=("Delete taxonomy",))
     def delete(self, taxonomy_id):
         with self.session() as session, session.begin():
             svc.delete_taxonomy(session, self.principal, int(taxonomy_id))

@@ -1,25 +1,33 @@
-"""/api/gcn_event and /api/localization."""
-
+"""/api/gcn_event, /api/localization, /api/sources_in_gcn and /api/localizationcrossmatch, as SkyPortal's."""
 
 import sqlalchemy as sa
 
 import models
 from broker.sky import gcn as svc
-from broker.errors import NotFound, ValidationError
+from broker.errors import ValidationError
 from broker.validation import array, nullable, obj, string
 
-from .base import PAGINATION_PARAMS, BaseHandler, Param, endpoint
+from .base import BaseHandler, Param, endpoint
 
 NUMS = array({"type": "number"})
-SKYMAP = obj({"localization_name": string(minLength=1), "uniq": array({"type": "integer"}, minItems=1),
-              "probdensity": NUMS, "distmu": nullable(NUMS), "distsigma": nullable(NUMS), "distnorm": nullable(NUMS),
-              "ra": {"type": "number"}, "dec": {"type": "number"}, "error": {"type": "number", "exclusiveMinimum": 0}},
-             required=("localization_name",))
+ANY_NUMBER = {"type": ["number", "string"]}
+SKYMAP_OBJECT = obj({
+    "localization_name": string(minLength=1), "uniq": array({"type": "integer"}, minItems=1), "probdensity": NUMS,
+    "distmu": nullable(NUMS), "distsigma": nullable(NUMS), "distnorm": nullable(NUMS),
+    "ra": ANY_NUMBER, "dec": ANY_NUMBER, "error": ANY_NUMBER,
+    "amaj": ANY_NUMBER, "amin": ANY_NUMBER, "phi": ANY_NUMBER,
+    "polygon": {"type": ["array", "string"], "description": "[[ra, dec], ...] vertices of a convex polygon"},
+    "content": string("our addition: base64 FITS, with localization_name"),
+    "url": string("our addition: a FITS URL, with localization_name"),
+})
 GCN_POST = {"oneOf": [
-    obj({"json": {"type": ["object", "string"], "description": "a JSON notice (e.g. igwn.gwalert)"}},
+    obj({"json": {"type": ["object", "string"], "description": "a JSON notice (igwn.gwalert, Einstein Probe, ...)"}},
         required=("json",)),
     obj({"xml": string("a VOEvent")}, required=("xml",)),
-    obj({"dateobs": string("event time (UTC)"), "skymap": SKYMAP, "aliases": array(string())},
+    obj({"dateobs": string("event time (UTC)"), "trigger_id": {"type": ["string", "integer"]},
+         "aliases": array(string()), "tags": array(string(minLength=1)), "properties": {"type": "object"},
+         "group_ids": array({"type": "integer"}),
+         "skymap": {"oneOf": [SKYMAP_OBJECT, string("base64 FITS ('name=<file>;base64,<data>') or a URL")]}},
         required=("dateobs",)),
 ]}
 LOCALIZATION_POST = obj({
@@ -29,86 +37,274 @@ LOCALIZATION_POST = obj({
     "ra": {"type": "number"}, "dec": {"type": "number"}, "error": {"type": "number", "exclusiveMinimum": 0},
     "fits": string("base64 FITS sky map (flat or multi-order, gzip too)"),
 }, required=("dateobs", "localization_name"))
+ALIAS_BODY = obj({"alias": string(minLength=1)}, required=("alias",))
+TAG_POST = obj({"dateobs": string(), "text": string(minLength=1)}, required=("dateobs", "text"))
+TAG_DELETE = obj({"tag": string(minLength=1)}, required=("tag",))
+TRIGGER_PUT = obj({"triggered": {"type": ["boolean", "string"]}}, required=("triggered",))
+STATUS = {"type": "string", "enum": list(models.GCN_EVENT_OBJ_STATUSES)}
+SOURCE_POST = obj({"localization_name": string(), "localization_cumprob": {"type": ["number", "string"]},
+                   "source_id": string(minLength=1), "status": STATUS, "explanation": string(), "notes": string(),
+                   "start_date": string(), "end_date": string()},
+                  required=("localization_name", "localization_cumprob", "source_id", "status", "start_date",
+                            "end_date"))
+SOURCE_PATCH = obj({"status": STATUS, "explanation": string(), "notes": string()}, required=("status",))
+
+LIST_PARAMS = (
+    Param("startDate", {"type": "string"}, "dateobs >= startDate"),
+    Param("endDate", {"type": "string"}, "dateobs <= endDate"),
+    Param("partialdateobs", {"type": "string"}, "dateobs starting with, or an alias containing, this"),
+    Param("gcnTagKeep", {"type": "string"}, "comma-separated tags: events with any of them"),
+    Param("gcnTagRemove", {"type": "string"}, "comma-separated tags: events with none of them"),
+    Param("localizationTagKeep", {"type": "string"}), Param("localizationTagRemove", {"type": "string"}),
+    Param("gcnPropertiesFilter", {"type": "string"}, "e.g. 'BNS: 0.5: gt, NSBH' (property[: value: op])"),
+    Param("localizationPropertiesFilter", {"type": "string"}, "e.g. 'area_90: 500: lt'"),
+    Param("groupIds", {"type": "string"}, "comma-separated group IDs: events shared with one of them"),
+    Param("excludeNoticeContent", {"type": "boolean"}, "single event: leave the notices' content out"),
+    Param("sortBy", {"type": "string", "enum": ["dateobs"]}), Param("sortOrder", {"type": "string",
+                                                                                 "enum": ["asc", "desc"]}),
+    Param("numPerPage", {"type": "integer", "minimum": 1}, "default 10"),
+    Param("pageNumber", {"type": "integer", "minimum": 1}),
+    Param("includeRetracted", {"type": "boolean"}, "our addition: false leaves retracted events out (default true)"),
+)
 
 
 class GcnEventHandler(BaseHandler):
-    @endpoint("Retrieve GCN events (paginated), or one by dateobs", tags="gcn_events",
-              params=(*PAGINATION_PARAMS, Param("includeRetracted", {"type": "boolean"})))
+    @endpoint("Retrieve GCN events (paginated), or one by dateobs", tags="gcn_events", params=LIST_PARAMS)
     def get(self, dateobs=None):
-        E = models.GcnEvent
         with self.session() as session:
             if dateobs is not None:
-                event = session.execute(sa.select(E).where(E.dateobs == svc._utc(dateobs, "dateobs"))).scalar()
-                if event is None:
-                    raise NotFound(f"No GCN event at {dateobs}")
-                self.success(svc.event_to_dict(event))
+                if self.str_arg("partialdateobs") is not None:
+                    raise ValidationError("Cannot specify both dateobs and partialdateobs query parameters",
+                                          field="partialdateobs")
+                event = svc.find_event(session, dateobs, self.principal)
+                self.success(svc.event_to_dict(event, notice_content=not self.bool_arg("excludeNoticeContent")))
                 return
-            stmt = sa.select(E).order_by(E.dateobs.desc())
-            if not self.bool_arg("includeRetracted"):
-                stmt = stmt.where(~E.retracted)
-            from broker.pagination import paginate
+            sort_by, order = self.str_arg("sortBy"), self.str_arg("sortOrder", "desc" if self.str_arg("sortBy")
+                                                                  is None else "asc")
+            if sort_by not in (None, "dateobs"):
+                raise ValidationError(f"Invalid sortBy: only 'dateobs' is supported, got {sort_by!r}", field="sortBy")
+            if order not in ("asc", "desc"):
+                raise ValidationError(f"Invalid sortOrder: 'asc' or 'desc', got {order!r}", field="sortOrder")
+            self.success(svc.list_events(
+                session, self.principal, start_date=self._date("startDate"), end_date=self._date("endDate"),
+                partialdateobs=self.str_arg("partialdateobs"),
+                gcn_tag_keep=self._list("gcnTagKeep"), gcn_tag_remove=self._list("gcnTagRemove"),
+                localization_tag_keep=self._list("localizationTagKeep"),
+                localization_tag_remove=self._list("localizationTagRemove"),
+                gcn_properties_filter=self._list("gcnPropertiesFilter"),
+                localization_properties_filter=self._list("localizationPropertiesFilter"),
+                group_ids=self._ints("groupIds"), include_retracted=self.bool_arg("includeRetracted", True),
+                sort_order=order, page=self.page(default=10)))
 
-            rows, total = paginate(session, stmt, self.page())
-            self.success({"events": [svc.event_to_dict(e) for e in rows], "totalMatches": total})
+    def _list(self, name):
+        raw = self.str_arg(name)
+        return None if raw is None else [x.strip() for x in raw.split(",") if x.strip()]
 
-    @endpoint("Ingest a GCN notice ({json} or {xml}) or a sky map for an event", tags="gcn_events",
-              acls=("Manage GCNs",), body=GCN_POST)
+    def _ints(self, name):
+        try:
+            return [int(x) for x in self._list(name) or []]
+        except ValueError:
+            raise ValidationError(f"Invalid {name}: must be comma-separated integers", field=name) from None
+
+    def _date(self, name):
+        raw = self.str_arg(name)
+        return None if raw is None else svc._utc(raw.strip(), name)
+
+    @endpoint("Ingest a GCN notice ({xml}, {json}) or an event from a dictionary (dateobs, skymap, tags, ...)",
+              tags="gcn_events", acls=("Manage GCNs",), body=GCN_POST)
     async def post(self):
-        self.success(await self.blocking(self._ingest, self.body))
+        parsed, raw = await self.blocking(svc.parse_notice_body, self.body)  # may fetch skymap.url
+        self.success(await self.blocking(self._ingest, parsed, raw))
 
-    def _ingest(self, b: dict) -> dict:
+    def _ingest(self, parsed, raw) -> dict:
+        from broker.access.auth import readable_groups
+
         with self.session() as session, session.begin():
-            event = svc.store_notice(session, *svc.parse_notice_body(b))
-            return {"gcnevent_id": event.id, "dateobs": event.dateobs.isoformat()}
+            groups = None
+            if parsed.group_ids:
+                groups = session.execute(readable_groups(self.principal).with_only_columns(models.Group.id)
+                                         .where(models.Group.id.in_(parsed.group_ids))).scalars().all()
+            event, notice = svc.store_notice(session, parsed, raw, user_id=self.principal.user_id,
+                                             readable_group_ids=groups)
+            return {"gcnevent_id": event.id, "dateobs": event.dateobs.isoformat(),
+                    "notice_id": None if notice is None else notice.id}
 
     @endpoint("Delete a GCN event", tags="gcn_events", acls=("Manage GCNs",))
     def delete(self, dateobs):
-        E = models.GcnEvent
         with self.session() as session, session.begin():
-            event = session.execute(sa.select(E).where(E.dateobs == svc._utc(dateobs, "dateobs"))).scalar()
-            if event is None:
-                raise NotFound(f"No GCN event at {dateobs}")
-            session.delete(event)
+            session.delete(svc.find_event(session, dateobs, self.principal))
         self.success()
 
 
+class GcnEventAliasHandler(BaseHandler):
+    @endpoint("Add an alias to a GCN event", tags="gcn_events", acls=("Manage GCNs",), body=ALIAS_BODY)
+    def post(self, dateobs):
+        with self.session() as session, session.begin():
+            svc.add_alias(session, self.principal, dateobs, self.body["alias"])
+        self.success()
+
+    @endpoint("Remove an alias of a GCN event (LVC# and FERMI# aliases stay)", tags="gcn_events",
+              acls=("Manage GCNs",), body=ALIAS_BODY)
+    def delete(self, dateobs):
+        with self.session() as session, session.begin():
+            svc.remove_alias(session, self.principal, dateobs, self.body["alias"])
+        self.success()
+
+
+class GcnEventTagsHandler(BaseHandler):
+    @endpoint("All GCN event tags", tags="gcn_events")
+    def get(self):
+        with self.session() as session:
+            self.success(svc.all_tags(session))
+
+    @endpoint("Tag a GCN event", tags="gcn_events", acls=("Manage GCNs",), body=TAG_POST)
+    def post(self):
+        with self.session() as session, session.begin():
+            tag_id = svc.add_tag(session, self.principal, self.body["dateobs"], self.body["text"])
+        self.success({"gcntag_id": tag_id})
+
+
+class GcnEventTagHandler(BaseHandler):
+    @endpoint("Remove a tag from a GCN event (body: {tag})", tags="gcn_events", acls=("Manage GCNs",),
+              body=TAG_DELETE)
+    def delete(self, dateobs):
+        with self.session() as session, session.begin():
+            svc.remove_tag(session, self.principal, dateobs, self.body["tag"])
+        self.success()
+
+
+class GcnEventPropertiesHandler(BaseHandler):
+    @endpoint("All GCN event property names", tags="gcn_events")
+    def get(self):
+        with self.session() as session:
+            self.success(svc.property_keys(session, models.GcnProperty))
+
+
+class GcnEventTriggerHandler(BaseHandler):
+    @endpoint("Triggered status of allocations for a GCN event", tags="gcn_events", acls=("Manage allocations",))
+    def get(self, dateobs, allocation_id=None):
+        with self.session() as session:
+            self.success(svc.triggers(session, dateobs, None if allocation_id is None else int(allocation_id)))
+
+    @endpoint("Set whether an allocation was triggered for a GCN event", tags="gcn_events",
+              acls=("Manage allocations",), body=TRIGGER_PUT)
+    def put(self, dateobs, allocation_id):
+        with self.session() as session, session.begin():
+            out = svc.set_trigger(session, self.principal, dateobs, int(allocation_id), self.body["triggered"])
+        self.success(out)
+
+    @endpoint("Remove the triggered status of an allocation for a GCN event", tags="gcn_events",
+              acls=("Manage allocations",))
+    def delete(self, dateobs, allocation_id):
+        with self.session() as session, session.begin():
+            out = svc.delete_trigger(session, dateobs, int(allocation_id))
+        self.success(out)
+
+
+class GcnEventCrossmatchHandler(BaseHandler):
+    @endpoint("Crossmatch state of a GCN event: one entry per localization (objects matched)", tags="gcn_events")
+    def get(self, dateobs):
+        with self.session() as session:
+            self.success(svc.crossmatch_state(session, self.principal, dateobs))
+
+    @endpoint("Crossmatch a GCN event's localizations again with the candidates since the event",
+              tags="gcn_events", acls=("Manage GCNs",))
+    async def post(self, dateobs):
+        self.success(await self.blocking(self._requeue, dateobs))
+
+    def _requeue(self, dateobs):
+        with self.session() as session, session.begin():
+            return svc.requeue_crossmatch(session, self.principal, dateobs)
+
+
+class SourcesInGcnHandler(BaseHandler):
+    @endpoint("Sources confirmed, rejected (...) for a GCN event", tags="gcn_events",
+              params=(Param("sourcesIDList", {"type": "string"}, "comma-separated source IDs"),))
+    def get(self, dateobs, source_id=None):
+        ids = source_id if source_id is not None else self.str_arg("sourcesIDList", "")
+        with self.session() as session:
+            self.success(svc.sources_in_gcn(session, self.principal, dateobs,
+                                            [s.strip() for s in ids.split(",") if s.strip()]))
+
+    @endpoint("Confirm or reject a source for a GCN event", tags="gcn_events", acls=("Upload data",),
+              body=SOURCE_POST)
+    def post(self, dateobs):
+        with self.session() as session, session.begin():
+            out = svc.set_source_in_gcn(session, self.principal, dateobs, self.body)
+        self.success(out)
+
+    @endpoint("Change the status of a source for a GCN event", tags="gcn_events", acls=("Upload data",),
+              body=SOURCE_PATCH)
+    def patch(self, dateobs, source_id):
+        with self.session() as session, session.begin():
+            out = svc.update_source_in_gcn(session, self.principal, dateobs, source_id, self.body)
+        self.success(out)
+
+    @endpoint("Remove the status of a source for a GCN event", tags="gcn_events", acls=("Upload data",))
+    def delete(self, dateobs, source_id):
+        with self.session() as session, session.begin():
+            out = svc.delete_source_in_gcn(session, self.principal, dateobs, source_id)
+        self.success(out)
+
+
 class LocalizationPostHandler(BaseHandler):
-    @endpoint("Add a localization to an event: multi-order arrays, a cone, or a FITS file", tags="localizations",
-              acls=("Manage GCNs",), body=LOCALIZATION_POST)
+    @endpoint("Our addition: add a localization to an event (multi-order arrays, a cone, or a FITS file)",
+              tags="localizations", acls=("Manage GCNs",), body=LOCALIZATION_POST)
     async def post(self):
         self.success(await self.blocking(self._add, self.body))
 
     def _add(self, b: dict) -> dict:
-        E = models.GcnEvent
         with self.session() as session, session.begin():
-            event = session.execute(sa.select(E).where(E.dateobs == svc._utc(b["dateobs"], "dateobs"))).scalar()
-            if event is None:
-                raise ValidationError(f"Invalid dateobs: no GCN event at {b['dateobs']}", field="dateobs")
+            event = svc.find_event(session, b["dateobs"], self.principal, missing=ValidationError)
             loc = svc.add_localization(session, event, b["localization_name"], svc.skymap_from_body(b))
             return {"localization_id": loc.id}
 
 
 class LocalizationHandler(BaseHandler):
-    @endpoint("Retrieve a localization with its 50% and 90% areas (and the map on request)", tags="localizations",
-              params=(Param("include2DMap", {"type": "boolean"}, "include uniq/probdensity"),
+    @endpoint("Retrieve a localization: its map (uniq, probdensity, distances), GeoJSON contour, tags, "
+              "properties and 50%/90% areas", tags="localizations",
+              params=(Param("include2DMap", {"type": "boolean"}, "add flat_2d: the map at NSIDE 512, RING"),
                       Param("includeContour", {"type": "boolean"},
-                            "include the 50% and 90% credible regions as MOCs (lists of UNIQ pixels)")))
+                            "our addition: add contour_moc, the 50% and 90% regions as UNIQ pixel lists")))
     def get(self, dateobs, localization_name):
+        from broker.sky import kernels as K
+
         with self.session() as session:
-            loc = svc.find_localization(session, dateobs, localization_name)
-            out = loc.to_dict()
-            if self.bool_arg("includeContour"):
-                out["contour"] = svc.contours(svc.stored_skymap(loc))
+            loc = svc.find_localization(session, dateobs, localization_name, self.principal)
+            out = svc.localization_to_dict(loc, arrays=True)
             if self.bool_arg("include2DMap"):
                 sm = svc.stored_skymap(loc)
-                out["uniq"], out["probdensity"] = sm.uniq.tolist(), sm.probdensity.tolist()
-            self.success(out)
+                out["flat_2d"] = K.rasterize(sm.uniq, sm.probdensity, 9, ring=True).tolist()
+            if self.bool_arg("includeContour"):
+                out["contour_moc"] = svc.contours(svc.stored_skymap(loc))
+        self.success(out)
 
     @endpoint("Delete a localization", tags="localizations", acls=("Manage GCNs",))
     def delete(self, dateobs, localization_name):
         with self.session() as session, session.begin():
-            session.delete(svc.find_localization(session, dateobs, localization_name))
+            session.delete(svc.find_localization(session, dateobs, localization_name, self.principal))
         self.success()
+
+
+class LocalizationTagsHandler(BaseHandler):
+    @endpoint("All localization tags", tags="localizations")
+    def get(self):
+        with self.session() as session:
+            self.success(session.execute(sa.select(models.LocalizationTag.text).distinct()
+                                         .order_by(models.LocalizationTag.text)).scalars().all())
+
+
+class LocalizationPropertiesHandler(BaseHandler):
+    @endpoint("All localization property names", tags="localizations")
+    def get(self):
+        with self.session() as session:
+            self.success(svc.property_keys(session, models.LocalizationProperty))
+
+
+def _send_fits(handler: BaseHandler, data: bytes, name: str) -> None:
+    handler.set_header("Content-Type", "application/fits")
+    handler.set_header("Content-Disposition", f'attachment; filename="{name}"')
+    handler.finish(data)
 
 
 class LocalizationDownloadHandler(BaseHandler):
@@ -117,9 +313,20 @@ class LocalizationDownloadHandler(BaseHandler):
         from broker.sky.mapio import write_moc_fits
 
         with self.session() as session:
-            loc = svc.find_localization(session, dateobs, localization_name)
+            loc = svc.find_localization(session, dateobs.strip(), localization_name.strip(), self.principal)
             data = write_moc_fits(svc.stored_skymap(loc), {"DATE-OBS": loc.dateobs.isoformat()})
-            name = f"{loc.localization_name}.multiorder.fits"
-        self.set_header("Content-Type", "application/fits")
-        self.set_header("Content-Disposition", f'attachment; filename="{name}"')
-        self.finish(data)
+            name = f"{loc.localization_name}.fits"
+        _send_fits(self, data, name)
+
+
+class LocalizationCrossmatchHandler(BaseHandler):
+    @endpoint("The product of two localizations (normalised) as a multi-order FITS file", tags="localizations",
+              params=(Param("id1", {"type": "integer"}, required=True), Param("id2", {"type": "integer"},
+                                                                             required=True)))
+    def get(self):
+        if self.str_arg("id1") is None or self.str_arg("id2") is None:
+            raise ValidationError("Please provide two localization id", field="id1")
+        id1, id2 = self.int_arg("id1"), self.int_arg("id2")
+        with self.session() as session:
+            data, name = svc.localization_product(session, self.principal, id1, id2)
+        _send_fits(self, data, name)

@@ -1,8 +1,7 @@
 """/api/streams and their users."""
 
 from broker.access import streams as svc
-from broker.access.auth import get_readable_stream, readable_streams
-from broker.validation import integer, nullable, obj, string
+from broker.validation import boolean, integer, nullable, obj, string
 
 import models
 
@@ -24,22 +23,26 @@ ALTDATA = nullable({
         },
     },
 })
-STREAM_POST = obj({"name": string("Stream name (unique)", minLength=1), "altdata": ALTDATA},
+AUTO_JOIN = "Any user may add themselves to this stream, and every user sees it (default false)"
+STREAM_POST = obj({"name": string("Stream name (unique)", minLength=1), "altdata": ALTDATA,
+                   "auto_join": boolean(AUTO_JOIN)},
                   required=("name",))
-STREAM_PATCH = obj({"name": string("Stream name (unique)", minLength=1), "altdata": ALTDATA},
+STREAM_PATCH = obj({"name": string("Stream name (unique)", minLength=1), "altdata": ALTDATA,
+                    "auto_join": nullable(boolean(AUTO_JOIN + "; null leaves it unchanged"))},
                    minProperties=1)
 STREAM_USER_POST = obj({"user_id": integer("ID of the user to give access")}, required=("user_id",))
 
 
 class StreamHandler(BaseHandler):
-    @endpoint("Retrieve all streams the user can read, or one", tags="streams")
+    @endpoint("Retrieve all streams the user can read (theirs and every auto-join stream), or one",
+              tags="streams")
     def get(self, stream_id=None):
         with self.session() as session:
             if stream_id is None:
-                rows = session.execute(readable_streams(self.principal).order_by(models.Stream.id)).scalars()
+                rows = session.execute(svc.readable_streams(self.principal).order_by(models.Stream.id)).scalars()
                 self.success([svc.stream_to_dict(s) for s in rows])
             else:
-                self.success(svc.stream_to_dict(get_readable_stream(session, self.principal, int(stream_id))))
+                self.success(svc.stream_to_dict(svc.get_stream(session, self.principal, int(stream_id))))
 
     @endpoint("POST a new stream", tags="streams", acls=("Manage streams",), body=STREAM_POST)
     def post(self):
@@ -61,8 +64,8 @@ class StreamHandler(BaseHandler):
 
 
 class StreamUserHandler(BaseHandler):
-    @endpoint("Grant a user access to a stream", tags="streams", acls=("Manage streams",),
-              body=STREAM_USER_POST)
+    @endpoint("Grant a user access to a stream (stream managers: anyone; any user: themselves, to an auto-join "
+              "stream)", tags="streams", body=STREAM_USER_POST)
     def post(self, stream_id):
         with self.session() as session, session.begin():
             su = svc.add_user(session, self.principal, int(stream_id), self.body["user_id"])

@@ -7,14 +7,27 @@ from .followup import (TERMINAL_STATUSES, Allocation, DefaultFollowupFired, Defa
                        FacilityTransaction, FollowupRequest, FollowupStatus, Instrument, Telescope,
                        followup_target_groups, followup_watchers)
 from .gcn import GcnEvent, GcnNotice, Localization, LocalizationTile, ObjLocalization
+from .gcn import (GCN_EVENT_OBJ_STATUSES, GcnEventObj, GcnProperty, GcnTag, GcnTrigger, LocalizationProperty,
+                  LocalizationTag)  # issue 10, GCN part
 from .groups import Group, GroupUser, group_streams
 from .ingest import FailedAlert, IngestCounter, IngestOffset, IngestStatus, ObjDuplicate
 from .objects import Candidate, Obj, Photometry, Source, healpix_index, photometry_groups
 from .streams import Stream, StreamUser
 from .users import ACL, Role, Token, User, role_acls, token_acls, user_acls, user_roles
+# annotations, comments, thumbnails, spectra (issue 9, part B)
+from .spectra import Spectrum, group_spectra, spectrum_users
+from .annotations import (Annotation, AnnotationOnPhotometry, AnnotationOnSpectrum, group_annotations,
+                          group_annotations_on_photometry, group_annotations_on_spectra)
+from .comments import Comment, CommentOnSpectrum, group_comments, group_comments_on_spectra
+from .thumbnails import Thumbnail
 
 __all__ = [
+    "Annotation", "AnnotationOnPhotometry", "AnnotationOnSpectrum", "Comment", "CommentOnSpectrum", "Spectrum",
+    "Thumbnail", "group_annotations", "group_annotations_on_photometry", "group_annotations_on_spectra",
+    "group_comments", "group_comments_on_spectra", "group_spectra", "spectrum_users",
     "GcnEvent", "GcnNotice", "Localization", "LocalizationTile", "ObjLocalization",
+    "GCN_EVENT_OBJ_STATUSES", "GcnEventObj", "GcnProperty", "GcnTag", "GcnTrigger", "LocalizationProperty",
+    "LocalizationTag",
     "Allocation", "DefaultFollowupFired", "DefaultFollowupRequest", "FacilityTransaction", "FollowupRequest",
     "FollowupStatus", "Instrument", "TERMINAL_STATUSES", "Telescope", "followup_target_groups",
     "followup_watchers",

@@ -1,28 +1,52 @@
 """Enumerations shared by models and the API (`/api/enum_types`)."""
 
-# SkyPortal's ACL names. "Post from <facility>" ACLs are added per facility listener.
-ACLS = (
-    "System admin",
+# SkyPortal's ACL names (skyportal/model_util.py's all_acl_ids), in its order, then ours: "Manage streams"
+# (SkyPortal manages streams with "System admin") and "Post from <facility>" per facility listener.
+SKYPORTAL_ACLS = (
+    "Become user",
+    "Comment",
+    "Annotate",
     "Manage users",
-    "Manage groups",
-    "Manage streams",
     "Manage sources",
+    "Manage photometry",
+    "Manage groups",
+    "Manage teams",
+    "Manage sharing services",
+    "Manage shifts",
+    "Manage instruments",
     "Manage allocations",
+    "Manage observing runs",
+    "Manage telescopes",
+    "Manage Analysis Services",
+    "Manage Recurring APIs",
+    "Manage observation plans",
     "Manage GCNs",
     "Upload data",
-    "Classify",
-    "Annotate",
-    "Comment",
+    "Run Analyses",
+    "System admin",
     "Post taxonomy",
     "Delete taxonomy",
+    "Delete bulk photometry",
+    "Classify",
+)
+ACLS = SKYPORTAL_ACLS + (
+    "Manage streams",
     "Post from LCO",
+    # the facility listeners of facility_apis/registry.py (issue 10): "Post from <listener_classname>"
+    "Post from SINISTROAPI", "Post from SPECTRALAPI", "Post from MUSCATAPI", "Post from FLOYDSAPI",
+    "Post from SOARGHTSAPI", "Post from SOARGHTSIMAGERAPI", "Post from SOARTSPECAPI", "Post from QHY600API",
+    "Post from NRESAPI", "Post from GENERICAPI", "Post from SEDMAPI",
 )
 
-# Roles bundle ACLs (SkyPortal's defaults, trimmed to the ACLs above).
+# Roles bundle ACLs: SkyPortal's default roles (skyportal/model_util.py's role_acls).
 ROLES = {
     "Super admin": ACLS,
-    "Group admin": ("Annotate", "Classify", "Comment", "Upload data", "Manage sources"),
-    "Full user": ("Annotate", "Classify", "Comment", "Upload data"),
+    "Group admin": (
+        "Annotate", "Comment", "Manage shifts", "Manage sources", "Manage teams", "Manage Analysis Services",
+        "Manage Recurring APIs", "Manage GCNs", "Upload data", "Run Analyses", "Post taxonomy", "Manage users",
+        "Classify", "Manage observing runs",
+    ),
+    "Full user": ("Annotate", "Comment", "Upload data", "Classify", "Run Analyses", "Manage observing runs"),
     "View only": (),
 }
 
@@ -46,7 +70,9 @@ ALLOWED_MAGSYSTEMS = ("ab", "vega", "bd17", "csp")
 FOLLOWUP_PRIORITIES = ("1", "2", "3", "4", "5")
 
 ALLOWED_SPECTRUM_TYPES = ("source", "host", "host_center")
-THUMBNAIL_TYPES = ("new", "ref", "sub", "sdss", "dr8", "ls", "ps1")
+# SkyPortal's thumbnail types (enum_types.THUMBNAIL_TYPES)
+THUMBNAIL_TYPES = ("new", "ref", "sub", "sdss", "dr8", "ls", "ps1", "sm", "hst", "chandra", "jwst", "new_gz", "ref_gz",
+                   "sub_gz")
 
 ENUM_TYPES = {
     "ALLOWED_ACLS": ACLS,

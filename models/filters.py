@@ -25,6 +25,8 @@ class Filter(Base, Timestamped):
     criteria: Mapped[dict] = mapped_column(JSONB, nullable=False, default=dict)
     # Save passing objects as Sources of the filter's group.
     autosave: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False)
+    # SkyPortal: arbitrary JSON about the filter (migration 0010)
+    altdata: Mapped[dict | None] = mapped_column(JSONB)
 
     stream: Mapped[Stream] = relationship(lazy="joined")
     group: Mapped[Group] = relationship(lazy="joined")

@@ -49,7 +49,12 @@ class Telescope(Base, Timestamped):
     elevation: Mapped[float | None] = mapped_column(sa.Float)
     diameter: Mapped[float] = mapped_column(sa.Float, nullable=False)  # metres
     robotic: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False)
-    fixed_location: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=True)
+    fixed_location: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=True,
+                                                 server_default=sa.text("true"))
+    # SkyPortal's other telescope columns (migration 0010)
+    skycam_link: Mapped[str | None] = mapped_column(sa.String)  # the telescope's sky camera
+    weather_link: Mapped[str | None] = mapped_column(sa.String)  # the preferred weather site
+    mpc_obscode: Mapped[str | None] = mapped_column(sa.String)  # Minor Planet Center observatory code
 
 
 class Instrument(Base, Timestamped):
@@ -64,6 +69,22 @@ class Instrument(Base, Timestamped):
     # the facility adapter that submits requests for it (e.g. "LCO") and its callback listener
     api_classname: Mapped[str | None] = mapped_column(sa.String)
     listener_classname: Mapped[str | None] = mapped_column(sa.String)
+    # SkyPortal's other instrument columns (migration 0010)
+    # {filter: {"limiting_magnitude", "magsys", "exposure_time"}}; keys among ``filters``
+    sensitivity_data: Mapped[dict | None] = mapped_column(JSONB)
+    # {"filt_change_time", "readout", "overhead_per_exposure", "slew_rate", ...}
+    configuration_data: Mapped[dict | None] = mapped_column(JSONB)
+    status: Mapped[dict | None] = mapped_column(JSONB)  # latest status, as the facility reports it
+    last_status_update: Mapped[datetime | None] = mapped_column(sa.DateTime)
+    api_classname_obsplan: Mapped[str | None] = mapped_column(sa.String)  # observation-plan adapter
+    treasuremap_id: Mapped[int | None] = mapped_column(sa.Integer)  # treasuremap.space instrument id
+    tns_id: Mapped[int | None] = mapped_column(sa.Integer)  # TNS instrument id
+    across_id: Mapped[str | None] = mapped_column(sa.String, index=True)  # NASA ACROSS instrument UUID
+    region: Mapped[str | None] = mapped_column(sa.String)  # field shape, a DS9 region string
+    has_fields: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False,
+                                             server_default=sa.text("false"))
+    has_region: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False,
+                                             server_default=sa.text("false"))
 
     telescope: Mapped[Telescope] = relationship(lazy="joined")
 
@@ -83,6 +104,11 @@ class Allocation(Base, Timestamped):
     end_date: Mapped[datetime | None] = mapped_column(sa.DateTime)
     # Fernet token of the JSON credentials; never serialised
     _altdata: Mapped[str | None] = mapped_column("altdata", sa.Text)
+    # SkyPortal's: [{start_date, end_date}] a request's window must lie in; groups data is shared with; its uses
+    validity_ranges: Mapped[list | None] = mapped_column(JSONB)
+    default_share_group_ids: Mapped[list | None] = mapped_column(JSONB)
+    types: Mapped[list] = mapped_column(JSONB, nullable=False, default=lambda: ["triggered"],
+                                        server_default=sa.text("'[\"triggered\"]'::jsonb"))
 
     group: Mapped[Group] = relationship(lazy="joined")
     instrument: Mapped[Instrument] = relationship(lazy="joined")
@@ -130,10 +156,15 @@ class FollowupRequest(Base, Timestamped):
     frames: Mapped[list] = mapped_column(JSONB, nullable=False, default=list)
     default_followup_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("default_followup_requests.id", ondelete="SET NULL"))
+    # SkyPortal's: a free comment (PUT /api/followup_request/{id}/comment), who changed it last, and a status
+    # set by people or a listener in SkyPortal's words (GENERICAPI, SEDMAPI; null: derived from ``status``)
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+    last_modified_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    status_text: Mapped[str | None] = mapped_column(sa.Text)
 
     obj: Mapped[Obj] = relationship(lazy="joined")
     allocation: Mapped[Allocation] = relationship(lazy="joined")
-    requester: Mapped[User | None] = relationship(lazy="joined")
+    requester: Mapped[User | None] = relationship(lazy="joined", foreign_keys=[requester_id])
     target_groups: Mapped[list[Group]] = relationship(secondary=followup_target_groups)
     watchers: Mapped[list[User]] = relationship(secondary=followup_watchers)
 
@@ -165,6 +196,13 @@ class DefaultFollowupRequest(Base, Timestamped):
     # {"filter_ids": [...], "group_ids": [...], "classifications": [...]}: when it fires
     source_filter: Mapped[dict] = mapped_column(JSONB, nullable=False, default=dict)
     target_group_ids: Mapped[list] = mapped_column(JSONB, nullable=False, default=list)
+    # SkyPortal's: a comment posted with each request it makes; the constraints checked before it submits
+    # (not_if_duplicates, ...); whether higher priorities are better ("asc"); the window length in days
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+    constraints: Mapped[dict | None] = mapped_column(JSONB)
+    priority_order: Mapped[str | None] = mapped_column(sa.String)
+    validity_days: Mapped[int | None] = mapped_column(sa.Integer)
+    implements_update: Mapped[bool | None] = mapped_column(sa.Boolean)
 
     allocation: Mapped[Allocation] = relationship(lazy="joined")
 

@@ -11,6 +11,7 @@ from .base import Base, Timestamped
 from .users import User
 
 if TYPE_CHECKING:
+    from .filters import Filter
     from .streams import Stream
 
 
@@ -22,6 +23,9 @@ class Group(Base, Timestamped):
     description: Mapped[str | None] = mapped_column(sa.Text)
     private: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False)
     single_user_group: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False)
+    # SkyPortal: requests to join the group are accepted without an admin (migration 0010)
+    auto_accept_requests: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False,
+                                                       server_default=sa.text("false"))
 
     group_users: Mapped[list["GroupUser"]] = relationship(
         back_populates="group", cascade="all, delete-orphan", passive_deletes=True
@@ -29,6 +33,8 @@ class Group(Base, Timestamped):
     streams: Mapped[list["Stream"]] = relationship(
         secondary="group_streams", back_populates="groups"
     )
+    # every filter of the group (the database deletes them with it)
+    filters: Mapped[list["Filter"]] = relationship(order_by="Filter.id", viewonly=True)
 
 
 class GroupUser(Base, Timestamped):
@@ -44,6 +50,9 @@ class GroupUser(Base, Timestamped):
     )
     admin: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False)
     can_save: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=True)
+    # SkyPortal: may share others' photometry with other groups (migration 0010)
+    can_share_photometry: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False,
+                                                       server_default=sa.text("false"))
 
     group: Mapped[Group] = relationship(back_populates="group_users")
     user: Mapped[User] = relationship(lazy="joined")

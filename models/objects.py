@@ -42,6 +42,30 @@ class Obj(Base, Timestamped):
     redshift_error: Mapped[float | None] = mapped_column(sa.Float)
     altdata: Mapped[dict | None] = mapped_column(JSONB)
     healpix: Mapped[int] = mapped_column(healpix_alchemy.Point, nullable=False, index=True)
+    # SkyPortal's other Obj columns (migration 0011), with its meanings
+    ra_err: Mapped[float | None] = mapped_column(sa.Float)  # error on ra at discovery [deg]
+    dec_err: Mapped[float | None] = mapped_column(sa.Float)  # error on dec at discovery [deg]
+    # from the nearest static object [arcsec]
+    offset: Mapped[float | None] = mapped_column(sa.Float, default=0.0, server_default="0")
+    t0: Mapped[float | None] = mapped_column(sa.Float)  # reference time
+    redshift_origin: Mapped[str | None] = mapped_column(sa.String)
+    redshift_history: Mapped[list | None] = mapped_column(JSONB)  # who set which redshift, when
+    summary: Mapped[str | None] = mapped_column(sa.String)
+    summary_history: Mapped[list | None] = mapped_column(JSONB)
+    dist_nearest_source: Mapped[float | None] = mapped_column(sa.Float)  # [arcsec]
+    mag_nearest_source: Mapped[float | None] = mapped_column(sa.Float)  # [AB mag]
+    e_mag_nearest_source: Mapped[float | None] = mapped_column(sa.Float)
+    transient: Mapped[bool | None] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    varstar: Mapped[bool | None] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    # a moving object
+    is_roid: Mapped[bool | None] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    mpc_name: Mapped[str | None] = mapped_column(sa.String)
+    tns_name: Mapped[str | None] = mapped_column(sa.String, index=True)
+    tns_info: Mapped[dict | None] = mapped_column(JSONB)
+    score: Mapped[float | None] = mapped_column(sa.Float)  # machine-learning score
+    origin: Mapped[str | None] = mapped_column(sa.String)
+    alias: Mapped[list[str] | None] = mapped_column(sa.ARRAY(sa.String))
+    detect_photometry_count: Mapped[int | None] = mapped_column(sa.Integer)
 
     __table_args__ = (
         sa.CheckConstraint("ra >= 0 AND ra < 360", name="ra_range"),
@@ -111,10 +135,11 @@ photometry_groups = sa.Table(
 
 
 class Photometry(Base, Timestamped):
-    """One flux measurement (µJy-normalised through ``zp``/``magsys``) or upper limit.
+    """One flux measurement in µJy (AB, zero point 23.9, as SkyPortal stores it) or an upper limit.
 
-    Visible to the groups in ``photometry_groups`` (uploads) and, for alert photometry, to the
-    groups that can read the stream it came from (``stream_id``).
+    Visible to the groups in ``photometry_groups``, to the groups that read a stream in
+    ``photometry_streams`` or, for alert photometry, the stream it came from (``stream_id``), and to
+    its owner.
     """
 
     __tablename__ = "photometry"
@@ -124,21 +149,32 @@ class Photometry(Base, Timestamped):
     # not indexed (the most-written table; nothing queries photometry by creation time)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=utcnow, nullable=False)
     stream_id: Mapped[int | None] = mapped_column(sa.ForeignKey("streams.id", ondelete="SET NULL"))
+    instrument_id: Mapped[int] = mapped_column(sa.ForeignKey("instruments.id", ondelete="CASCADE"), nullable=False,
+                                               index=True)
     mjd: Mapped[float] = mapped_column(sa.Float, nullable=False)
-    # Flux in the system given by zp/magsys; null for an upper limit (non-detection).
+    # Flux in µJy (AB); null for an upper limit (non-detection). zp/magsys are always 23.9/ab.
     flux: Mapped[float | None] = mapped_column(sa.Float)
     fluxerr: Mapped[float] = mapped_column(sa.Float, nullable=False)
     zp: Mapped[float] = mapped_column(sa.Float, nullable=False, default=23.9)
     magsys: Mapped[str] = mapped_column(sa.String, nullable=False, default="ab")
     filter: Mapped[str] = mapped_column(sa.String, nullable=False)
+    # AB limiting magnitude, when the survey or uploader gave one
     limiting_mag: Mapped[float | None] = mapped_column(sa.Float)
     ra: Mapped[float | None] = mapped_column(sa.Float)
     dec: Mapped[float | None] = mapped_column(sa.Float)
     ra_unc: Mapped[float | None] = mapped_column(sa.Float)
     dec_unc: Mapped[float | None] = mapped_column(sa.Float)
-    # Together with obj, filter, mjd and instrument, origin identifies a point: the same point
-    # arriving twice (redelivery, two streams of one survey) is stored once.
+    ref_flux: Mapped[float | None] = mapped_column(sa.Float)  # µJy
+    ref_fluxerr: Mapped[float | None] = mapped_column(sa.Float)
+    # what the uploader gave that the µJy columns do not keep (limiting_mag, magsys, limiting_mag_nsigma)
+    original_user_data: Mapped[dict | None] = mapped_column(JSONB)
+    # the upload (one request) that created the point, for bulk deletes
+    upload_id: Mapped[str] = mapped_column(sa.String, nullable=False, index=True,
+                                           server_default=sa.text("gen_random_uuid()::text"))
+    # Together with obj, instrument, mjd, fluxerr and flux, origin identifies a point (SkyPortal's
+    # deduplication index): the same point arriving twice is stored once.
     origin: Mapped[str] = mapped_column(sa.String, nullable=False, default="", server_default="")
+    # the instrument's name when the point was written (ours; responses name the instrument itself)
     instrument_name: Mapped[str] = mapped_column(sa.String, nullable=False, default="", server_default="")
     alert_id: Mapped[int | None] = mapped_column(sa.BigInteger)
     altdata: Mapped[dict | None] = mapped_column(JSONB)
@@ -152,6 +188,14 @@ class Photometry(Base, Timestamped):
     groups: Mapped[list[Group]] = relationship(secondary=photometry_groups)
 
     __table_args__ = (
-        sa.UniqueConstraint("obj_id", "filter", "mjd", "instrument_name", "origin", "dedup_scope",
-                            name="uq_photometry_point"),
+        sa.UniqueConstraint("obj_id", "instrument_id", "origin", "mjd", "fluxerr", "flux", "dedup_scope",
+                            name="uq_photometry_point", postgresql_nulls_not_distinct=True),
     )
+
+
+photometry_streams = sa.Table(
+    "photometry_streams",
+    Base.metadata,
+    sa.Column("photometry_id", sa.ForeignKey("photometry.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("stream_id", sa.ForeignKey("streams.id", ondelete="CASCADE"), primary_key=True, index=True),
+)

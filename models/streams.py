@@ -18,6 +18,9 @@ class Stream(Base, Timestamped):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String, unique=True, nullable=False)
     altdata: Mapped[dict | None] = mapped_column(JSONB)
+    # SkyPortal: any user may add themselves to it, and every user sees it (migration 0010)
+    auto_join: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False,
+                                            server_default=sa.text("false"), index=True)
 
     groups: Mapped[list[Group]] = relationship(secondary="group_streams", back_populates="streams")
     stream_users: Mapped[list["StreamUser"]] = relationship(

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, Timestamped
@@ -18,7 +19,7 @@ class ACL(Base):
     id: Mapped[str] = mapped_column(sa.String, primary_key=True)
 
 
-class Role(Base):
+class Role(Base, Timestamped):
     """A named bundle of ACLs ("Super admin", "Full user", ...)."""
 
     __tablename__ = "roles"
@@ -56,12 +57,20 @@ token_acls = sa.Table(
 
 
 class User(Base, Timestamped):
+    """A user, with SkyPortal's columns. ``to_dict`` leaves out ``preferences`` (as SkyPortal's does)."""
+
     __tablename__ = "users"
+    __private_columns__ = ("preferences",)
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(sa.String, unique=True, nullable=False)
     first_name: Mapped[str | None] = mapped_column(sa.String)
     last_name: Mapped[str | None] = mapped_column(sa.String)
+    bio: Mapped[str | None] = mapped_column(sa.String)
     contact_email: Mapped[str | None] = mapped_column(sa.String)
+    contact_phone: Mapped[str | None] = mapped_column(sa.String)  # E.164
+    oauth_uid: Mapped[str | None] = mapped_column(sa.String, unique=True)
+    preferences: Mapped[dict | None] = mapped_column(JSONB)
+    is_bot: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False, server_default=sa.false())
     affiliations: Mapped[list[str]] = mapped_column(
         sa.ARRAY(sa.String), nullable=False, default=list
     )

@@ -16,6 +16,12 @@ from broker.errors import NotFound, PermissionDenied, Unauthenticated, Validatio
 _AUTH_RE = re.compile(r"^\s*token\s+(\S+)\s*$", re.IGNORECASE)
 
 
+class MissingACL(PermissionDenied):
+    """The caller lacks an ACL an endpoint needs: SkyPortal's ``permissions`` decorator answers 401."""
+
+    status = 401
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: the token's owner, with the token's effective ACLs."""
@@ -56,7 +62,7 @@ def authenticate(session: Session, header: str | None) -> Principal:
         raise Unauthenticated("Invalid token")
     user_id, username, expiration, token_acls, owner_acls = row
     if expiration is not None and expiration < models.utcnow():
-        raise Unauthenticated("User account expired")
+        raise PermissionDenied("User account expired")  # 403, as SkyPortal
     # a token's ACLs, never more than its owner holds now (models.Token.permissions, in one query)
     mine, owner = set(token_acls), set(owner_acls)
     return Principal(user_id=user_id, username=username, token_id=token_id,

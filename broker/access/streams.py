@@ -7,8 +7,8 @@ from sqlalchemy.orm import Session
 
 import models
 
-from broker.access.auth import Principal, get_readable_stream
-from broker.errors import Conflict, NotFound, ValidationError
+from broker.access.auth import Principal
+from broker.errors import Conflict, ValidationError
 
 
 def stream_to_dict(stream: models.Stream) -> dict:
@@ -55,11 +55,31 @@ def check_altdata(session: Session, altdata: dict | None) -> None:
                     f"taxonomy '{tax.name}'", field=f"altdata.classifications.scores.{score}")
 
 
+def readable_streams(principal: Principal) -> sa.Select:
+    """Streams the caller may read (as SkyPortal): all for a System admin, else those granted to them and every
+    auto-join stream."""
+    stmt = sa.select(models.Stream)
+    if not principal.is_admin:
+        stmt = stmt.where(sa.or_(
+            models.Stream.auto_join.is_(True),
+            models.Stream.id.in_(sa.select(models.StreamUser.stream_id)
+                                 .where(models.StreamUser.user_id == principal.user_id))))
+    return stmt
+
+
+def get_stream(session: Session, principal: Principal, stream_id: int) -> models.Stream:
+    """A stream the caller may read; SkyPortal's 400 otherwise."""
+    stream = session.execute(readable_streams(principal).where(models.Stream.id == stream_id)).scalar()
+    if stream is None:
+        raise ValidationError(f"Could not retrieve stream with ID {stream_id}.")
+    return stream
+
+
 def create_stream(session: Session, principal: Principal, body: dict) -> models.Stream:
     principal.require("Manage streams")
     _check_name(session, body["name"])
     check_altdata(session, body.get("altdata"))
-    stream = models.Stream(name=body["name"], altdata=body.get("altdata"))
+    stream = models.Stream(name=body["name"], altdata=body.get("altdata"), auto_join=body.get("auto_join", False))
     session.add(stream)
     session.flush()
     # The creator can read what they created.
@@ -70,12 +90,14 @@ def create_stream(session: Session, principal: Principal, body: dict) -> models.
 
 def update_stream(session: Session, principal: Principal, stream_id: int, body: dict) -> models.Stream:
     principal.require("Manage streams")
-    stream = get_readable_stream(session, principal, stream_id)
+    stream = get_stream(session, principal, stream_id)
     if "name" in body:
         _check_name(session, body["name"], exclude=stream.id)
     if "altdata" in body:
         check_altdata(session, body["altdata"])
     for key, value in body.items():
+        if key == "auto_join" and value is None:  # SkyPortal: null leaves it as it is
+            continue
         setattr(stream, key, value)
     session.flush()
     return stream
@@ -83,13 +105,18 @@ def update_stream(session: Session, principal: Principal, stream_id: int, body: 
 
 def delete_stream(session: Session, principal: Principal, stream_id: int) -> None:
     principal.require("Manage streams")
-    session.delete(get_readable_stream(session, principal, stream_id))
+    session.delete(get_stream(session, principal, stream_id))
     session.flush()
 
 
 def add_user(session: Session, principal: Principal, stream_id: int, user_id: int) -> models.StreamUser:
-    principal.require("Manage streams")
-    get_readable_stream(session, principal, stream_id)
+    """Stream managers grant anyone access; any user may add themselves to an auto-join stream."""
+    stream = session.get(models.Stream, stream_id)
+    if stream is None:
+        raise ValidationError(f"Could not retrieve stream with ID {stream_id}.")
+    if not principal.has("Manage streams") and not (user_id == principal.user_id and stream.auto_join):
+        raise ValidationError("Insufficient permissions: only system admins can grant stream access to other "
+                              "users or to non-auto-join streams.")
     if session.get(models.User, user_id) is None:
         raise ValidationError(f"Invalid user_id: no user with ID {user_id}", field="user_id")
     exists = session.execute(
@@ -97,7 +124,7 @@ def add_user(session: Session, principal: Principal, stream_id: int, user_id: in
                                            models.StreamUser.user_id == user_id)
     ).scalar()
     if exists is not None:
-        raise Conflict(f"User {user_id} already has access to stream {stream_id}", field="user_id")
+        raise Conflict("Specified user already has access to this stream.", field="user_id")
     su = models.StreamUser(stream_id=stream_id, user_id=user_id)
     session.add(su)
     session.flush()
@@ -105,13 +132,22 @@ def add_user(session: Session, principal: Principal, stream_id: int, user_id: in
 
 
 def remove_user(session: Session, principal: Principal, stream_id: int, user_id: int) -> None:
+    """Revoke a user's access; not while one of their groups has the stream (SkyPortal's rule)."""
     principal.require("Manage streams")
-    get_readable_stream(session, principal, stream_id)
     su = session.execute(
         sa.select(models.StreamUser).where(models.StreamUser.stream_id == stream_id,
                                            models.StreamUser.user_id == user_id)
     ).scalar()
     if su is None:
-        raise NotFound(f"User {user_id} has no access to stream {stream_id}")
+        raise ValidationError(f"Stream user does not exist: user {user_id} has no access to stream {stream_id}.")
+    needed_by = session.execute(
+        sa.select(models.GroupUser.group_id)
+        .join(models.group_streams, models.group_streams.c.group_id == models.GroupUser.group_id)
+        .where(models.GroupUser.user_id == user_id, models.group_streams.c.stream_id == stream_id)
+        .order_by(models.GroupUser.group_id)
+    ).scalars().all()
+    if needed_by:
+        raise ValidationError(f"Stream user does not exist or cannot be removed: user {user_id} is in group(s) "
+                              f"{needed_by} that need stream {stream_id}; remove them from those groups first.")
     session.delete(su)
     session.flush()

@@ -1,6 +1,10 @@
 """Default follow-up rules: fire at most once per (rule, object) when an object passes one of the rule's
 filters or is saved to one of its groups (and, if the rule says so, is classified as one of its classes and/or
-lies inside the ``cumprob`` credible region of an event at most ``max_age_days`` old).
+lies inside the ``cumprob`` credible region of an event at most ``max_age_days`` old, and/or its id matches
+SkyPortal's ``name`` regex and/or its origin is ``origin``).
+
+SkyPortal's ``source_filter`` (``{"name": regex, "group_id": id, "origin": ..., "classification": ...}``) is
+taken as ``group_ids: [group_id]`` plus those conditions.
 
 Firing only writes rows — the (rule, object) mark and a ``pending`` follow-up request — in the caller's
 transaction, then NOTIFYs the follow-up worker, which submits it as soon as that transaction commits.
@@ -8,12 +12,16 @@ transaction, then NOTIFYs the follow-up worker, which submits it as soon as that
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
+from datetime import timedelta
 
+import arrow
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 import models
+from models.followup import DefaultFollowupRequest as D
 
 NOTIFY_CHANNEL = "skybroker_followup"
 
@@ -30,6 +38,10 @@ _FIRE = sa.text("""
                             AND EXISTS (SELECT 1 FROM classification_groups cg
                                         JOIN group_users gu ON gu.group_id = cg.group_id
                                         WHERE cg.classification_id = c.id AND gu.user_id = d.requester_id)))
+          -- SkyPortal's source_filter: the object's id matches its name regex, its origin is its origin
+          AND (d.source_filter ->> 'name' IS NULL OR v.o ~ (d.source_filter ->> 'name'))
+          AND (d.source_filter ->> 'origin' IS NULL
+               OR EXISTS (SELECT 1 FROM objs o WHERE o.id = v.o AND o.origin = d.source_filter ->> 'origin'))
           -- and a rule with a localization condition only inside the X% region of a recent event
           AND (d.source_filter -> 'localization' IS NULL
                OR EXISTS (SELECT 1 FROM obj_localizations ol
@@ -46,8 +58,10 @@ _FIRE = sa.text("""
         RETURNING default_followup_id, obj_id
     ), made AS (
         INSERT INTO followup_requests (obj_id, allocation_id, requester_id, payload, status, remote_request_ids,
-                                       revision, default_followup_id, frames, created_at, modified)
-        SELECT f.obj_id, d.allocation_id, d.requester_id, d.payload, 'pending', '[]', 0, d.id, '[]', :now, :now
+                                       revision, default_followup_id, frames, created_at, modified, comment,
+                                       last_modified_by_id)
+        SELECT f.obj_id, d.allocation_id, d.requester_id, d.payload, 'pending', '[]', 0, d.id, '[]', :now, :now,
+               d.comment, d.requester_id
         FROM fired f JOIN default_followup_requests d ON d.id = f.default_followup_id
         RETURNING id
     )
@@ -91,3 +105,132 @@ def fire(session: Session, pairs: set[tuple[int, str]]) -> list[int]:
 def fire_for_saved(session: Session, obj_id: str, group_ids) -> list[int]:
     _, by_group = rules_by_trigger(session)
     return fire(session, {(r, obj_id) for g in group_ids for r in by_group.get(g, [])})
+
+
+# -- the rules themselves ----------------------------------------------------------------------------
+
+DEFAULT_WINDOW_DAYS = 7
+MAX_NAME_REGEX = 1000
+_NESTED_QUANTIFIER = re.compile(r"\([^)]*[+*][^)]*\)[+*{]")
+
+
+def fill_window(payload: dict, days: float = DEFAULT_WINDOW_DAYS) -> dict:
+    """A payload without dates gets the window [now, now + days] (default follow-up rules)."""
+    now = arrow.utcnow()
+    return {"start_date": now.isoformat(), "end_date": now.shift(days=days).isoformat(), **payload}
+
+
+def _source_filter(session: Session, principal, sf) -> dict:
+    """Ours (filter_ids, group_ids, classifications, localization) and SkyPortal's (name, group_id,
+    origin, classification) in one: SkyPortal's group_id joins group_ids, its classification the
+    classifications; a name regex must be valid in PostgreSQL and free of nested quantifiers."""
+    import json
+
+    from broker.errors import ValidationError
+
+    if isinstance(sf, str):  # SkyPortal accepts the filter as a JSON string
+        try:
+            sf = json.loads(sf.strip('"').replace("'", '"'))
+        except ValueError:
+            raise ValidationError("Incorrect format for source_filter. Must be a valid json string",
+                                  field="source_filter") from None
+        if not isinstance(sf, dict):
+            raise ValidationError("Invalid field 'source_filter': must be an object", field="source_filter")
+    sf = dict(sf or {})
+    if "group_id" in sf:
+        try:
+            gid = int(sf.pop("group_id"))
+        except (TypeError, ValueError):
+            raise ValidationError("The group_id provided in the source filter is not an integer.",
+                                  field="source_filter.group_id") from None
+        sf["group_ids"] = list(dict.fromkeys([*sf.get("group_ids", []), gid]))
+    if sf.get("classification") is not None:
+        sf["classifications"] = list(dict.fromkeys([*sf.get("classifications", []), str(sf.pop("classification"))]))
+    name = sf.get("name")
+    if name is not None:
+        if not isinstance(name, str):
+            raise ValidationError("source_filter 'name' must be a string.", field="source_filter.name")
+        if len(name) > MAX_NAME_REGEX:
+            raise ValidationError(f"source_filter 'name' regex must be at most {MAX_NAME_REGEX} characters.",
+                                  field="source_filter.name")
+        if _NESTED_QUANTIFIER.search(name) or "\x00" in name:
+            raise ValidationError("source_filter 'name' contains a nested quantifier that can cause catastrophic "
+                                  "backtracking; please simplify the pattern.", field="source_filter.name")
+        try:
+            with session.begin_nested():
+                session.execute(sa.text("SELECT regexp_match('', :pat)"), {"pat": name})
+        except sa.exc.DataError:
+            raise ValidationError(f"source_filter 'name' is not a valid regular expression: {name}",
+                                  field="source_filter.name") from None
+    if sf.get("origin") is not None and not isinstance(sf["origin"], str):
+        raise ValidationError("source_filter 'origin' must be a string.", field="source_filter.origin")
+    if not sf.get("filter_ids") and not sf.get("group_ids"):
+        raise ValidationError("Invalid field 'source_filter': give group_id (SkyPortal), or filter_ids and/or "
+                              "group_ids that fire the rule (skybroker fires rules on saves and filter passes, "
+                              "not on a classification alone)", field="source_filter")
+    return sf
+
+
+RULE_CONSTRAINTS = ("not_if_duplicates", "source_group_ids", "ignore_source_group_ids", "not_if_classified",
+                    "not_if_spectra_exist", "not_if_tns_classified", "not_if_tns_reported", "ignore_allocation_ids",
+                    "radius")
+
+
+def save_default(session: Session, principal, service, body: dict) -> D:
+    """A default follow-up rule; its payload is checked now (with a window from now) as a request would be.
+    SkyPortal refuses dates in a rule's payload (the window is set when it fires)."""
+    from broker.access.auth import get_readable_group, readable_filters
+    from broker.errors import ValidationError
+    from broker.followup.allocations import usable_allocation
+
+    allocation = usable_allocation(session, principal, body["allocation_id"])
+    if allocation.instrument.api_classname is None:
+        raise ValidationError("Instrument has no remote API.", field="allocation_id")
+    for key in ("start_date", "end_date"):
+        if key in body["payload"]:
+            raise ValidationError(f"Cannot have {key} in the payload", field=f"payload.{key}")
+    days = body.get("validity_days")
+    service.facility(allocation.instrument).validate(
+        allocation.instrument.name, fill_window(body["payload"], days or DEFAULT_WINDOW_DAYS))
+    if "source_filter" not in body:
+        raise ValidationError("source_filter is required", field="source_filter")
+    sf = _source_filter(session, principal, body["source_filter"])
+    for fid in sf.get("filter_ids", []):
+        if session.execute(readable_filters(principal).where(models.Filter.id == fid)).scalar() is None:
+            raise ValidationError(f"Invalid field 'source_filter.filter_ids': no accessible filter {fid}",
+                                  field="source_filter.filter_ids")
+    for gid in [*sf.get("group_ids", []), *body.get("target_group_ids", [])]:
+        get_readable_group(session, principal, gid)
+    if session.execute(sa.select(D.id).where(D.default_followup_name == body["default_followup_name"])).first():
+        raise ValidationError(f"A default follow-up named '{body['default_followup_name']}' already exists",
+                              field="default_followup_name")
+    for k in RULE_CONSTRAINTS:
+        if body.get(k) not in (None, False, []):
+            # a rule fires once per object already; the other constraints are not checked when it fires
+            raise ValidationError(f"Invalid field '{k}': constraints on default follow-up rules are not "
+                                  "supported here (a rule fires at most once per object)", field=k)
+    constraints = {k: body[k] for k in RULE_CONSTRAINTS if k in body}
+    payload = body["payload"]
+    rule = D(default_followup_name=body["default_followup_name"], allocation_id=allocation.id,
+             requester_id=principal.user_id, payload=payload, source_filter=sf,
+             target_group_ids=list(dict.fromkeys(body.get("target_group_ids", []))),
+             comment=body.get("comment"), constraints=constraints or None,
+             priority_order=body.get("priority_order", "asc"), validity_days=days,
+             implements_update=body.get("implements_update", True))
+    session.add(rule)
+    session.flush()
+    return rule
+
+
+def readable_defaults(principal) -> sa.Select:
+    from broker.followup.allocations import readable_allocations
+
+    return sa.select(D).where(D.allocation_id.in_(readable_allocations(principal).with_only_columns(models.Allocation.id)))
+
+
+def default_to_dict(rule: D) -> dict:
+    out = rule.to_dict()
+    out["allocation"] = {"id": rule.allocation.id, "instrument_id": rule.allocation.instrument_id,
+                         "group_id": rule.allocation.group_id}
+    out["target_groups"] = [{"id": g} for g in rule.target_group_ids]
+    return out

@@ -16,7 +16,8 @@ from models.followup import FollowupStatus
 
 from broker.access.auth import Principal
 from broker.errors import NotFound, ValidationError
-from broker.followup.requests import readable_allocations, readable_requests
+from broker.followup.allocations import readable_allocations
+from broker.followup.requests import readable_requests
 
 FR = models.FollowupRequest
 ACTIVE = (FollowupStatus.pending, FollowupStatus.submitted, FollowupStatus.scheduled)
@@ -119,9 +120,12 @@ def report_plot(report: dict, fmt: str) -> bytes:
     fig, ax = plt.subplots(figsize=(7, 0.6 * max(len(rows), 1) + 1.5))
     names = [_plain(f"{r['group_name']} ({r['proposal_id'] or r['allocation_id']})") for r in rows]
     y = range(len(rows))
-    ax.barh(y, [r["hours_allocated"] for r in rows], color="#d9d9d9", label="allocated")
-    ax.barh(y, [r["hours_used"] + r["hours_committed"] for r in rows], color="#9ecae1", label="committed")
-    ax.barh(y, [r["hours_used"] for r in rows], color="#3182bd", label="used")
+    def hours(v):  # a bar matplotlib can draw (an absurd allocation would overflow its tick maths)
+        return min(float(v), 1e9) if math.isfinite(v) else 1e9
+
+    ax.barh(y, [hours(r["hours_allocated"]) for r in rows], color="#d9d9d9", label="allocated")
+    ax.barh(y, [hours(r["hours_used"] + r["hours_committed"]) for r in rows], color="#9ecae1", label="committed")
+    ax.barh(y, [hours(r["hours_used"]) for r in rows], color="#3182bd", label="used")
     ax.set_yticks(list(y), names)
     ax.set_xlabel("hours")
     ax.set_title(f"Allocations on {_plain(report['instrument_name'])}")
@@ -215,13 +219,6 @@ def localization_scores(sm, positions: dict[str, tuple]) -> dict[str, float]:
                 dens = dens * norm * r**2 * math.exp(-0.5 * ((r - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
         out[o] = float(dens)
     return out
-
-
-def priority_to_ipp(priority: float, lo: float, hi: float) -> float:
-    """Map a priority in [lo, hi] onto LCO's ipp_value range [0.5, 2.0]."""
-    if hi == lo:
-        return 1.0
-    return round(0.5 + 1.5 * (priority - lo) / (hi - lo), 3)
 
 
 PRIORITY_LIMIT = 1e9  # |priority| beyond this is no priority anyone means, and hi - lo could overflow

@@ -76,6 +76,8 @@ class Alert:
     scores: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # the survey's scalar fields of this detection
     classifications: list[dict] = field(default_factory=list)  # carried by JSON alerts
+    # image stamps carried by the alert: "Science" / "Template" / "Difference" -> bytes (gzipped FITS)
+    cutouts: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def mag(self) -> float | None:
@@ -228,7 +230,7 @@ def normalise_ztf(packet: dict) -> Alert:
             raise AlertError(f"{where} is malformed: {exc}") from None
     scores = {k: float(cand[k]) for k in ZTF_SCORES if isinstance(cand.get(k), (int, float))}
     return Alert("ZTF", object_id, alert_id, ra, dec, mjd, band, flux, fluxerr, detections, limits,
-                 scores, _scalars(cand), _classifications(packet))
+                 scores, _scalars(cand), _classifications(packet), _cutouts(packet))
 
 
 # -- LSST -------------------------------------------------------------------------------------
@@ -297,7 +299,25 @@ def normalise_lsst(packet: dict) -> Alert:
     scores = {k: float(src[k]) for k in LSST_SCORES if isinstance(src.get(k), (int, float))}
     return Alert("LSST", _lsst_object_id(packet, src), alert_id, ra, dec, current.mjd, current.band,
                  current.flux, current.fluxerr, detections, limits, scores, _scalars(src),
-                 _classifications(packet))
+                 _classifications(packet), _cutouts(packet))
+
+
+# -- cutouts ---------------------------------------------------------------------------------
+
+CUTOUT_KINDS = ("Science", "Template", "Difference")
+
+
+def _cutouts(packet: dict) -> dict[str, bytes]:
+    """The alert's image stamps (``cutoutScience`` ...: ZTF's {fileName, stampData}, LSST's bytes);
+    kept as they are (drawn into thumbnails only when stored, see broker.objects.thumbnails)."""
+    out = {}
+    for kind in CUTOUT_KINDS:
+        value = packet.get(f"cutout{kind}")
+        if isinstance(value, dict):
+            value = value.get("stampData")
+        if isinstance(value, bytes) and value:
+            out[kind] = value
+    return out
 
 
 # -- classifications carried by JSON alerts ---------------------------------------------------

@@ -167,30 +167,33 @@ _ASSOCIATE = sa.text("""
 """)
 
 _INSERT_OBJS = sa.text("""
-    INSERT INTO objs (id, ra, dec, healpix, created_at, modified)
-    SELECT id, ra, dec, hp, :now, :now
-    FROM unnest(CAST(:id AS text[]), CAST(:ra AS float8[]), CAST(:dec AS float8[]), CAST(:hp AS int8[]))
-         AS v(id, ra, dec, hp)
+    INSERT INTO objs (id, ra, dec, healpix, origin, score, created_at, modified)
+    SELECT id, ra, dec, hp, origin, score, :now, :now
+    FROM unnest(CAST(:id AS text[]), CAST(:ra AS float8[]), CAST(:dec AS float8[]), CAST(:hp AS int8[]),
+                CAST(:origin AS text[]), CAST(:score AS float8[]))
+         AS v(id, ra, dec, hp, origin, score)
     ON CONFLICT (id) DO NOTHING
 """)
 
 # Photometry arrives by COPY into a per-connection staging table, then one INSERT ... ON CONFLICT:
 # several times faster than bound arrays for the tens of thousands of points a batch carries.
 _PHOT_STAGE = """
-    CREATE TEMP TABLE IF NOT EXISTS photometry_in (
+    CREATE TEMP TABLE IF NOT EXISTS photometry_alert_in (
         obj_id text, mjd float8, flux float8, fluxerr float8, filter text, limiting_mag float8,
-        ra float8, dec float8, origin text, alert_id int8, stream_id int4
+        ra float8, dec float8, origin text, alert_id int8, stream_id int4, instrument_id int4
     ) ON COMMIT DELETE ROWS
 """
 _PHOT_COLUMNS = ("obj_id", "mjd", "flux", "fluxerr", "filter", "limiting_mag", "ra", "dec", "origin", "alert_id",
-                 "stream_id")
+                 "stream_id", "instrument_id")
+# The survey's instrument (ZTF, LSST: broker.objects.photometry.survey_instrument_ids); a point is a
+# duplicate only when object, instrument, origin, mjd, fluxerr and flux match (SkyPortal's rule).
 _INSERT_PHOT = sa.text("""
     INSERT INTO photometry (obj_id, mjd, flux, fluxerr, zp, magsys, filter, limiting_mag, ra, dec,
-                            origin, instrument_name, alert_id, stream_id, created_at, modified)
-    SELECT obj_id, mjd, flux, fluxerr, 23.9, 'ab', filter, limiting_mag, ra, dec, origin, origin, alert_id,
-           stream_id, :now, :now
-    FROM photometry_in
-    ORDER BY obj_id, filter, mjd  -- one lock order for every writer: no deadlocks between consumers
+                            origin, instrument_name, instrument_id, alert_id, stream_id, created_at, modified)
+    SELECT obj_id, mjd, flux, fluxerr, 23.9, 'ab', filter, limiting_mag, ra, dec, origin, origin, instrument_id,
+           alert_id, stream_id, :now, :now
+    FROM photometry_alert_in
+    ORDER BY obj_id, instrument_id, origin, mjd, fluxerr, flux  -- one lock order for every writer: no deadlocks
     ON CONFLICT ON CONSTRAINT uq_photometry_point DO NOTHING
 """)
 
@@ -446,7 +449,7 @@ def _store_gcn(session: Session, m: Message, recent_days: float) -> str | None:
             parsed = parse_voevent(raw)
         else:
             parsed = parse_json_notice(decode_packet(raw, "json"))
-        store_notice(session, parsed, raw, recent_days)
+        store_notice(session, parsed, raw, recent_days, on_duplicate="skip")  # a re-delivered notice: stored once
     except BrokerError as exc:
         nested.rollback()
         return f"bad GCN notice: {exc.message}"
@@ -519,8 +522,11 @@ def _write_passing(session: Session, passing, radius_arcsec: float, now: datetim
     ids = sorted(objs)  # one lock order for every writer
     ras = np.array([objs[k].ra for k in ids])
     decs = np.array([objs[k].dec for k in ids])
+    # SkyPortal's Obj.origin and Obj.score (as Kowalski posts them: the survey; drb, else rb)
+    scores = [objs[k].scores.get("drb", objs[k].scores.get("rb")) for k in ids]
     session.execute(_INSERT_OBJS, {"id": ids, "ra": ras.tolist(), "dec": decs.tolist(),
-                                   "hp": healpix_index(ras, decs).tolist(), "now": now})
+                                   "hp": healpix_index(ras, decs).tolist(), "now": now,
+                                   "origin": [objs[k].survey for k in ids], "score": scores})
 
     # 2b. inside a recent event's localization?
     crossmatch_recent(session, ids, ras, decs, now, recent_days)
@@ -534,17 +540,21 @@ def _write_passing(session: Session, passing, radius_arcsec: float, now: datetim
     if dup_a:
         session.execute(_INSERT_DUPLICATES, {"a": dup_a, "b": dup_b, "s": dup_s, "now": now})
 
-    # 4. photometry (detections + upper limits), deduplicated on the natural key
+    # 4. photometry (detections + upper limits), deduplicated on SkyPortal's key: two detections in one
+    #    exposure with different fluxes are two points
+    from broker.objects.photometry import survey_instrument_ids
+
+    instrument = survey_instrument_ids(session, {a.survey for _, a, _ in passing})
     seen = set()
     rows = []
     for stream, a, _ in passing:
         for p in a.detections + a.upper_limits:
-            key = (a.object_id, p.band, p.mjd, a.survey)
+            key = (a.object_id, a.survey, p.mjd, p.fluxerr, p.flux)
             if key not in seen:
                 seen.add(key)
                 rows.append((a.object_id, p.mjd, p.flux, p.fluxerr, p.band, p.limiting_mag, p.ra, p.dec, a.survey,
-                             p.alert_id, stream.id))
-    copy_rows(session, _PHOT_STAGE, "photometry_in", _PHOT_COLUMNS, rows)
+                             p.alert_id, stream.id, instrument[a.survey]))
+    copy_rows(session, _PHOT_STAGE, "photometry_alert_in", _PHOT_COLUMNS, rows)
     session.execute(_INSERT_PHOT, {"now": now})
 
     # 5. candidates and autosaved sources
@@ -594,6 +604,12 @@ def _write_passing(session: Session, passing, radius_arcsec: float, now: datetim
                 c_ids.append(cid)
                 g_ids.append(g)
         session.execute(_CLASSIFICATION_GROUPS, {"c": c_ids, "g": g_ids})
+
+    # 6b. thumbnails from the cutouts and ML-score annotations, as Kowalski posts them (issue 9, part B:
+    #     broker.objects.thumbnails; a cutout that cannot be drawn is skipped, its alert is stored)
+    from broker.objects.thumbnails import ingest_alert_products
+
+    ingest_alert_products(session, passing, now)
 
     # 7. default follow-up rules, after the classifications some of them require: a (rule, object)
     #    fires once, by a filter passed or an autosave group

@@ -17,28 +17,42 @@ T, K = models.Taxonomy, models.Classification
 
 # -- taxonomies ----------------------------------------------------------------------------------
 
-def check_hierarchy(node, where: str = "hierarchy") -> None:
-    """A tdtax-style tree: {"class": name, "subclasses": [...]}, every class name unique."""
-    seen: set[str] = set()
+# tdtax's node keys (its schema.json); a node may also be {"ref": uri} there, a link skybroker cannot follow
+TDTAX_KEYS = {"class", "comments", "tags", "links", "other names", "subclasses"}
 
-    def walk(n, w):
+
+def check_hierarchy(node, where: str = "hierarchy") -> None:
+    """A tdtax hierarchy: {"class": name, "subclasses": [...], "tags"/"other names"/"links": [...], "comments"}.
+
+    As tdtax's schema (which SkyPortal applies): the top node has only tdtax's keys; every node is an object
+    with a non-empty "class" and a list of "subclasses". A class name may appear more than once (tdtax itself
+    has two 'kilonova'), and keys of lower nodes beyond tdtax's are kept as they are (tdtax has a 'subclass')."""
+    if isinstance(node, dict) and "ref" in node and "class" not in node:
+        raise ValidationError(f"Invalid field '{where}': a tdtax 'ref' node (a link to another file) cannot be "
+                              "followed here; send the resolved hierarchy", field=where)
+    if isinstance(node, dict):
+        unknown = set(node) - TDTAX_KEYS
+        if unknown:
+            raise ValidationError(f"Invalid field '{where}': unknown key(s) {sorted(unknown)}; a tdtax node has "
+                                  f"{sorted(TDTAX_KEYS)}", field=where)
+        for key in ("tags", "links", "other names"):
+            v = node.get(key, [])
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                raise ValidationError(f"Invalid field '{where}.{key}': must be a list of strings",
+                                      field=f"{where}.{key}")
+        if not isinstance(node.get("comments", ""), str):
+            raise ValidationError(f"Invalid field '{where}.comments': must be a string", field=f"{where}.comments")
+    stack = [(node, where)]
+    while stack:
+        n, w = stack.pop()
         if not isinstance(n, dict):
             raise ValidationError(f"Invalid field '{w}': must be an object with a 'class'", field=w)
-        unknown = set(n) - {"class", "subclasses", "tags", "other names", "url"}
-        if unknown:
-            raise ValidationError(f"Invalid field '{w}': unknown key(s) {sorted(unknown)}", field=w)
         if not isinstance(n.get("class"), str) or not n["class"]:
             raise ValidationError(f"Invalid field '{w}.class': must be a non-empty string", field=f"{w}.class")
-        if n["class"] in seen:
-            raise ValidationError(f"Invalid field '{w}.class': class '{n['class']}' appears twice", field=f"{w}.class")
-        seen.add(n["class"])
         subs = n.get("subclasses", [])
         if not isinstance(subs, list):
             raise ValidationError(f"Invalid field '{w}.subclasses': must be a list", field=f"{w}.subclasses")
-        for i, s in enumerate(subs):
-            walk(s, f"{w}.subclasses[{i}]")
-
-    walk(node, where)
+        stack.extend((s, f"{w}.subclasses[{i}]") for i, s in reversed(list(enumerate(subs))))
 
 
 def readable_taxonomies(principal: Principal) -> sa.Select:
@@ -52,13 +66,15 @@ def readable_taxonomies(principal: Principal) -> sa.Select:
 
 def get_taxonomy(session: Session, principal: Principal, taxonomy_id: int) -> models.Taxonomy:
     t = session.execute(readable_taxonomies(principal).where(T.id == taxonomy_id)).scalar()
-    if t is None:
-        raise NotFound(f"No taxonomy with ID {taxonomy_id}")
+    if t is None:  # SkyPortal's 400
+        raise ValidationError(f"Taxonomy {taxonomy_id} does not exist or is not available to user.",
+                              field="taxonomy_id")
     return t
 
 
 def taxonomy_to_dict(t: models.Taxonomy) -> dict:
-    return {**t.to_dict(), "group_ids": sorted(g.id for g in t.groups)}
+    groups = sorted(t.groups, key=lambda g: g.id)
+    return {**t.to_dict(), "group_ids": [g.id for g in groups], "groups": [g.to_dict() for g in groups]}
 
 
 def _groups(session: Session, principal: Principal, group_ids, field: str) -> list[models.Group]:
@@ -124,15 +140,12 @@ def update_taxonomy(session: Session, principal: Principal, taxonomy_id: int, bo
 
 
 def delete_taxonomy(session: Session, principal: Principal, taxonomy_id: int) -> None:
-    """Deleting a taxonomy deletes its classifications: only its owner (see above), and only while no
-    classification the caller cannot see uses it."""
+    """Only its owner (see above) deletes a taxonomy, and only while no classification uses it (as SkyPortal:
+    classifications are never deleted with their taxonomy)."""
     t = get_taxonomy(session, principal, taxonomy_id)
     _require_taxonomy_owner(session, principal, t, "delete")
-    if not principal.is_admin:
-        visible = visible_classifications_stmt(principal).where(K.taxonomy_id == t.id).with_only_columns(K.id)
-        if session.execute(sa.select(K.id).where(K.taxonomy_id == t.id, K.id.not_in(visible))).first():
-            raise PermissionDenied("Insufficient permissions: other groups' classifications use this taxonomy; "
-                                   "only a System admin can delete it")
+    if session.execute(sa.select(K.id).where(K.taxonomy_id == t.id).limit(1)).first():
+        raise ValidationError(f"Cannot delete taxonomy {taxonomy_id} because it has associated classifications.")
     session.delete(t)
     session.flush()
 

@@ -1,13 +1,23 @@
-"""Objects as REST users see them: visibility by group, candidates, sources and their serialisation."""
+"""Objects as REST users see them: visibility by group, candidates, sources and their serialisation.
+
+Data other modules own (thumbnails, comments, annotations, spectra, labels, ...) join the source and
+candidate answers through two hooks: :data:`DETAILS` (per-object lists, e.g. ``thumbnails``) and
+:data:`EXISTS` (SQL conditions "this object has one the caller can see", e.g. ``spectra``). A module
+registers with :func:`register_details` / :func:`register_exists`; a query parameter that needs a hook
+nobody registered is answered 400 naming the parameter, never silently ignored.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Callable
 
 import arrow
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.orm import Session
 
 import models
@@ -20,6 +30,80 @@ C, F, O, S = models.Candidate, models.Filter, models.Obj, models.Source
 SAVED_STATUSES = ("all", "savedToAllSelected", "savedToAnySelected", "savedToAnyAccessible",
                   "notSavedToAnyAccessible", "notSavedToAnySelected", "notSavedToAllSelected")
 DETECTION_SNR = 5.0  # as SkyPortal's phot_detection_threshold for mag-format photometry
+
+# SkyPortal's Obj fields a client may set (POST /api/candidates, POST /api/sources, PATCH /api/sources/{id})
+OBJ_WRITABLE = ("ra", "dec", "ra_dis", "dec_dis", "ra_err", "dec_err", "offset", "t0", "redshift", "redshift_error",
+                "redshift_origin", "summary", "altdata", "dist_nearest_source", "mag_nearest_source",
+                "e_mag_nearest_source", "transient", "varstar", "is_roid", "mpc_name", "tns_name", "tns_info", "score",
+                "origin", "alias", "detect_photometry_count")
+
+
+# -- hooks for data other modules own ----------------------------------------------------------------
+
+# name -> fn(session, principal, obj_ids) -> {obj_id: value}; e.g. "thumbnails", "comments", "annotations"
+DETAILS: dict[str, Callable[[Session, Principal, list[str]], dict[str, Any]]] = {}
+# name -> fn(principal) -> SQL condition on models.Obj.id: the object has one the caller can see; e.g. "spectra"
+EXISTS: dict[str, Callable[[Principal], Any]] = {}
+
+
+def register_details(name: str, fn: Callable[[Session, Principal, list[str]], dict[str, Any]]) -> None:
+    DETAILS[name] = fn
+
+
+def register_exists(name: str, fn: Callable[[Principal], Any]) -> None:
+    EXISTS[name] = fn
+
+
+def _hook(table: dict, name: str, param: str):
+    fn = table.get(name)
+    if fn is None:
+        raise ValidationError(f"Unsupported parameter {param}: this server keeps no {name} for objects", field=param)
+    return fn
+
+
+def details_for(session: Session, principal: Principal, ids: list[str], name: str, param: str) -> dict[str, Any]:
+    """The registered ``name`` details of each object (400 naming ``param`` when none is registered)."""
+    got = _hook(DETAILS, name, param)(session, principal, ids)
+    return {i: got.get(i, []) for i in ids}
+
+
+def exists_clause(principal: Principal, name: str, param: str):
+    return _hook(EXISTS, name, param)(principal)
+
+
+def _followup_exists(principal: Principal, status: str | None = None):
+    from broker.followup.requests import readable_requests
+
+    FR = models.FollowupRequest
+    sub = readable_requests(principal).with_only_columns(FR.obj_id).where(FR.obj_id == O.id)
+    if status is not None:
+        sub = sub.where(sa.cast(FR.status, sa.String).ilike(f"%{status}%"))
+    return sub.exists()
+
+
+def _followup_details(session: Session, principal: Principal, ids: list[str]) -> dict[str, list]:
+    from broker.followup.requests import readable_requests, request_to_dict
+
+    FR = models.FollowupRequest
+    out: dict[str, list] = {i: [] for i in ids}
+    mine = caller_groups(session, principal)
+    for req in session.execute(readable_requests(principal).where(FR.obj_id.in_(ids))
+                               .order_by(FR.created_at)).scalars():
+        out[req.obj_id].append(request_to_dict(req, groups=mine))
+    return out
+
+
+def _photometry_exists(principal: Principal):
+    P = models.Photometry
+    sub = sa.select(P.id).where(P.obj_id == O.id)
+    if not principal.is_admin:
+        sub = sub.where(photometry_visible_clause(principal))
+    return sub.exists()
+
+
+register_exists("followup_requests", _followup_exists)
+register_details("followup_requests", _followup_details)
+register_exists("photometry", _photometry_exists)
 
 
 # -- visibility --------------------------------------------------------------------------------
@@ -73,29 +157,75 @@ def parse_strings(raw: str | None) -> list[str] | None:
 # -- serialisation -------------------------------------------------------------------------------
 
 def obj_to_dict(obj: models.Obj) -> dict:
+    """The object's columns, as SkyPortal's ``Obj.to_dict`` (without the derived fields)."""
     return obj.to_dict()
 
 
-def photometry_to_dict(p: models.Photometry, fmt: str = "flux", group_ids=None) -> dict:
-    out = {
-        "id": p.id, "obj_id": p.obj_id, "mjd": p.mjd, "filter": p.filter, "magsys": p.magsys,
-        "ra": p.ra, "dec": p.dec, "origin": p.origin, "instrument_name": p.instrument_name,
-        "alert_id": p.alert_id, "created_at": p.created_at.isoformat(),
-    }
-    if fmt == "mag":
-        # detections above DETECTION_SNR get a magnitude; the rest are limits
-        if p.flux is not None and p.fluxerr > 0 and p.flux / p.fluxerr >= DETECTION_SNR:
-            out["mag"] = p.zp - 2.5 * math.log10(p.flux)
-            out["magerr"] = 2.5 / math.log(10) * p.fluxerr / p.flux
+def with_derived(rows: list[dict]) -> list[dict]:
+    """Add SkyPortal's derived fields to serialised objects (in place): ``gal_lon``/``gal_lat`` [deg],
+    ``luminosity_distance`` [Mpc], ``dm`` [mag] and ``angular_diameter_distance`` [Mpc]."""
+    if not rows:
+        return rows
+    from astropy.coordinates import SkyCoord
+
+    gal = SkyCoord([r["ra"] for r in rows], [r["dec"] for r in rows], unit="deg").galactic
+    for r, lon, lat in zip(rows, gal.l.deg, gal.b.deg):
+        r["gal_lon"], r["gal_lat"] = float(lon), float(lat)
+        dl = luminosity_distance(r.get("altdata"), r.get("redshift"))
+        if dl is not None and not (math.isfinite(dl) and dl > 0):
+            dl = None  # e.g. a redshift beyond what the cosmology integrates
+        r["luminosity_distance"] = dl
+        r["dm"] = 5.0 * math.log10(dl * 1e6 / 10.0) if dl else None
+        z = r.get("redshift")
+        if dl:
+            r["angular_diameter_distance"] = dl / (1 + z) / (1 + z) if z and z * C_KM_S > HUBBLE_FLOW_KM_S else dl
         else:
-            out["mag"] = out["magerr"] = None
-        out["limiting_mag"] = (p.limiting_mag if p.limiting_mag is not None
-                               else p.zp - 2.5 * math.log10(DETECTION_SNR * p.fluxerr))
-    else:
-        out.update(flux=p.flux, fluxerr=p.fluxerr, zp=p.zp, limiting_mag=p.limiting_mag)
-    if group_ids is not None:
-        out["group_ids"] = sorted(group_ids)
-    return out
+            r["angular_diameter_distance"] = None
+    return rows
+
+
+C_KM_S, HUBBLE_FLOW_KM_S = 2.99e5, 350.0  # SkyPortal's: no redshift distance below cz = 350 km/s
+
+
+def _num(value) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def luminosity_distance(altdata, redshift) -> float | None:
+    """SkyPortal's ``Obj.luminosity_distance`` [Mpc]: from ``altdata`` (``dm`` [mag], ``parallax`` [arcsec],
+    ``dist_kpc``, ``dist_Mpc``, ``dist_pc``, ``dist_cm``, in that order), else from the redshift (Planck18),
+    None inside the local flow (cz < 350 km/s). ``dist_cm`` is scaled as SkyPortal scales it (cm / 3.085e18)."""
+    if isinstance(altdata, dict):
+        if (dm := _num(altdata.get("dm"))) is not None:
+            return 10 ** min(dm / 5.0, 300.0) * 1e-5  # (capped: no float overflow)
+        if (plx := _num(altdata.get("parallax"))) is not None and plx > 0:
+            return 1e-6 / plx
+        for key, scale in (("dist_kpc", 1e-3), ("dist_Mpc", 1.0), ("dist_pc", 1e-6), ("dist_cm", 1 / 3.085e18)):
+            if (d := _num(altdata.get(key))) is not None:
+                return d * scale
+    z = _num(redshift)
+    if z:
+        if z * C_KM_S < HUBBLE_FLOW_KM_S:
+            return None
+        return _lum_dist_mpc(z)
+    return None
+
+
+def _lum_dist_mpc(z: float) -> float | None:
+    from astropy.cosmology import Planck18
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a huge z: the integral diverges (the value is then refused)
+        try:
+            return float(Planck18.luminosity_distance(z).value)
+        except (ValueError, ArithmeticError):
+            return None
 
 
 def caller_groups(session: Session, principal: Principal) -> set[int] | None:
@@ -119,26 +249,24 @@ def classification_to_dict(c: models.Classification, include_taxonomy: bool = Fa
     return out
 
 
-def visible_photometry(session: Session, principal: Principal, obj_ids) -> dict[str, list[models.Photometry]]:
-    stmt = sa.select(models.Photometry).where(models.Photometry.obj_id.in_(list(obj_ids)))
-    if not principal.is_admin:
-        stmt = stmt.where(photometry_visible_clause(principal))
+def visible_photometry(session: Session, principal: Principal, obj_ids) -> dict[str, list[dict]]:
+    """Each object's photometry the caller can read, by mjd, in SkyPortal's "both" format (flux and mag)."""
+    from broker.objects.photometry import serialize_all
+
+    P = models.Photometry
+    points = session.execute(sa.select(P).where(P.obj_id.in_(list(obj_ids)), photometry_visible_clause(principal))
+                             .order_by(P.mjd, P.id)).scalars().all()
     out: dict[str, list] = {o: [] for o in obj_ids}
-    for p in session.execute(stmt.order_by(models.Photometry.mjd)).scalars():
-        out[p.obj_id].append(p)
+    for d in serialize_all(session, principal, points, "both", "ab"):
+        out[d["obj_id"]].append(d)
     return out
 
 
 def photometry_visible_clause(principal: Principal):
-    """Shared with one of the caller's groups, or from a stream one of their groups reads."""
-    P = models.Photometry
-    groups = user_group_ids(principal)
-    return sa.or_(
-        P.id.in_(sa.select(models.photometry_groups.c.photometry_id)
-                 .where(models.photometry_groups.c.group_id.in_(groups))),
-        P.stream_id.in_(sa.select(models.group_streams.c.stream_id)
-                        .where(models.group_streams.c.group_id.in_(groups))),
-    )
+    """The photometry the caller can read (broker.objects.photometry's rule: groups, streams, owner)."""
+    from broker.objects.photometry import visible_clause
+
+    return visible_clause(principal)
 
 
 def visible_classifications_stmt(principal: Principal) -> sa.Select:
@@ -189,19 +317,40 @@ def localizations_of(session: Session, obj_ids) -> dict[str, list[dict]]:
     return out
 
 
-def saved_groups(session: Session, principal: Principal, obj_ids) -> dict[str, list[dict]]:
-    stmt = (sa.select(S, models.Group).join(models.Group, models.Group.id == S.group_id)
-            .where(S.obj_id.in_(list(obj_ids)), S.active))
+def _user_brief(u: models.User | None) -> dict | None:
+    if u is None:
+        return None
+    return {"id": u.id, "username": u.username, "first_name": u.first_name, "last_name": u.last_name}
+
+
+def _source_state(stmt, include_requested: bool = False, requested_only: bool = False):
+    """SkyPortal's active/requested choice: active saves; with requested ones too; or requested only."""
+    if requested_only:
+        return stmt.where(~S.active, S.requested)
+    if include_requested:
+        return stmt.where(sa.or_(S.active, S.requested))
+    return stmt.where(S.active)
+
+
+def saved_groups(session: Session, principal: Principal, obj_ids, include_requested: bool = False,
+                 requested_only: bool = False) -> dict[str, list[dict]]:
+    """The caller's groups each object is saved to, as SkyPortal's ``groups``: the group, ``active``,
+    ``requested``, ``saved_at``, ``saved_by`` (and our ``saved_by_id``)."""
+    U = models.User
+    stmt = (sa.select(S, models.Group, U).join(models.Group, models.Group.id == S.group_id)
+            .outerjoin(U, U.id == S.saved_by_id).where(S.obj_id.in_(list(obj_ids))))
+    stmt = _source_state(stmt, include_requested, requested_only)
     if not principal.is_admin:
         stmt = stmt.where(S.group_id.in_(user_group_ids(principal)))
     out: dict[str, list] = {o: [] for o in obj_ids}
-    for src, group in session.execute(stmt.order_by(S.saved_at)).all():
-        out[src.obj_id].append({**group.to_dict(), "saved_at": src.saved_at.isoformat(),
+    for src, group, saver in session.execute(stmt.order_by(S.saved_at, S.group_id)).all():
+        out[src.obj_id].append({**group.to_dict(), "active": src.active, "requested": src.requested,
+                                "saved_at": src.saved_at.isoformat(), "saved_by": _user_brief(saver),
                                 "saved_by_id": src.saved_by_id})
     return out
 
 
-# -- candidates ---------------------------------------------------------------------------------
+# -- filters shared by candidates and sources -------------------------------------------------------
 
 @dataclass
 class ObjFilters:
@@ -216,7 +365,118 @@ class ObjFilters:
     first_detection_after: datetime | None = None
     last_detection_before: datetime | None = None
     number_detections: int | None = None
+    require_detections: bool = True  # SkyPortal: the detection filters apply only while this is true
+    exclude_forced_photometry: bool = False  # no forced photometry is stored here: nothing to exclude
+    min_peak_magnitude: float | None = None  # peak (brightest) detection magnitude <= this
+    max_peak_magnitude: float | None = None  # peak magnitude >= this
+    min_latest_magnitude: float | None = None  # latest detection magnitude <= this
+    max_latest_magnitude: float | None = None  # latest detection magnitude >= this
 
+
+def detection_stats(principal: Principal):
+    """Per object, over the detections (S/N >= DETECTION_SNR) the caller can see: first and last MJD,
+    how many, peak (smallest) magnitude and the latest detection's magnitude, as SkyPortal's photstats."""
+    P = models.Photometry
+    mag = P.zp - 2.5 * sa.func.log(P.flux)
+    det = (sa.select(P.obj_id, sa.func.min(P.mjd).label("first"), sa.func.max(P.mjd).label("last"),
+                     sa.func.count().label("n"), sa.func.min(mag).label("peak_mag"),
+                     sa.type_coerce(sa.func.array_agg(aggregate_order_by(mag, P.mjd.desc())),
+                                    ARRAY(sa.Float))[1].label("last_mag"))
+           .where(P.flux.is_not(None), P.fluxerr > 0, P.flux / P.fluxerr >= DETECTION_SNR)
+           .group_by(P.obj_id))
+    if not principal.is_admin:  # only the photometry the caller can see counts
+        det = det.where(photometry_visible_clause(principal))
+    return det.subquery()
+
+
+def _obj_filters(stmt, principal: Principal, q: ObjFilters, session: Session):
+    """minRedshift / maxRedshift / localization / detections, shared by candidates and sources."""
+    if q.localization_dateobs or q.localization_name:
+        from broker.sky.gcn import find_localization, region_obj_ids
+
+        if not q.localization_dateobs:
+            raise ValidationError("Invalid localizationName: give localizationDateobs too", field="localizationDateobs")
+        if not 0 < q.localization_cumprob <= 1:
+            raise ValidationError("Invalid localizationCumprob: must be in (0, 1]", field="localizationCumprob")
+        loc = find_localization(session, q.localization_dateobs, q.localization_name)
+        stmt = stmt.where(O.id.in_(region_obj_ids(loc.id, q.localization_cumprob)))
+    wanted = (q.first_detection_after, q.last_detection_before, q.number_detections, q.min_peak_magnitude,
+              q.max_peak_magnitude, q.min_latest_magnitude, q.max_latest_magnitude)
+    if q.require_detections and any(v is not None for v in wanted):
+        det = detection_stats(principal)
+        stmt = stmt.join(det, det.c.obj_id == O.id)
+        if q.first_detection_after:
+            stmt = stmt.where(det.c.first >= _mjd(q.first_detection_after))
+        if q.last_detection_before:
+            stmt = stmt.where(det.c.last <= _mjd(q.last_detection_before))
+        if q.number_detections is not None:
+            stmt = stmt.where(det.c.n >= q.number_detections)
+        if q.min_peak_magnitude is not None:
+            stmt = stmt.where(det.c.peak_mag <= q.min_peak_magnitude)
+        if q.max_peak_magnitude is not None:
+            stmt = stmt.where(det.c.peak_mag >= q.max_peak_magnitude)
+        if q.min_latest_magnitude is not None:
+            stmt = stmt.where(det.c.last_mag <= q.min_latest_magnitude)
+        if q.max_latest_magnitude is not None:
+            stmt = stmt.where(det.c.last_mag >= q.max_latest_magnitude)
+    if q.min_redshift is not None:
+        stmt = stmt.where(O.redshift >= q.min_redshift)
+    if q.max_redshift is not None:
+        stmt = stmt.where(O.redshift <= q.max_redshift)
+    return stmt
+
+
+def _visible_classifications(principal: Principal):
+    cls = models.Classification
+    stmt = sa.select(cls.id).where(cls.obj_id == O.id)
+    if not principal.is_admin:
+        stmt = stmt.where(cls.id.in_(
+            sa.select(models.classification_groups.c.classification_id)
+            .where(models.classification_groups.c.group_id.in_(user_group_ids(principal)))))
+    return stmt
+
+
+def _class_match(names: list[str]):
+    """``name`` or ``taxonomy:name`` (SkyPortal's sources form) -> SQL condition on a classification."""
+    cls = models.Classification
+    terms = []
+    for n in names:
+        if ":" in n:
+            tax, name = n.split(":", 1)
+            terms.append(sa.and_(cls.classification == name.strip(),
+                                 cls.taxonomy_id.in_(sa.select(models.Taxonomy.id)
+                                                     .where(models.Taxonomy.name == tax.strip()))))
+        else:
+            terms.append(cls.classification == n)
+    return sa.or_(*terms)
+
+
+def _classification_exists(principal: Principal, names: list[str]):
+    return _visible_classifications(principal).where(_class_match(names)).exists()
+
+
+def _mjd(dt: datetime) -> float:
+    return (dt - datetime(1858, 11, 17)).total_seconds() / 86400.0
+
+
+def _check_order(order: str) -> str:
+    order = (order or "desc").lower()
+    if order not in ("asc", "desc"):
+        raise ValidationError("Invalid sortOrder: must be asc or desc", field="sortOrder")
+    return order
+
+
+def _sort(stmt, column, order: str):
+    return stmt.order_by(column.desc().nulls_last() if order == "desc" else column.asc().nulls_last(), O.id)
+
+
+def _check_sort(sort_by: str, order: str, allowed: set[str]) -> None:
+    if sort_by not in allowed:
+        raise ValidationError(f"Invalid sortBy: must be one of {sorted(allowed)}", field="sortBy")
+    _check_order(order)
+
+
+# -- candidates ---------------------------------------------------------------------------------
 
 @dataclass
 class CandidateQuery(ObjFilters):
@@ -226,9 +486,10 @@ class CandidateQuery(ObjFilters):
     start_date: datetime | None = None
     end_date: datetime | None = None
     classifications_reject: list[str] | None = None
-    sort_by: str = "passed_at"
+    sort_by: str = "passed_at"  # our addition (SkyPortal orders by passed_at, newest first)
     sort_order: str = "desc"
     include_photometry: bool = False
+    details: dict[str, tuple[str, str]] = field(default_factory=dict)  # output key -> (hook, parameter)
 
 
 CANDIDATE_SORTS = {"passed_at", "id", "ra", "dec", "redshift", "created_at"}
@@ -250,16 +511,6 @@ def _selected_filters(session: Session, principal: Principal, q: CandidateQuery)
     return [f.id for f in rows], sorted({f.group_id for f in rows})
 
 
-def _classification_exists(principal: Principal, names: list[str]):
-    cls = models.Classification
-    stmt = sa.exists().where(cls.obj_id == O.id, cls.classification.in_(names))
-    if not principal.is_admin:
-        stmt = stmt.where(cls.id.in_(
-            sa.select(models.classification_groups.c.classification_id)
-            .where(models.classification_groups.c.group_id.in_(user_group_ids(principal)))))
-    return stmt
-
-
 def _saved_any(groups):
     return sa.exists().where(S.obj_id == O.id, S.active, S.group_id.in_(groups))
 
@@ -270,54 +521,13 @@ def _saved_all(groups: list[int]):
     return n == len(groups)
 
 
-def _check_sort(sort_by: str, order: str, allowed: set[str]) -> None:
-    if sort_by not in allowed:
-        raise ValidationError(f"Invalid sortBy: must be one of {sorted(allowed)}", field="sortBy")
-    if order not in ("asc", "desc"):
-        raise ValidationError("Invalid sortOrder: must be asc or desc", field="sortOrder")
-
-
-def _redshift_and_classes(stmt, principal: Principal, q, session: Session | None = None):
-    """minRedshift / maxRedshift / classifications / localization, shared by candidates and sources."""
-    if q.localization_dateobs and session is not None:
-        from broker.sky.gcn import find_localization, region_obj_ids
-
-        if not 0 < q.localization_cumprob <= 1:
-            raise ValidationError("Invalid localizationCumprob: must be in (0, 1]", field="localizationCumprob")
-        loc = find_localization(session, q.localization_dateobs, q.localization_name)
-        stmt = stmt.where(O.id.in_(region_obj_ids(loc.id, q.localization_cumprob)))
-    if q.first_detection_after or q.last_detection_before or q.number_detections is not None:
-        # detections: S/N >= DETECTION_SNR, as the mag-format photometry counts them
-        P = models.Photometry
-        det = (sa.select(P.obj_id, sa.func.min(P.mjd).label("first"), sa.func.max(P.mjd).label("last"),
-                         sa.func.count().label("n"))
-               .where(P.flux.is_not(None), P.fluxerr > 0, P.flux / P.fluxerr >= DETECTION_SNR)
-               .group_by(P.obj_id))
-        if not principal.is_admin:  # only the photometry the caller can see counts
-            det = det.where(photometry_visible_clause(principal))
-        det = det.subquery()
-        stmt = stmt.join(det, det.c.obj_id == O.id)
-        if q.first_detection_after:
-            stmt = stmt.where(det.c.first >= _mjd(q.first_detection_after))
-        if q.last_detection_before:
-            stmt = stmt.where(det.c.last <= _mjd(q.last_detection_before))
-        if q.number_detections is not None:
-            stmt = stmt.where(det.c.n >= q.number_detections)
-    if q.min_redshift is not None:
-        stmt = stmt.where(O.redshift >= q.min_redshift)
-    if q.max_redshift is not None:
-        stmt = stmt.where(O.redshift <= q.max_redshift)
-    if q.classifications:
-        stmt = stmt.where(_classification_exists(principal, q.classifications))
-    return stmt
-
-
-def _mjd(dt: datetime) -> float:
-    return (dt - datetime(1858, 11, 17)).total_seconds() / 86400.0
-
-
-def _sort(stmt, column, order: str):
-    return stmt.order_by(column.desc().nulls_last() if order == "desc" else column.asc().nulls_last(), O.id)
+def candidate_name_search(session: Session, principal: Principal, prefix: str, limit: int) -> dict:
+    """SkyPortal's nameOnly autocomplete: ids of the caller's candidates starting with ``prefix``."""
+    fids = readable_filters(principal).with_only_columns(F.id)
+    like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    ids = session.execute(sa.select(C.obj_id).where(C.obj_id.like(like, escape="\\"), C.filter_id.in_(fids))
+                          .distinct().order_by(C.obj_id).limit(limit)).scalars().all()
+    return {"candidates": [{"id": i} for i in ids]}
 
 
 def list_candidates(session: Session, principal: Principal, q: CandidateQuery, page: Page) -> dict:
@@ -332,7 +542,9 @@ def list_candidates(session: Session, principal: Principal, q: CandidateQuery, p
         cand = cand.where(C.passed_at <= q.end_date)
     cand = cand.group_by(C.obj_id).subquery()
     stmt = sa.select(O, cand.c.passed_at).join(cand, cand.c.obj_id == O.id)
-    stmt = _redshift_and_classes(stmt, principal, q, session)
+    stmt = _obj_filters(stmt, principal, q, session)
+    if q.classifications:
+        stmt = stmt.where(_classification_exists(principal, q.classifications))
     if q.classifications_reject:
         stmt = stmt.where(~_classification_exists(principal, q.classifications_reject))
     accessible = user_group_ids(principal) if not principal.is_admin else sa.select(models.Group.id)
@@ -352,55 +564,153 @@ def list_candidates(session: Session, principal: Principal, q: CandidateQuery, p
     col = cand.c.passed_at if q.sort_by == "passed_at" else getattr(O, q.sort_by)
     stmt = _sort(stmt, col, q.sort_order)
 
-    rows, total = paginate(session, stmt, page, scalars=False)
+    rows, total = paginate(session, stmt, page, scalars=False)  # past the last page: 400, as SkyPortal
     ids = [o.id for o, _ in rows]
-    details = candidate_details(session, principal, ids, filter_ids, q.include_photometry)
-    candidates = [{**obj_to_dict(o), "passed_at": passed.isoformat(), **details[o.id]} for o, passed in rows]
+    details = candidate_details(session, principal, ids, filter_ids, q.include_photometry, q.details)
+    candidates = with_derived([{**obj_to_dict(o), "passed_at": passed.isoformat(), **details[o.id]}
+                               for o, passed in rows])
     return {"candidates": candidates, "totalMatches": total, "pageNumber": page.number, "numPerPage": page.size}
 
 
+def _last_detected(session: Session, principal: Principal, ids: list[str]) -> dict[str, str | None]:
+    det = detection_stats(principal)
+    got = dict(session.execute(sa.select(det.c.obj_id, det.c.last).where(det.c.obj_id.in_(ids))).all())
+    return {i: (_mjd_to_iso(got[i]) if got.get(i) is not None else None) for i in ids}
+
+
+def _mjd_to_iso(mjd: float) -> str:
+    from datetime import timedelta
+
+    return (datetime(1858, 11, 17) + timedelta(days=mjd)).isoformat()
+
+
+def _add_details(session: Session, principal: Principal, ids: list[str], out: dict,
+                 wanted: dict[str, tuple[str, str]]) -> None:
+    """Fill the hooks' answers ``wanted`` ({output key: (hook name, parameter)}); an output key ending in
+    ``_exists`` asks the EXISTS hook, any other the DETAILS hook."""
+    for key, (hook, param) in wanted.items():
+        if key.endswith("_exists"):
+            clause = exists_clause(principal, hook, param)
+            hit = set(session.execute(sa.select(O.id).where(O.id.in_(ids), clause)).scalars()) if ids else set()
+            for i in ids:
+                out[i][key] = i in hit
+        else:
+            got = details_for(session, principal, ids, hook, param)
+            for i in ids:
+                out[i][key] = got[i]
+
+
 def candidate_details(session: Session, principal: Principal, ids: list[str], filter_ids,
-                      include_photometry: bool) -> dict[str, dict]:
-    out = {i: {"filter_ids": [], "passing_alert_id": None} for i in ids}
+                      include_photometry: bool, wanted: dict[str, tuple[str, str]] | None = None) -> dict[str, dict]:
+    """Per candidate: the caller's filters it passed (``filter_ids``, ``passing_group_ids``, the latest
+    ``passing_alert_id``), ``is_source``/``saved_groups``, ``classifications``, ``last_detected_at``,
+    ``localizations`` (ours), photometry on request and the hooks' details."""
+    out = {i: {"filter_ids": [], "passing_group_ids": [], "passing_alert_id": None} for i in ids}
     latest: dict[str, datetime] = {}
-    for obj_id, fid, alert, passed in session.execute(
-        sa.select(C.obj_id, C.filter_id, C.passing_alert_id, C.passed_at)
+    for obj_id, fid, gid, alert, passed in session.execute(
+        sa.select(C.obj_id, C.filter_id, F.group_id, C.passing_alert_id, C.passed_at).join(F, F.id == C.filter_id)
         .where(C.obj_id.in_(ids), C.filter_id.in_(filter_ids)).order_by(C.passed_at)
     ).all():
         if fid not in out[obj_id]["filter_ids"]:
             out[obj_id]["filter_ids"].append(fid)
+        if gid not in out[obj_id]["passing_group_ids"]:
+            out[obj_id]["passing_group_ids"].append(gid)
         if obj_id not in latest or passed >= latest[obj_id]:
             latest[obj_id] = passed
             out[obj_id]["passing_alert_id"] = alert
     groups = saved_groups(session, principal, ids)
     classes = visible_classifications(session, principal, ids)
     locs = localizations_of(session, ids)
+    last = _last_detected(session, principal, ids)
     phot = visible_photometry(session, principal, ids) if include_photometry else None
     for i in ids:
         out[i]["localizations"] = locs[i]
         out[i]["saved_groups"] = groups[i]
         out[i]["is_source"] = bool(groups[i])
         out[i]["classifications"] = classes[i]
+        out[i]["last_detected_at"] = last[i]
         if phot is not None:
-            out[i]["photometry"] = [photometry_to_dict(p) for p in phot[i]]
+            out[i]["photometry"] = phot[i]
+    wanted = dict(wanted or {})
+    for hook in ("annotations", "thumbnails"):  # SkyPortal always lists a candidate's annotations and thumbnails
+        if hook in DETAILS:
+            wanted.setdefault(hook, (hook, hook))
+    _add_details(session, principal, ids, out, wanted)
     return out
 
 
-def get_candidate(session: Session, principal: Principal, obj_id: str, include_photometry: bool = True) -> dict:
+def deduplicate_photometry(points: list[dict]) -> list[dict]:
+    """SkyPortal's deduplicatePhotometry: one point per (mjd, filter), the most recently created."""
+    out, seen = [], set()
+    for p in sorted(points, key=lambda p: p["created_at"], reverse=True):
+        if (p["mjd"], p["filter"]) not in seen:
+            seen.add((p["mjd"], p["filter"]))
+            out.append(p)
+    return out
+
+
+def get_candidate(session: Session, principal: Principal, obj_id: str, include_photometry: bool = False,
+                  include_alerts: bool = False, wanted: dict[str, tuple[str, str]] | None = None) -> dict:
+    """One object the caller has as a candidate (through a filter of theirs); 400 otherwise, as SkyPortal."""
     filter_ids = [f.id for f in session.execute(readable_filters(principal)).scalars()]
     row = session.execute(
         sa.select(O, sa.func.max(C.passed_at)).join(C, C.obj_id == O.id)
         .where(O.id == obj_id, C.filter_id.in_(filter_ids)).group_by(O.id)
     ).first()
     if row is None:
-        raise NotFound(f"No candidate with object ID '{obj_id}'")
+        raise ValidationError(f"Invalid ID: no candidate with object ID '{obj_id}'")
     obj, passed = row
-    details = candidate_details(session, principal, [obj_id], filter_ids, include_photometry)[obj_id]
-    return {**obj_to_dict(obj), "passed_at": passed.isoformat(), **details}
+    details = candidate_details(session, principal, [obj_id], filter_ids, include_photometry, wanted)[obj_id]
+    out = with_derived([{**obj_to_dict(obj), "passed_at": passed.isoformat(), **details}])[0]
+    if include_alerts:
+        out["passing_alerts"] = [
+            {"filter_id": fid, "passing_alert_id": alert, "passed_at": at.isoformat()}
+            for fid, alert, at in session.execute(
+                sa.select(C.filter_id, C.passing_alert_id, C.passed_at)
+                .where(C.obj_id == obj_id, C.filter_id.in_(filter_ids)).order_by(C.passed_at)).all()]
+    return out
+
+
+def candidate_exists(session: Session, principal: Principal, obj_id: str) -> bool:
+    fids = readable_filters(principal).with_only_columns(F.id)
+    stmt = sa.select(C.id).where(C.obj_id == obj_id, C.filter_id.in_(fids)).limit(1)
+    return session.execute(stmt).first() is not None
+
+
+def _history_entry(principal: Principal, body: dict) -> dict:
+    entry = {"set_by_user_id": principal.user_id, "set_at_utc": arrow.utcnow().isoformat(),
+             "value": body["redshift"], "uncertainty": body.get("redshift_error")}
+    origin = body.get("redshift_origin")
+    if isinstance(origin, str) and origin.strip():
+        entry["origin"] = origin
+    return entry
+
+
+def apply_obj_fields(obj: models.Obj, principal: Principal, body: dict) -> None:
+    """Set the SkyPortal Obj fields ``body`` carries, with SkyPortal's redshift and summary histories."""
+    for key in OBJ_WRITABLE:
+        if key in body:
+            setattr(obj, key, body[key])
+    if "redshift" in body:
+        obj.redshift_history = [*(obj.redshift_history or []), _history_entry(principal, body)]
+    if "summary" in body:
+        obj.summary_history = [{"set_by_user_id": principal.user_id, "set_at_utc": arrow.utcnow().isoformat(),
+                                "summary": body["summary"], "is_bot": False, "analysis_id": None},
+                               *(obj.summary_history or [])]
+    if "ra" in body or "dec" in body:
+        obj.healpix = int(models.healpix_index(obj.ra, obj.dec))
+
+
+def _check_position(body: dict) -> None:
+    if body.get("ra") is not None and not 0 <= body["ra"] < 360:
+        raise ValidationError("Invalid value for field 'ra': must be in [0, 360)", field="ra")
+    if body.get("dec") is not None and not -90 <= body["dec"] <= 90:
+        raise ValidationError("Invalid value for field 'dec': must be in [-90, 90]", field="dec")
 
 
 def upsert_obj(session: Session, principal: Principal, body: dict) -> models.Obj:
-    """Find the object by id, or create it from ``ra``/``dec`` (400 naming what is missing).
+    """Find the object by id, or create it from ``ra``/``dec`` and the other Obj fields (400 naming what is
+    missing).
 
     An object that exists but that the caller cannot see (another group's) is asked of exactly as a new
     one (``ra``/``dec`` required, same message), so the answer reveals nothing; it is then the same
@@ -412,31 +722,30 @@ def upsert_obj(session: Session, principal: Principal, body: dict) -> models.Obj
     for key in ("ra", "dec"):
         if body.get(key) is None:
             raise ValidationError(f"Missing required field '{key}' (object '{body['id']}' is new)", field=key)
-    if not 0 <= body["ra"] < 360:
-        raise ValidationError("Invalid value for field 'ra': must be in [0, 360)", field="ra")
-    if not -90 <= body["dec"] <= 90:
-        raise ValidationError("Invalid value for field 'dec': must be in [-90, 90]", field="dec")
+    _check_position(body)
     if obj is not None:
         return obj
-    obj = O(id=body["id"], ra=body["ra"], dec=body["dec"], redshift=body.get("redshift"),
-            redshift_error=body.get("redshift_error"), ra_dis=body.get("ra_dis"), dec_dis=body.get("dec_dis"),
-            altdata=body.get("altdata"))
+    obj = O(id=body["id"], ra=body["ra"], dec=body["dec"])
+    apply_obj_fields(obj, principal, body)
     session.add(obj)
     session.flush()
     return obj
 
 
 def post_candidates(session: Session, principal: Principal, body: dict) -> list[int]:
-    """The manual / Kowalski path: the object (created if new) and one candidate per filter."""
+    """The manual / Kowalski path: the object (created if new) and one candidate per filter.
+
+    As SkyPortal, filter ids the caller cannot read are passed over (a filter deleted since Kowalski
+    learnt of it), as long as one is readable."""
     readable = {f.id for f in session.execute(
         readable_filters(principal).where(F.id.in_(body["filter_ids"]))).scalars()}
-    missing = sorted(set(body["filter_ids"]) - readable)
-    if missing:
-        raise ValidationError(f"Invalid filter_ids: no accessible filter(s) {missing}", field="filter_ids")
+    if not readable:
+        raise ValidationError("Invalid filter_ids: at least one valid filter ID must be provided "
+                              f"(none of {sorted(set(body['filter_ids']))} is accessible)", field="filter_ids")
     upsert_obj(session, principal, body)
     passed_at = parse_date(body["passed_at"], "passed_at")
     ids = []
-    for fid in body["filter_ids"]:
+    for fid in [f for f in dict.fromkeys(body["filter_ids"]) if f in readable]:
         existing = session.execute(sa.select(C).where(C.obj_id == body["id"], C.filter_id == fid,
                                                       C.passed_at == passed_at)).scalar()
         if existing is None:
@@ -449,12 +758,12 @@ def post_candidates(session: Session, principal: Principal, body: dict) -> list[
 
 
 def delete_candidates(session: Session, principal: Principal, obj_id: str, filter_id: int) -> int:
-    f = session.execute(readable_filters(principal).where(F.id == filter_id)).scalar()
-    if f is None:
-        raise NotFound(f"No filter with ID {filter_id}")
-    n = session.execute(sa.delete(C).where(C.obj_id == obj_id, C.filter_id == filter_id)).rowcount
+    """As SkyPortal: 400 when the caller has no candidate of that (object, filter) pair."""
+    fids = readable_filters(principal).with_only_columns(F.id)
+    n = session.execute(sa.delete(C).where(C.obj_id == obj_id, C.filter_id == filter_id,
+                                           C.filter_id.in_(fids))).rowcount
     if n == 0:
-        raise NotFound(f"No candidate with object ID '{obj_id}' for filter {filter_id}")
+        raise ValidationError("Invalid (obj_id, filter_id) pairing - no matching candidates")
     return n
 
 
@@ -466,15 +775,41 @@ class SourceQuery(ObjFilters):
     ra: float | None = None
     dec: float | None = None
     radius: float | None = None  # degrees, as SkyPortal
+    source_id: str | None = None  # part of the id (or of the TNS name)
+    rejected_source_ids: list[str] | None = None
+    alias: str | None = None
+    origin: str | None = None
+    simbad_class: str | None = None
+    has_tns_name: bool = False
+    has_no_tns_name: bool = False
     saved_after: datetime | None = None
     saved_before: datetime | None = None
-    sort_by: str = "saved_at"
+    saved_by_current_user: bool = False
+    created_or_modified_after: datetime | None = None
+    classifications_simul: bool = False
+    nonclassifications: list[str] | None = None
+    classified: bool = False
+    unclassified: bool = False
+    include_requested: bool = False
+    requested_only: bool = False
+    has_followup_request: bool = False
+    followup_request_status: str | None = None
+    exists: list[tuple[bool, str, str]] = field(default_factory=list)  # (must exist?, hook, parameter)
+    sort_by: str | None = None  # SkyPortal's default: saved_at
     sort_order: str = "desc"
     include_photometry: bool = False
     include_duplicates: bool = False
+    remove_nested: bool = False
+    details: dict[str, tuple[str, str]] = field(default_factory=dict)  # output key -> (hook, parameter)
 
 
-SOURCE_SORTS = {"saved_at", "id", "ra", "dec", "redshift", "created_at"}
+SOURCE_SORTS = {"saved_at", "id", "alias", "origin", "ra", "dec", "redshift", "created_at"}  # + altdata.<key>
+_TNS_DESIGNATED = re.compile(r"(at|sn)\d{1,4}[a-zA-Z]*", re.IGNORECASE)
+_TNS_BARE = re.compile(r"^\d{1,4}[a-zA-Z]*", re.IGNORECASE)
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def cone_clause(ra: float, dec: float, radius_deg: float, ra_col=O.ra, dec_col=O.dec):
@@ -486,56 +821,212 @@ def cone_clause(ra: float, dec: float, radius_deg: float, ra_col=O.ra, dec_col=O
                    sa.func.degrees(2 * sa.func.asin(sa.func.sqrt(sa.func.least(hav, 1.0)))) <= radius_deg)
 
 
+def _check_cone(ra, dec, radius) -> bool:
+    if all(v is None for v in (ra, dec, radius)):
+        return False
+    if any(v is None for v in (ra, dec, radius)):
+        raise ValidationError("Invalid cone search: give all of ra, dec and radius", field="radius")
+    if not 0 <= ra < 360 or not -90 <= dec <= 90 or radius < 0:
+        raise ValidationError("Invalid cone search: ra in [0, 360), dec in [-90, 90], radius >= 0", field="radius")
+    return True
+
+
+def _source_sort_column(q: SourceQuery, saved):
+    sort_by = q.sort_by or "saved_at"
+    if sort_by.startswith("altdata."):
+        path = sort_by.split(".")[1:]
+        if not path or not all(path):
+            raise ValidationError(f"Invalid sortBy: {sort_by!r}", field="sortBy")
+        return O.altdata[tuple(path)] if len(path) > 1 else O.altdata[path[0]]
+    if sort_by not in SOURCE_SORTS:
+        raise ValidationError(f"Invalid sortBy: must be one of {sorted(SOURCE_SORTS)} or altdata.<key>",
+                              field="sortBy")
+    return saved.c.saved_at if sort_by == "saved_at" else getattr(O, sort_by)
+
+
+def _source_filters(stmt, principal: Principal, q: SourceQuery, session: Session):
+    if _check_cone(q.ra, q.dec, q.radius):
+        stmt = stmt.where(cone_clause(q.ra, q.dec, q.radius))
+    if q.source_id:
+        sid = q.source_id.strip()
+        tns = sid.lower().replace(" ", "")
+        cond = O.id.like(_like(sid), escape="\\")
+        if _TNS_DESIGNATED.match(tns):
+            cond = sa.or_(cond, sa.func.lower(O.tns_name).like(_like(tns[2:]), escape="\\"))
+        elif _TNS_BARE.match(tns):
+            cond = sa.or_(cond, sa.func.lower(O.tns_name).like(_like(tns), escape="\\"))
+        stmt = stmt.where(cond)
+    if q.rejected_source_ids:
+        stmt = stmt.where(O.id.not_in(q.rejected_source_ids))
+    if q.alias:
+        stmt = stmt.where(sa.func.lower(sa.func.array_to_string(O.alias, "\x1f"))
+                          .like(_like(q.alias.strip().lower()), escape="\\"))
+    if q.origin:
+        stmt = stmt.where(sa.func.lower(O.origin).like(_like(q.origin.strip().lower()), escape="\\"))
+    if q.simbad_class:
+        stmt = stmt.where(sa.func.lower(O.altdata["simbad"]["class"].astext)
+                          .like(_like(q.simbad_class.strip().lower()), escape="\\"))
+    if q.has_tns_name:
+        stmt = stmt.where(O.tns_name.is_not(None))
+    elif q.has_no_tns_name:
+        stmt = stmt.where(O.tns_name.is_(None))
+    if q.created_or_modified_after:
+        stmt = stmt.where(sa.or_(O.created_at > q.created_or_modified_after, O.modified > q.created_or_modified_after))
+    stmt = _obj_filters(stmt, principal, q, session)
+    if q.classified or q.unclassified:
+        human = _visible_classifications(principal).where(~models.Classification.ml).exists()
+        stmt = stmt.where(human if q.classified else ~human)
+    else:
+        if q.classifications:
+            if q.classifications_simul:
+                for name in q.classifications:
+                    stmt = stmt.where(_classification_exists(principal, [name]))
+            else:
+                stmt = stmt.where(_classification_exists(principal, q.classifications))
+        if q.nonclassifications:
+            stmt = stmt.where(~_classification_exists(principal, q.nonclassifications))
+    if q.has_followup_request:
+        stmt = stmt.where(_followup_exists(principal, q.followup_request_status))
+    for must, hook, param in q.exists:
+        clause = exists_clause(principal, hook, param)
+        stmt = stmt.where(clause if must else ~clause)
+    return stmt
+
+
 def list_sources(session: Session, principal: Principal, q: SourceQuery, page: Page) -> dict:
-    _check_sort(q.sort_by, q.sort_order, SOURCE_SORTS)
+    """SkyPortal's source list: objects saved to the selected (default: all the caller's) groups.
+
+    A page past the last is an empty page (200), as SkyPortal answers."""
+    order = _check_order(q.sort_order)
     if q.group_ids:
         readable_groups_named(session, principal, q.group_ids, "group_ids")
-        groups = q.group_ids
+        groups = list(dict.fromkeys(q.group_ids))
+    elif principal.is_admin:
+        groups = None
     else:
-        groups = user_group_ids(principal) if not principal.is_admin else sa.select(models.Group.id)
-    saved = sa.select(S.obj_id, sa.func.max(S.saved_at).label("saved_at")).where(S.active, S.group_id.in_(groups))
+        groups = session.execute(user_group_ids(principal)).scalars().all()
+    saved = sa.select(S.obj_id, sa.func.max(S.saved_at).label("saved_at"))
+    if groups is not None:
+        saved = saved.where(S.group_id.in_(groups))
+    saved = _source_state(saved, q.include_requested, q.requested_only)
     if q.saved_after:
         saved = saved.where(S.saved_at >= q.saved_after)
     if q.saved_before:
         saved = saved.where(S.saved_at <= q.saved_before)
+    if q.saved_by_current_user:
+        saved = saved.where(S.saved_by_id == principal.user_id)
     saved = saved.group_by(S.obj_id).subquery()
     stmt = sa.select(O, saved.c.saved_at).join(saved, saved.c.obj_id == O.id)
-    if None not in (q.ra, q.dec, q.radius):
-        stmt = stmt.where(cone_clause(q.ra, q.dec, q.radius))
-    elif any(v is not None for v in (q.ra, q.dec, q.radius)):
-        raise ValidationError("Invalid cone search: give all of ra, dec and radius", field="radius")
-    stmt = _redshift_and_classes(stmt, principal, q, session)
-    col = saved.c.saved_at if q.sort_by == "saved_at" else getattr(O, q.sort_by)
-    stmt = _sort(stmt, col, q.sort_order)
-    rows, total = paginate(session, stmt, page, scalars=False)
+    stmt = _source_filters(stmt, principal, q, session)
+    stmt = _sort(stmt, _source_sort_column(q, saved), order)
+    total = session.execute(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
+    offset = (page.number - 1) * page.size
+    rows = session.execute(stmt.limit(page.size).offset(offset)).all() if offset < total else []
     ids = [o.id for o, _ in rows]
-    details = source_details(session, principal, ids, q.include_photometry, q.include_duplicates)
-    sources = [{**obj_to_dict(o), "saved_at": s.isoformat(), **details[o.id]} for o, s in rows]
-    return {"sources": sources, "totalMatches": total, "pageNumber": page.number, "numPerPage": page.size}
-
-
-def source_details(session: Session, principal: Principal, ids, include_photometry: bool,
-                   include_duplicates: bool) -> dict[str, dict]:
-    groups = saved_groups(session, principal, ids)
-    classes = visible_classifications(session, principal, ids)
-    locs = localizations_of(session, ids)
-    out = {i: {"groups": groups[i], "classifications": classes[i], "localizations": locs[i]} for i in ids}
-    if include_photometry:
-        phot = visible_photometry(session, principal, ids)
-        for i in ids:
-            out[i]["photometry"] = [photometry_to_dict(p) for p in phot[i]]
-    if include_duplicates:
-        dups = duplicates(session, principal, ids)
-        for i in ids:
-            out[i]["duplicates"] = dups[i]
+    details = source_details(session, principal, ids, q)
+    sources = with_derived([{**obj_to_dict(o), "saved_at": s.isoformat(), **details[o.id]} for o, s in rows])
+    out = {"sources": sources, "totalMatches": total, "pageNumber": page.number, "numPerPage": page.size}
+    if groups is not None and len(groups) == 1:
+        out["group_id"] = int(groups[0])
     return out
 
 
-def get_source(session: Session, principal: Principal, obj_id: str, include_photometry: bool,
-               include_duplicates: bool) -> dict:
-    obj = get_visible_obj(session, principal, obj_id)
-    return {**obj_to_dict(obj), **source_details(session, principal, [obj_id], include_photometry,
-                                                 include_duplicates)[obj_id]}
+def source_details(session: Session, principal: Principal, ids, q: SourceQuery) -> dict[str, dict]:
+    out: dict[str, dict] = {i: {} for i in ids}
+    if not ids:
+        return out
+    if not q.remove_nested:
+        groups = saved_groups(session, principal, ids, q.include_requested, q.requested_only)
+        classes = visible_classifications(session, principal, ids)
+        for i in ids:
+            out[i]["groups"] = groups[i]
+            out[i]["classifications"] = classes[i]
+    locs = localizations_of(session, ids)
+    for i in ids:
+        out[i]["localizations"] = locs[i]
+    if q.include_photometry:
+        phot = visible_photometry(session, principal, ids)
+        for i in ids:
+            out[i]["photometry"] = phot[i]
+    if q.include_duplicates:
+        dups = duplicates(session, principal, ids)
+        for i in ids:
+            out[i]["duplicates"] = dups[i]
+    wanted = dict(q.details)
+    if "annotations" in DETAILS and not q.remove_nested:  # SkyPortal lists them unless removeNested
+        wanted.setdefault("annotations", ("annotations", "annotations"))
+    _add_details(session, principal, ids, out, wanted)
+    return out
+
+
+def saved_clause(principal: Principal, obj_id: str, include_requested: bool = False, requested_only: bool = False):
+    stmt = _source_state(sa.select(S.id).where(S.obj_id == obj_id), include_requested, requested_only)
+    if not principal.is_admin:
+        stmt = stmt.where(S.group_id.in_(user_group_ids(principal)))
+    return stmt.exists()
+
+
+def source_exists_for(session: Session, principal: Principal, obj_id: str) -> bool:
+    """HEAD /api/sources/{id}: a save (any state, as SkyPortal) of the object to one of the caller's groups."""
+    stmt = sa.select(S.id).where(S.obj_id == obj_id)
+    if not principal.is_admin:
+        stmt = stmt.where(S.group_id.in_(user_group_ids(principal)))
+    return session.execute(stmt.limit(1)).first() is not None
+
+
+def get_source(session: Session, principal: Principal, obj_id: str, q: SourceQuery, tns_name: str | None = None,
+               include_candidates: bool = False) -> dict:
+    """One source: an object saved to one of the caller's groups (404 otherwise, as SkyPortal)."""
+    stmt = sa.select(O).where(O.id == obj_id, saved_clause(principal, obj_id, q.include_requested,
+                                                            q.requested_only))
+    if tns_name:
+        stmt = stmt.where(O.tns_name.in_([tns_name.strip(), tns_name.strip().replace(" ", "")]))
+    obj = session.execute(stmt).scalar()
+    if obj is None:
+        raise NotFound(f"Source not found: no source '{obj_id}' saved to your groups")
+    q.include_duplicates = True  # SkyPortal always lists a source's duplicates
+    details = source_details(session, principal, [obj_id], q)[obj_id]
+    details["duplicates"] = _with_nearby_sources(session, principal, obj, details["duplicates"])
+    out = with_derived([{**obj_to_dict(obj), **details}])[0]
+    out["followup_requests"] = _followup_details(session, principal, [obj_id])[obj_id]
+    if include_candidates:
+        fids = readable_filters(principal).with_only_columns(F.id)
+        rows = session.execute(sa.select(C, F).join(F, F.id == C.filter_id)
+                               .where(C.obj_id == obj_id, C.filter_id.in_(fids))
+                               .order_by(C.passed_at.desc())).all()
+        out["candidates"] = [{**c.to_dict(), "filter": f.to_dict()} for c, f in rows]
+    det = detection_stats(principal)
+    first, last = session.execute(sa.select(det.c.first, det.c.last).where(det.c.obj_id == obj_id)).first() or (
+        None, None)
+    if first is not None:
+        out["first_detected"], out["last_detected"] = _mjd_to_iso(first), _mjd_to_iso(last)
+    return out
+
+
+DUPLICATE_RADIUS_DEG = 4 / 3600  # SkyPortal's: sources within 4 arcsec are a source's duplicates
+
+
+def _with_nearby_sources(session: Session, principal: Principal, obj: models.Obj, dups: list[dict]) -> list[dict]:
+    """SkyPortal's duplicates: other sources of the caller's groups within 4 arcsec (none for a moving
+    object, nor moving objects), with the pipeline's associations (``dups``)."""
+    if obj.is_roid:
+        return []
+    stmt = (sa.select(O.id, O.ra, O.dec).where(cone_clause(obj.ra, obj.dec, DUPLICATE_RADIUS_DEG), O.id != obj.id,
+                                               O.is_roid.is_not(True),
+                                               sa.exists().where(S.obj_id == O.id, S.active,
+                                                                 *(() if principal.is_admin else
+                                                                   (S.group_id.in_(user_group_ids(principal)),)))))
+    by_id = {d["obj_id"]: d for d in dups}
+    for oid, ra, dec in session.execute(stmt).all():
+        if oid not in by_id:
+            by_id[oid] = {"obj_id": oid, "separation": _sep_arcsec(obj.ra, obj.dec, ra, dec), "ra": ra, "dec": dec}
+    return sorted(by_id.values(), key=lambda d: d["separation"])
+
+
+def _sep_arcsec(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
+    r1, d1, r2, d2 = map(math.radians, (ra1, dec1, ra2, dec2))
+    h = math.sin((d2 - d1) / 2) ** 2 + math.cos(d1) * math.cos(d2) * math.sin((r2 - r1) / 2) ** 2
+    return math.degrees(2 * math.asin(min(1.0, math.sqrt(h)))) * 3600
 
 
 def _require_can_save(session: Session, principal: Principal, group_id: int) -> None:
@@ -547,16 +1038,18 @@ def _require_can_save(session: Session, principal: Principal, group_id: int) -> 
         raise PermissionDenied(f"Insufficient permissions: you cannot save sources to group {group_id}")
 
 
-def save_source(session: Session, principal: Principal, obj_id: str, group_ids: list[int]) -> None:
-    """Save (or re-save) an object to groups; needs can_save in each."""
+def save_source(session: Session, principal: Principal, obj_id: str, group_ids: list[int],
+                savers: dict[int, int] | None = None) -> None:
+    """Save (or re-save) an object to groups; needs can_save in each. ``savers``: group -> saving user."""
     now = models.utcnow()
     for gid in group_ids:
         _require_can_save(session, principal, gid)
+        saver = (savers or {}).get(gid, principal.user_id)
         src = session.execute(sa.select(S).where(S.obj_id == obj_id, S.group_id == gid)).scalar()
         if src is None:
-            session.add(S(obj_id=obj_id, group_id=gid, saved_by_id=principal.user_id, saved_at=now, active=True))
+            session.add(S(obj_id=obj_id, group_id=gid, saved_by_id=saver, saved_at=now, active=True))
         elif not src.active:
-            src.active, src.saved_at, src.saved_by_id = True, now, principal.user_id
+            src.active, src.saved_at, src.saved_by_id = True, now, saver
             src.unsaved_at = src.unsaved_by_id = None
     session.flush()
     from broker.followup.default_rules import fire_for_saved
@@ -575,10 +1068,33 @@ def unsave_source(session: Session, principal: Principal, obj_id: str, group_ids
     session.flush()
 
 
-def post_source(session: Session, principal: Principal, body: dict) -> str:
-    obj = upsert_obj(session, principal, body)
+def delete_source(session: Session, principal: Principal, obj_id: str, group_id: int) -> None:
+    """DELETE /api/sources/{id}: unsave from one group of the caller's (400s as SkyPortal's)."""
+    if not principal.is_admin and membership(session, principal, group_id) is None:
+        raise ValidationError("Inadequate permissions: you are not a member of group "
+                              f"{group_id}", field="group_id")
+    src = session.execute(sa.select(S).where(S.obj_id == obj_id, S.group_id == group_id)).scalar()
+    if src is None:
+        raise ValidationError(f"No such source {obj_id} in group {group_id}.", field="group_id")
+    src.active, src.unsaved_at, src.unsaved_by_id = False, models.utcnow(), principal.user_id
+    session.flush()
+
+
+def _int_keys(value: dict, name: str) -> dict[int, Any]:
+    try:
+        return {int(k): v for k, v in value.items()}
+    except ValueError:
+        raise ValidationError(f"Invalid {name}: keys must be group IDs", field=name) from None
+
+
+def post_source(session: Session, principal: Principal, body: dict) -> dict:
+    """POST /api/sources: create (or find) the object and save it to groups, as SkyPortal's: ``group_ids``
+    (default: every group of yours you can save to), ``ignore_if_in_group_ids`` ({group: [groups]}: skip
+    saving to a group while the object is saved to one of those), ``saver_per_group_id`` (admins:
+    {group: user} saving in that user's name). Answers ``id``, ``saved_to_groups`` (and ``warnings``)."""
+    warnings: list[str] = []
     group_ids = body.get("group_ids")
-    if not group_ids:
+    if group_ids is None:
         group_ids = [gu.group_id for gu in session.execute(
             sa.select(models.GroupUser).join(models.Group)
             .where(models.GroupUser.user_id == principal.user_id, models.GroupUser.can_save,
@@ -586,5 +1102,108 @@ def post_source(session: Session, principal: Principal, body: dict) -> str:
         if not group_ids:
             raise ValidationError("Missing required field 'group_ids': you can save to no group by default",
                                   field="group_ids")
-    save_source(session, principal, obj.id, group_ids)
-    return obj.id
+    group_ids = list(dict.fromkeys(group_ids))
+    if not group_ids:
+        raise ValidationError("Invalid group_ids: give at least one group you belong to", field="group_ids")
+    readable_groups_named(session, principal, group_ids, "group_ids")
+    ignore = _int_keys(body.get("ignore_if_in_group_ids") or {}, "ignore_if_in_group_ids")
+    if not set(ignore) <= set(group_ids):
+        raise ValidationError("Invalid ignore_if_in_group_ids: its keys must be among group_ids",
+                              field="ignore_if_in_group_ids")
+    savers: dict[int, int] = {}
+    if "saver_per_group_id" in body:
+        if not principal.is_admin:
+            raise ValidationError("You must be an admin to specify a saver_per_group_id field.",
+                                  field="saver_per_group_id")
+        for gid, uid in _int_keys(body["saver_per_group_id"], "saver_per_group_id").items():
+            if gid not in group_ids:
+                continue
+            member = session.execute(sa.select(models.GroupUser).where(models.GroupUser.group_id == gid,
+                                                                       models.GroupUser.user_id == uid)).scalar()
+            if member is None:
+                warnings.append(f"Could not save to group {gid} as user {uid} (user is not a member of the group). "
+                                f"Using current user {principal.user_id} instead.")
+            else:
+                savers[gid] = uid
+    existed = session.get(O, body["id"]) is not None
+    obj = upsert_obj(session, principal, body)
+    skipped = []
+    if existed:  # SkyPortal applies ignore_if_in_group_ids to objects that existed before
+        for gid, others in ignore.items():
+            if others and session.execute(sa.select(S.id).where(S.obj_id == obj.id, S.active,
+                                                                S.group_id.in_(others)).limit(1)).first():
+                skipped.append(gid)
+    to_save = [g for g in group_ids if g not in skipped]
+    if to_save:
+        save_source(session, principal, obj.id, to_save, savers)
+    out = {"id": obj.id, "saved_to_groups": to_save}
+    if warnings:
+        out["warnings"] = warnings
+    return out
+
+
+def patch_source(session: Session, principal: Principal, obj_id: str, body: dict) -> None:
+    """PATCH /api/sources/{id}: update the object's fields (the position only while it has no candidates)."""
+    obj = session.execute(sa.select(O).where(O.id == obj_id, visible_obj_clause(principal))).scalar()
+    if obj is None:
+        raise ValidationError(f"Cannot find the object with name {obj_id}")
+    if body.get("ra") is not None or body.get("dec") is not None:
+        if session.execute(sa.select(C.id).where(C.obj_id == obj_id).limit(1)).first():
+            raise ValidationError("Cannot update the position of an object with candidates/alerts", field="ra")
+    for key in ("ra", "dec"):
+        if key in body and body[key] is None:
+            raise ValidationError(f"Invalid value for field '{key}': must not be null", field=key)
+    _check_position(body)
+    apply_obj_fields(obj, principal, body)
+    session.flush()
+
+
+def source_exists(session: Session, principal: Principal, obj_id: str | None, ra: float | None,
+                  dec: float | None, radius: float | None) -> dict:
+    """GET /api/source_exists: by name (among objects the caller can see) and/or by position (among the
+    sources of the caller's groups), with SkyPortal's messages."""
+    cone = ra is not None and dec is not None and radius is not None
+    if not obj_id and not cone:
+        raise ValidationError("Provide an obj_id, or either ra, dec, and radius for spatial filtering.",
+                              field="ra")
+    if obj_id:
+        if session.execute(sa.select(O.id).where(O.id == obj_id, visible_obj_clause(principal))).first():
+            return {"source_exists": True, "message": f"A source with the name {obj_id} already exists."}
+        if not cone:
+            return {"source_exists": False, "message": f"No sources exist with the name {obj_id}."}
+    _check_cone(ra, dec, radius)
+    stmt = sa.select(S.obj_id).join(O, O.id == S.obj_id).where(cone_clause(ra, dec, radius))
+    if not principal.is_admin:
+        stmt = stmt.where(S.group_id.in_(user_group_ids(principal)))
+    names = sorted(set(session.execute(stmt.distinct()).scalars()))
+    if len(names) == 1:
+        return {"source_exists": True, "message": f"A source at that location already exists: {names[0]}."}
+    if names:
+        return {"source_exists": True, "message": f"Sources at that location already exist: {','.join(names)}."}
+    return {"source_exists": False,
+            "message": f"No sources exist at this location{f' or with the name {obj_id}' if obj_id else ''}."}
+
+
+# -- objs ---------------------------------------------------------------------------------------
+
+def delete_obj(session: Session, principal: Principal, obj_id: str) -> None:
+    """DELETE /api/objs/{id}: System admins only (SkyPortal's default), and only once the object's data
+    (photometry, classifications, crossmatches, and whatever the hooks keep) is gone."""
+    obj = session.get(O, obj_id) if principal.is_admin else None
+    if obj is None:
+        raise ValidationError(f"Cannot find object with ID {obj_id}.")
+    # SkyPortal's order: annotations, spectra, photometry, comments, classifications, GCN crossmatches
+    held = [("annotations", None), ("spectra", None), ("photometry", models.Photometry.obj_id), ("comments", None),
+            ("classifications", models.Classification.obj_id), ("sources in gcns", models.ObjLocalization.obj_id)]
+    for label, col in held:
+        if col is not None:
+            found = session.execute(sa.select(col).where(col == obj_id).limit(1)).first()
+        elif label in EXISTS:
+            found = session.execute(sa.select(O.id).where(O.id == obj_id, EXISTS[label](principal))).first()
+        else:
+            found = None
+        if found:
+            raise ValidationError(
+                f"Please remove all associated {label} from object with ID {obj_id} before removing.")
+    session.delete(obj)
+    session.flush()

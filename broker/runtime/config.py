@@ -127,9 +127,21 @@ class LCOConfig:
 
 
 @dataclass(frozen=True)
+class SEDMConfig:
+    """The SEDM queue (facility_apis/sedm.py); url null: nothing is sent (SkyPortal's behaviour without
+    app.sedm_endpoint), statuses arrive at /api/facility."""
+
+    url: str | None
+    timeout_s: float
+
+
+@dataclass(frozen=True)
 class FacilitiesConfig:
+    """One section per facility adapter (facility_apis/registry.py): each adapter reads its own."""
+
     poll_interval_s: float
     lco: LCOConfig
+    sedm: SEDMConfig = SEDMConfig(url=None, timeout_s=30.0)
 
 
 @dataclass(frozen=True)

@@ -198,11 +198,13 @@ def seed(conn, sitewide_group: str) -> None:
     """Insert ACLs, roles and the sitewide group if missing (idempotent)."""
     from sqlalchemy.dialects.postgresql import insert
 
+    now = models.utcnow()
     conn.execute(insert(models.ACL).values([{"id": a} for a in ACLS]).on_conflict_do_nothing())
-    conn.execute(insert(models.Role).values([{"id": r} for r in ROLES]).on_conflict_do_nothing())
+    conn.execute(insert(models.Role).values([{"id": r, "created_at": now, "modified": now} for r in ROLES])
+                 .on_conflict_do_nothing())
+    # SkyPortal's role -> ACL mapping; pairs only ever added (an operator's grants to a role stay)
     pairs = [{"role_id": r, "acl_id": a} for r, acls in ROLES.items() for a in acls]
     conn.execute(insert(models.role_acls).values(pairs).on_conflict_do_nothing())
-    now = models.utcnow()
     conn.execute(
         insert(models.Group)
         .values(name=sitewide_group, private=False, single_user_group=False,

@@ -17,7 +17,7 @@ import time
 from sqlalchemy.engine import Engine
 
 from broker.followup.default_rules import NOTIFY_CHANNEL
-from broker.followup.requests import FollowupService
+from broker.followup.service import FollowupService
 from broker.runtime.db import first_line, is_outage
 
 log = logging.getLogger("skybroker.worker")

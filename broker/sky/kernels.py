@@ -157,3 +157,52 @@ def angular_distance(ra1, dec1, ra2, dec2):
     ra1, dec1, ra2, dec2 = (np.radians(np.asarray(x, dtype=np.float64)) for x in (ra1, dec1, ra2, dec2))
     hav = np.sin((dec2 - dec1) / 2) ** 2 + np.cos(dec1) * np.cos(dec2) * np.sin((ra2 - ra1) / 2) ** 2
     return np.degrees(2 * np.arcsin(np.sqrt(np.clip(hav, 0.0, 1.0))))
+
+
+def rasterize(uniq, probdensity, order: int, ring: bool = False):
+    """A multi-order map as a flat map of per-pixel probabilities at ``order`` (NESTED, or RING), as
+    ``ligo.skymap.bayestar.rasterize``: finer pixels are summed, coarser ones spread evenly."""
+    o, ipix = uniq_to_order_ipix(uniq)
+    prob = np.asarray(probdensity, dtype=np.float64) * pixel_area_sr(o)
+    npix = 12 * 4**order
+    fine = o >= order
+    out = np.bincount(ipix[fine] >> (2 * (o[fine] - order)), weights=prob[fine], minlength=npix).astype(np.float64)
+    for level in np.unique(o[~fine]):
+        sel = o == level
+        k = 4 ** int(order - level)
+        start = ipix[sel] << (2 * int(order - level))
+        out[(start[:, None] + np.arange(k)).ravel()] += np.repeat(prob[sel] / k, k)
+    if ring:
+        out = out[hp.ring2nest(1 << order, np.arange(npix))]
+    return out
+
+
+def merge_uniform(order: int, ipix, columns):
+    """A single-order NESTED map compacted as ``ligo.skymap.bayestar.derasterize`` does: every four
+    sibling pixels whose columns (density, distance layers) are all equal become their parent, level by
+    level. ``columns``: per-pixel arrays (every pixel of the order, in ipix order). Returns (uniq, columns)."""
+    ipix = np.asarray(ipix, dtype=np.int64)
+    cols = [np.asarray(c, dtype=np.float64) for c in columns]
+    out_uniq, out_cols = [], [[] for _ in cols]
+    level = int(order)
+    while level > 0 and ipix.size and ipix.size % 4 == 0 and np.all(ipix[::4] % 4 == 0) \
+            and np.all(ipix[3::4] - ipix[::4] == 3):
+        groups = [c.reshape(-1, 4) for c in cols]
+        same = np.ones(len(ipix) // 4, dtype=bool)
+        for g in groups:
+            same &= np.all(g == g[:, :1], axis=1)
+        if not same.any():
+            break
+        keep = np.repeat(~same, 4)
+        out_uniq.append(order_ipix_to_uniq(np.full(int(keep.sum()), level), ipix[keep]))
+        for oc, c in zip(out_cols, cols):
+            oc.append(c[keep])
+        ipix = ipix[::4][same] >> 2
+        cols = [g[same, 0] for g in groups]
+        level -= 1
+    out_uniq.append(order_ipix_to_uniq(np.full(ipix.size, level), ipix))
+    for oc, c in zip(out_cols, cols):
+        oc.append(c)
+    uniq = np.concatenate(out_uniq)
+    srt = np.argsort(uniq, kind="stable")
+    return uniq[srt], [np.concatenate(oc)[srt] for oc in out_cols]

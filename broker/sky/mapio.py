@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from broker.errors import ValidationError
-from broker.sky.kernels import flat_to_moc, pixel_area_sr, uniq_to_order_ipix
+from broker.sky.kernels import flat_to_moc, merge_uniform, pixel_area_sr, uniq_to_order_ipix
 
 
 @dataclass
@@ -105,7 +105,13 @@ def read_fits(data: bytes) -> SkyMap:
             if key in cols:
                 v = cols[key]
                 extra[key.lower()] = v if ordering == "NESTED" else _ring_to_nest(v)
-        sm = SkyMap(uniq, dens, meta=meta, **extra)
+        # equal siblings merged into their parents, as ligo.skymap reads a flat map as multi-order
+        order = int(uniq_to_order_ipix(uniq[:1])[0][0])
+        names = ["probdensity", *extra]
+        merged_uniq, merged = merge_uniform(order, np.arange(len(uniq), dtype=np.int64),
+                                            [dens, *extra.values()])
+        cols = dict(zip(names, merged))
+        sm = SkyMap(merged_uniq, cols.pop("probdensity"), meta=meta, **cols)
     if not np.all(np.isfinite(sm.probdensity)) or np.any(sm.probdensity < 0):
         raise ValidationError("Invalid sky map: probability densities must be finite and non-negative",
                               field="skymap")

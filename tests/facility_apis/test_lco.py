@@ -9,7 +9,7 @@ import requests
 from broker.errors import ValidationError
 from facility_apis.base import (FacilityCredentialsError, FacilityRejected, FacilityUnavailable, PortalClient)
 from facility_apis.lco import LCOAPI, SCHEMAS
-from models.followup import FollowupStatus
+from facility_apis.base import FacilityStatus as FollowupStatus  # adapters speak their own states
 from tests.conftest import LCO_TOKEN
 
 from .payloads import PAYLOADS, PROPOSAL, TARGET
@@ -79,7 +79,9 @@ def test_payload_validation_names_the_field(inst, change, field):
 
 def test_form_schemas_exist_for_every_instrument():
     assert set(SCHEMAS) == {"0M4-SCICAM-QHY600", "1M0-SCICAM-SINISTRO", "2M0-SCICAM-MUSCAT",
-                            "2M0-FLOYDS-SCICAM", "1M0-NRES-SCICAM"}
+                            "2M0-FLOYDS-SCICAM", "1M0-NRES-SCICAM", "2M0-SCICAM-SPECTRAL",  # + SkyPortal's
+                            "SOAR_GHTS_BLUECAM_IMAGER", "SOAR_GHTS_REDCAM_IMAGER", "SOAR_GHTS_BLUECAM",
+                            "SOAR_GHTS_REDCAM", "SOAR_TRIPLESPEC"}
     with pytest.raises(ValidationError):
         LCOAPI().form_schema("3M0-NOPE")
 

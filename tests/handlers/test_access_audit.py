@@ -38,7 +38,7 @@ def test_detection_filters_count_only_visible_photometry(make_user):
     n = 4
     assert b.post("/api/photometry", json={"obj_id": obj, "mjd": [60100.0 + i for i in range(n)], "flux": 100.0,
                                            "fluxerr": 1.0, "zp": 23.9, "filter": "ztfr", "magsys": "ab",
-                                           "group_ids": [gb]}).status_code == 200
+                                           "group_ids": [gb], "instrument_name": "ZTF"}).status_code == 200
     ids = lambda who: [s["id"] for s in who.get("/api/sources", params={  # noqa: E731
         "numberDetections": n, "numPerPage": 500}).json()["data"]["sources"]]
     assert obj in ids(b)
@@ -53,7 +53,8 @@ def test_photometry_names_only_the_callers_groups(make_user, admin):
         admin.post(f"/api/groups/{shared}/users", json={"userID": who.user_id})
     assert b.post("/api/sources", json={"id": obj, "ra": 70.0, "dec": 7.0, "group_ids": [shared]}).status_code == 200
     (pid,) = b.post("/api/photometry", json={"obj_id": obj, "mjd": 60000.0, "flux": 10.0, "fluxerr": 1.0, "zp": 23.9,
-                                             "filter": "ztfr", "magsys": "ab", "group_ids": [shared, gb]}
+                                             "filter": "ztfr", "magsys": "ab", "group_ids": [shared, gb],
+                                             "instrument_name": "ZTF"}
                     ).json()["data"]["ids"]
     assert gb not in a.get(f"/api/photometry/{pid}").json()["data"]["group_ids"]
     assert gb in b.get(f"/api/photometry/{pid}").json()["data"]["group_ids"]
@@ -113,7 +114,7 @@ def test_a_taxonomy_shared_beyond_your_groups_is_not_yours_to_change(make_user, 
                                                "group_ids": [gb]}).status_code == 200
     poster = make_user(prefix="curator", acls=("Post taxonomy", "Delete taxonomy"))
     admin.post(f"/api/groups/{ga}/users", json={"userID": poster.user_id})
-    r = poster.put(f"/api/taxonomy/{tax}", json={"hierarchy": {"class": "A"}})
+    r = poster.put(f"/api/taxonomy/{tax}", json={"version": "2"})  # (a hierarchy is never editable: SkyPortal)
     assert_error(r, 403, "shared")
     assert "'B'" not in r.text
     assert_error(poster.delete(f"/api/taxonomy/{tax}"), 403)

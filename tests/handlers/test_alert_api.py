@@ -60,7 +60,8 @@ def test_candidates_list_and_one(world):
     (cls,) = by_id[a]["classifications"]
     assert cls["classification"] == "Real" and cls["ml"] is True
     assert cls["probability"] == pytest.approx(0.7733333110809326)
-    one = alice.get(f"/api/candidates/{a}").json()["data"]
+    assert "photometry" not in alice.get(f"/api/candidates/{a}").json()["data"]  # SkyPortal: on request only
+    one = alice.get(f"/api/candidates/{a}", params={"includePhotometry": "true"}).json()["data"]
     assert len(one["photometry"]) == 15 and one["id"] == a
     assert alice.request("HEAD", f"/api/candidates/{a}").status_code == 200
     assert alice.request("HEAD", "/api/candidates/nope").status_code == 404
@@ -101,11 +102,11 @@ def test_candidates_group_isolation(world):
     assert a not in {c["id"] for c in data["candidates"]}
     assert_error(bob.get("/api/candidates", params={"filterIDs": str(world["fid"])}), 400, "filterIDs")
     assert_error(bob.get("/api/candidates", params={"groupIDs": str(world["gid"])}), 400, "groupIDs")
-    assert_error(bob.get(f"/api/candidates/{a}"), 404)
+    assert_error(bob.get(f"/api/candidates/{a}"), 400, "Invalid ID")  # SkyPortal: 400 for an unseen candidate
     assert bob.request("HEAD", f"/api/candidates/{a}").status_code == 404
     assert_error(bob.get(f"/api/sources/{a}"), 404)
     assert a not in {s["id"] for s in bob.get("/api/sources").json()["data"]["sources"]}
-    assert_error(bob.get(f"/api/sources/{a}/photometry"), 404)
+    assert_error(bob.get(f"/api/sources/{a}/photometry"), 403)  # SkyPortal's ObjPhotometryHandler: 403
     assert bob.get("/api/classification/sources").json()["data"].count(a) == 0
 
 
@@ -123,7 +124,9 @@ def test_sources_save_list_cone_unsave(world):
     assert len(one["photometry"]) == 15 and {g["id"] for g in one["groups"]} == {gid}
     groups = alice.get(f"/api/sources/{b}/groups").json()["data"]
     assert [g["id"] for g in groups] == [gid]
-    assert alice.delete(f"/api/sources/{b}", params={"group_id": gid}).status_code == 200
+    # SkyPortal: 'Manage sources', group_id in the body
+    assert alice.request("DELETE", f"/api/sources/{b}", json={"group_id": gid}).status_code == 401
+    assert world["admin"].request("DELETE", f"/api/sources/{b}", json={"group_id": gid}).status_code == 200
     assert alice.get("/api/sources", params={"group_ids": str(gid)}).json()["data"]["totalMatches"] == 0
     assert alice.post("/api/source_groups", json={"objId": b, "inviteGroupIds": [gid]}).status_code == 200
     assert alice.get("/api/sources", params={"group_ids": str(gid)}).json()["data"]["totalMatches"] == 1
@@ -136,32 +139,37 @@ def test_sources_save_list_cone_unsave(world):
 def test_can_save_is_required(world, make_user):
     alice, gid, b = world["alice"], world["gid"], world["b"]
     carol = make_user(prefix="carol")
-    alice.post(f"/api/groups/{gid}/users", json={"userID": carol.user_id, "canSave": False})
+    # as SkyPortal, a member must be able to read the group's streams
+    assert world["admin"].post(f"/api/streams/{world['sid']}/users", json={"user_id": carol.user_id}).status_code == 200
+    assert alice.post(f"/api/groups/{gid}/users", json={"userID": carol.user_id, "canSave": False}).status_code == 200
     assert_error(carol.post("/api/sources", json={"id": b, "group_ids": [gid]}), 403, "cannot save")
 
 
 def test_photometry_formats_and_upload(world):
     alice, bob, a = world["alice"], world["bob"], world["a"]
-    flux = alice.get(f"/api/sources/{a}/photometry").json()["data"]
-    mag = alice.get(f"/api/sources/{a}/photometry", params={"format": "mag"}).json()["data"]
+    flux = alice.get(f"/api/sources/{a}/photometry", params={"format": "flux"}).json()["data"]
+    mag = alice.get(f"/api/sources/{a}/photometry").json()["data"]  # magnitudes by default, as SkyPortal
     assert len(flux) == len(mag) == 15
     det = [p for p in mag if p["mag"] is not None]
     lims = [p for p in flux if p["flux"] is None]
-    assert len(lims) == 1 and lims[0]["limiting_mag"] == pytest.approx(20.892799377441406)
+    (lim,) = [p for p in mag if p["id"] == lims[0]["id"]]
+    assert len(lims) == 1 and lim["limiting_mag"] == pytest.approx(20.892799377441406)
     trig = [p for p in mag if p["alert_id"] == max(x["alert_id"] or 0 for x in mag)]
     assert any(abs(p["mag"] - 17.846) < 1e-3 for p in det)
     assert {p["filter"] for p in flux} == {"ztfg", "ztfr"} and trig
     # upload: mag form and flux form; a repeat returns the same ids
     body = {"obj_id": a, "mjd": [59000.1, 59000.2], "filter": "ztfg", "mag": [18.0, None],
-            "magerr": [0.1, None], "limiting_mag": [None, 20.5], "origin": "manual"}
+            "magerr": [0.1, None], "limiting_mag": [None, 20.5], "origin": "manual", "instrument_name": "ZTF",
+            "magsys": "ab"}
     r = alice.post("/api/photometry", json=body)
     assert r.status_code == 200, r.text
     ids = r.json()["data"]["ids"]
-    assert alice.post("/api/photometry", json=body).json()["data"]["ids"] == ids
-    p = alice.get(f"/api/photometry/{ids[0]}").json()["data"]
+    assert alice.put("/api/photometry", json=body).json()["data"]["ids"] == ids  # PUT: a repeat is the same point
+    assert_error(alice.post("/api/photometry", json=body), 400, "already exists")  # POST: SkyPortal's 400
+    p = alice.get(f"/api/photometry/{ids[0]}", params={"format": "flux"}).json()["data"]
     assert p["flux"] == pytest.approx(10 ** (-0.4 * (18.0 - 23.9))) and p["zp"] == 23.9
-    assert alice.get(f"/api/photometry/{ids[1]}").json()["data"]["flux"] is None
-    assert_error(bob.get(f"/api/photometry/{ids[0]}"), 404)
+    assert alice.get(f"/api/photometry/{ids[1]}", params={"format": "flux"}).json()["data"]["flux"] is None
+    assert_error(bob.get(f"/api/photometry/{ids[0]}"), 400, "cannot find")
     assert_error(alice.post("/api/photometry", json={**body, "filter": "johnson-q"}), 400, "filter")
     assert_error(alice.post("/api/photometry", json={**body, "mag": [-1000, None]}), 400, "mag")
     assert_error(alice.post("/api/photometry", json={**body, "magerr": [-1, None]}), 400, "magerr")
@@ -172,7 +180,7 @@ def test_photometry_formats_and_upload(world):
     assert_error(alice.post("/api/photometry", json={"obj_id": "nope", "mjd": 1.0, "filter": "ztfg",
                                                      "mag": 18.0, "magerr": 0.1}), 400, "obj_id")
     assert alice.delete(f"/api/photometry/{ids[0]}").status_code == 200
-    assert_error(alice.get(f"/api/photometry/{ids[0]}"), 404)
+    assert_error(alice.get(f"/api/photometry/{ids[0]}"), 400, "cannot find")
 
 
 def test_classifications(world, make_user):
@@ -238,7 +246,7 @@ def test_manual_candidate_post_and_delete(world):
     assert_error(world["bob"].post("/api/candidates", json={"id": "x", "ra": 1, "dec": 1, "filter_ids": [fid],
                                                             "passed_at": "2024-01-01"}), 400, "filter_ids")
     assert alice.delete(f"/api/candidates/kowalski-{fid}/{fid}").status_code == 200
-    assert_error(alice.get(f"/api/candidates/kowalski-{fid}"), 404)
+    assert_error(alice.get(f"/api/candidates/kowalski-{fid}"), 400, "Invalid ID")
 
 
 def test_ingest_stats(world, admin, config, kafka_bootstrap, session_factory):

@@ -25,7 +25,8 @@ def test_scheme_is_case_insensitive(user):
 def test_missing_acl_is_403_naming_it(user):
     assert_error(user.get("/api/db_stats"), 403, "'System admin'")
     assert_error(user.post("/api/streams", json={"name": "x"}), 403, "'Manage streams'")
-    assert_error(user.get("/api/user"), 403, "'Manage users'")
+    # the identity endpoints answer a missing ACL with 401, as SkyPortal's permissions decorator does
+    assert_error(user.post("/api/user", json={"username": "nobody-new"}), 401, "'Manage users'")
 
 
 def test_token_acls_limit_the_owner(make_user):
@@ -45,8 +46,8 @@ def test_tokens_crud_and_subset_rule(user, anonymous):
     assert other.get("/api/sysinfo").status_code == 200
     assert user.get(f"/api/tokens/{tid}").json()["data"]["acls"] == ["Upload data"]
     assert tid in [t["id"] for t in user.get("/api/tokens").json()["data"]]
-    # asking for an ACL you lack is refused, naming it
-    assert_error(user.post("/api/tokens", json={"name": "escalate", "acls": ["System admin"]}), 403, "System admin")
+    # asking for an ACL you lack is refused, naming it (400, as SkyPortal)
+    assert_error(user.post("/api/tokens", json={"name": "escalate", "acls": ["System admin"]}), 400, "System admin")
     # duplicate names refused
     assert_error(user.post("/api/tokens", json={"name": "script"}), 400, "already")
     assert user.put(f"/api/tokens/{tid}", json={"name": "renamed"}).status_code == 200
@@ -57,8 +58,8 @@ def test_tokens_crud_and_subset_rule(user, anonymous):
 
 def test_tokens_of_others_are_invisible(user, make_user):
     other = make_user()
-    assert_error(other.get(f"/api/tokens/{user.token}"), 404)
-    assert_error(other.delete(f"/api/tokens/{user.token}"), 404)
+    assert_error(other.get(f"/api/tokens/{user.token}"), 400)  # SkyPortal answers 400
+    assert_error(other.delete(f"/api/tokens/{user.token}"), 400)
     assert user.get("/api/sysinfo").status_code == 200
 
 
@@ -66,10 +67,12 @@ def test_user_self_and_admin(user, admin, make_user):
     me = user.get(f"/api/user/{user.user_id}").json()["data"]
     assert me["username"] == user.username and "Upload data" in me["permissions"]
     other = make_user()
-    assert_error(user.get(f"/api/user/{other.user_id}"), 404)
-    assert user.patch(f"/api/user/{user.user_id}", json={"first_name": "Vera"}).status_code == 200
+    # as SkyPortal: every user may read every user; changing one needs 'Manage users' (401 without);
+    # your own profile you change through /api/internal/profile
+    assert user.get(f"/api/user/{other.user_id}").json()["data"]["username"] == other.username
+    assert_error(user.patch(f"/api/user/{user.user_id}", json={"first_name": "Vera"}), 401, "Manage users")
+    assert user.patch("/api/internal/profile", json={"first_name": "Vera"}).status_code == 200
     assert user.get(f"/api/user/{user.user_id}").json()["data"]["first_name"] == "Vera"
-    assert_error(user.patch(f"/api/user/{user.user_id}", json={"username": "x"}), 403, "Manage users")
     # admin grants an ACL, which then works through a new token
     assert admin.post(f"/api/user/{other.user_id}/acls", json={"aclIds": ["Manage streams"]}).status_code == 200
     assert "Manage streams" in admin.get(f"/api/user/{other.user_id}").json()["data"]["acls"]
@@ -91,4 +94,4 @@ def test_admin_creates_and_deletes_users(admin):
     assert data["roles"] == ["View only"] and data["first_name"] == "A"
     assert_error(admin.post("/api/user", json={"username": name}), 400, "already exists")
     assert admin.delete(f"/api/user/{uid}").status_code == 200
-    assert_error(admin.get(f"/api/user/{uid}"), 404)
+    assert_error(admin.get(f"/api/user/{uid}"), 400, "Cannot find user")  # SkyPortal answers 400

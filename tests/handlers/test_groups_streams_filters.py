@@ -41,7 +41,7 @@ def test_filter_crud(setup):
     f = alice.get(f"/api/filters/{fid}").json()["data"]
     assert f["name"] == "brighter" and f["autosave"] is True
     assert alice.delete(f"/api/filters/{fid}").status_code == 200
-    assert_error(alice.get(f"/api/filters/{fid}"), 404)
+    assert_error(alice.get(f"/api/filters/{fid}"), 400, "Cannot find a filter with ID")
 
 
 def test_filter_needs_group_stream_access(setup, admin):
@@ -56,6 +56,10 @@ def test_filter_needs_group_stream_access(setup, admin):
 def test_group_members(setup, make_user):
     alice, gid = setup["alice"], setup["gid"]
     carol = make_user(prefix="carol")
+    # as SkyPortal, a member must be able to read every stream of the group
+    assert_error(alice.post(f"/api/groups/{gid}/users", json={"userID": carol.user_id}), 403,
+                 "does not have stream access")
+    assert setup["admin"].post(f"/api/streams/{setup['sid']}/users", json={"user_id": carol.user_id}).status_code == 200
     assert alice.post(f"/api/groups/{gid}/users", json={"userID": carol.user_id, "canSave": False}).status_code == 200
     g = alice.get(f"/api/groups/{gid}").json()["data"]
     members = {u["id"]: u for u in g["users"]}
@@ -65,32 +69,41 @@ def test_group_members(setup, make_user):
     # carol now sees the group's filters
     assert setup["fid"] in [f["id"] for f in carol.get("/api/filters").json()["data"]]
     # but is not a group admin
-    assert_error(carol.put(f"/api/groups/{gid}", json={"description": "hijack"}), 403, "admins of group")
+    assert_error(carol.put(f"/api/groups/{gid}", json={"description": "hijack"}), 400, "Cannot find Group with id")
     assert alice.patch(f"/api/groups/{gid}/users", json={"userID": carol.user_id, "admin": True}).status_code == 200
     assert carol.put(f"/api/groups/{gid}", json={"description": "ok now"}).status_code == 200
     assert alice.delete(f"/api/groups/{gid}/users/{carol.user_id}").status_code == 200
-    assert_error(carol.get(f"/api/groups/{gid}"), 404)
+    # no longer a member: the (non-private) group is still listed, without its members and filters
+    g = carol.get(f"/api/groups/{gid}").json()["data"]
+    assert "users" not in g and g["filters"] == []
 
 
 def test_group_isolation(setup):
     bob, gid, fid, sid = setup["bob"], setup["gid"], setup["fid"], setup["sid"]
-    # cannot read, count or find
-    assert_error(bob.get(f"/api/groups/{gid}"), 404)
+    # as SkyPortal, a group that is not private is listed to everyone, but not its members or filters
+    g = bob.get(f"/api/groups/{gid}").json()["data"]
+    assert "users" not in g and g["filters"] == []
     groups = bob.get("/api/groups").json()["data"]
     assert gid not in [g["id"] for g in groups["user_groups"] + groups["user_accessible_groups"]]
-    assert "all_groups" not in groups
+    assert gid in [g["id"] for g in groups["all_groups"]]
+    # a private group: not even that
+    assert setup["alice"].put(f"/api/groups/{gid}", json={"private": True}).status_code == 200
+    assert_error(bob.get(f"/api/groups/{gid}"), 400, "Cannot find Group with id")
+    assert gid not in [g["id"] for g in bob.get("/api/groups").json()["data"]["all_groups"]]
+    assert bob.get("/api/groups", params={"name": g["name"]}).json()["data"] == []
     assert fid not in [f["id"] for f in bob.get("/api/filters").json()["data"]]
-    assert_error(bob.get(f"/api/filters/{fid}"), 404)
+    assert_error(bob.get(f"/api/filters/{fid}"), 400, "Cannot find a filter with ID")
     assert sid not in [s["id"] for s in bob.get("/api/streams").json()["data"]]
-    assert_error(bob.get(f"/api/streams/{sid}"), 404)
-    # cannot modify
-    assert_error(bob.patch(f"/api/filters/{fid}", json={"name": "pwned"}), 404)
-    assert_error(bob.delete(f"/api/filters/{fid}"), 404)
-    assert_error(bob.post("/api/filters", json={"name": "x", "stream_id": sid, "group_id": gid}), 404)
-    assert_error(bob.put(f"/api/groups/{gid}", json={"name": "pwned"}), 404)
-    assert_error(bob.delete(f"/api/groups/{gid}"), 404)
-    assert_error(bob.post(f"/api/groups/{gid}/users", json={"userID": bob.user_id}), 404)
-    assert_error(bob.patch(f"/api/streams/{sid}", json={"name": "pwned"}), 403, "Manage streams")
+    assert_error(bob.get(f"/api/streams/{sid}"), 400, "Could not retrieve stream")
+    # cannot modify (SkyPortal's answers: 400, and 403 for a group delete)
+    assert_error(bob.patch(f"/api/filters/{fid}", json={"name": "pwned"}), 400, "Cannot find a filter")
+    assert_error(bob.delete(f"/api/filters/{fid}"), 400, "Cannot find a filter")
+    assert_error(bob.post("/api/filters", json={"name": "x", "stream_id": sid, "group_id": gid}), 400, "group_id")
+    assert_error(bob.put(f"/api/groups/{gid}", json={"name": "pwned"}), 400, "Cannot find Group with id")
+    assert_error(bob.delete(f"/api/groups/{gid}"), 403, "Cannot find Group with id")
+    assert_error(bob.post(f"/api/groups/{gid}/users", json={"userID": bob.user_id}), 400, "not accessible")
+    r = bob.patch(f"/api/streams/{sid}", json={"name": "pwned"})
+    assert r.status_code in (401, 403) and "Manage streams" in r.json()["message"]
     # and nothing changed
     f = setup["alice"].get(f"/api/filters/{fid}").json()["data"]
     assert f["name"] == "bright"
@@ -110,17 +123,17 @@ def test_stream_crud(admin, user):
     assert admin.delete(f"/api/streams/{sid}/users/{user.user_id}").status_code == 200
     assert sid not in [s["id"] for s in user.get("/api/streams").json()["data"]]
     assert admin.delete(f"/api/streams/{sid}").status_code == 200
-    assert_error(admin.get(f"/api/streams/{sid}"), 404)
+    assert_error(admin.get(f"/api/streams/{sid}"), 400, "Could not retrieve stream")
 
 
 def test_group_delete_and_sitewide(admin, user):
     r = user.post("/api/groups", json={"name": name("tmp")})
     gid = r.json()["data"]["id"]
     assert user.delete(f"/api/groups/{gid}").status_code == 200
-    assert_error(user.get(f"/api/groups/{gid}"), 404)
+    assert_error(user.get(f"/api/groups/{gid}"), 400, "Cannot find Group with id")
     sitewide = [g for g in admin.get("/api/groups").json()["data"]["all_groups"] if g["name"] == "Sitewide Group"]
     assert len(sitewide) == 1
-    assert_error(admin.delete(f"/api/groups/{sitewide[0]['id']}"), 400, "sitewide")
+    assert_error(admin.delete(f"/api/groups/{sitewide[0]['id']}"), 403, "sitewide")
     assert_error(user.post("/api/groups", json={"name": "Sitewide Group"}), 400, "already exists")
 
 

@@ -45,11 +45,16 @@ from tests.conftest import LCO_TOKEN
 
 MAX_EXAMPLES = int(os.environ.get("HOSTILE_MAX_EXAMPLES", "25"))
 
+# a comment attachment comes back as a file (download) or inline with the type its name says (preview)
+ATTACHMENT_TYPES = ("application/octet-stream", "image/png", "text/plain", "application/pdf")
 # 2xx answers that are files, not envelopes: (method, path template) -> allowed Content-Types
 DOWNLOADS = {
     ("GET", "/api/allocation/report/{instrument_id}"): ("image/png", "application/pdf"),
     ("GET", "/api/followup_request/schedule/{instrument_id}"): ("text/csv", "image/png", "application/pdf"),
     ("GET", "/api/localization/{dateobs}/name/{localization_name}/download"): ("application/fits",),
+    ("GET", "/api/thumbnail/{thumbnail_id}/image"): ("image/png",),
+    ("GET", "/api/sources/{obj_id}/comments/{comment_id}/attachment"): ATTACHMENT_TYPES,
+    ("GET", "/api/spectra/{spectrum_id}/comments/{comment_id}/attachment"): ATTACHMENT_TYPES,
 }
 NOT_ENVELOPED = {("GET", "/api/openapi.json")}  # the spec itself ("not enveloped", says the spec)
 
@@ -119,7 +124,7 @@ def world(hostile_admin, make_user):
     post("/api/candidates", {"id": cand_id, "ra": 10.0, "dec": 10.0, "filter_ids": [fid],
                              "passed_at": "2026-01-02T03:04:05"})
     phot_ids = post("/api/photometry", {"obj_id": obj_id, "mjd": 60000.0, "filter": "ztfr", "mag": 18.0,
-                                        "magerr": 0.05, "group_ids": [gid]})["ids"]
+                                        "magerr": 0.05, "group_ids": [gid], "instrument_name": "ZTF"})["ids"]
     tax_id = post("/api/taxonomy", {"name": f"hostile-{tag}", "version": "1",
                                     "hierarchy": {"class": "Thing", "subclasses": [{"class": "Other"}]}})["taxonomy_id"]
     cls_id = post("/api/classification", {"obj_id": obj_id, "classification": "Thing", "taxonomy_id": tax_id,
@@ -138,7 +143,9 @@ def world(hostile_admin, make_user):
     fu_id = post("/api/followup_request", {"obj_id": obj_id, "allocation_id": alloc_id,
                                            "payload": PAYLOADS[inst_name]})["id"]
     dfu_id = post("/api/default_followup_request", {
-        "default_followup_name": f"hostile-{tag}", "allocation_id": alloc_id, "payload": PAYLOADS[inst_name],
+        "default_followup_name": f"hostile-{tag}", "allocation_id": alloc_id,
+        # SkyPortal refuses dates in a rule's payload (the window is set when it fires)
+        "payload": {k: v for k, v in PAYLOADS[inst_name].items() if k not in ("start_date", "end_date")},
         "source_filter": {"group_ids": [gid]}})["id"]
     dateobs = "2026-03-04T05:06:07"
     post("/api/gcn_event", {"dateobs": dateobs, "aliases": [f"HOSTILE#{tag}"]})
@@ -148,6 +155,19 @@ def world(hostile_admin, make_user):
     # a spare non-facility instrument: writes aimed at the (shared) LCO instrument go to it instead
     spare_inst_id = post("/api/instrument", {"name": f"hostile-imager-{tag}", "type": "imager",
                                              "telescope_id": tel_id})["id"]
+    # annotations, comments, thumbnails, spectra (issue 9, part B)
+    import base64
+
+    from broker.objects.thumbnails import encode_png
+
+    spectrum_id = post("/api/spectra", {"obj_id": obj_id, "observed_at": "2026-01-02T03:04:05",
+                                        "instrument_id": spare_inst_id, "wavelengths": [4000.0, 4001.0],
+                                        "fluxes": [1.0, 2.0], "group_ids": [gid]})["id"]
+    comment_id = post(f"/api/sources/{obj_id}/comments", {"text": "hostile", "group_ids": [gid]})["comment_id"]
+    annotation_id = post(f"/api/sources/{obj_id}/annotations", {"origin": "hostile", "data": {"x": 1}})[
+        "annotation_id"]
+    png = base64.b64encode(encode_png(np.zeros((16, 16, 3), dtype=np.uint8))).decode()
+    thumbnail_id = post("/api/thumbnail", {"obj_id": obj_id, "ttype": "new", "data": png})["id"]
     decoy = make_user(prefix="hostile-decoy")
     token_id = post("/api/tokens", {"name": f"spare-{tag}"})["token_id"]
     KNOWN.clear()
@@ -157,6 +177,7 @@ def world(hostile_admin, make_user):
         allocation_id=[alloc_id], followup_request_id=[fu_id], default_followup_id=[dfu_id],
         obj_id=[obj_id, cand_id], dateobs=[dateobs], localization_name=["hostile"], token_id=[token_id],
         acl_id=["Upload data"], role_id=["View only"],
+        spectrum_id=[spectrum_id], comment_id=[comment_id], annotation_id=[annotation_id], thumbnail_id=[thumbnail_id],
         payload=[PAYLOADS[inst_name]], filter=["ztfg", "ztfr"], classification=["Thing", "Other"],
     )
     # IDs are serial: rows with a lower ID than this module's own are the rest of the session's

@@ -51,7 +51,7 @@ def test_the_sitewide_group_cannot_be_renamed(admin, config):
     groups = admin.get("/api/groups").json()["data"]["all_groups"]
     (sitewide,) = [g for g in groups if g["name"] == config.admin.sitewide_group]
     assert_error(admin.put(f"/api/groups/{sitewide['id']}", json={"name": "renamed"}), 400, "name")
-    assert_error(admin.delete(f"/api/groups/{sitewide['id']}"), 400, "sitewide")
+    assert_error(admin.delete(f"/api/groups/{sitewide['id']}"), 403, "sitewide")  # SkyPortal: 403
 
 
 def test_plot_labels_are_not_mathtext():

@@ -11,7 +11,7 @@ def test_other_requests_are_answered_while_a_bulk_upload_runs(make_user):
     assert alice.post("/api/sources", json={"id": obj, "ra": 1.0, "dec": 1.0, "group_ids": [g]}).status_code == 200
     n = 50_000
     body = {"obj_id": obj, "mjd": [59000.0 + i * 1e-4 for i in range(n)], "flux": [100.0] * n, "fluxerr": 1.0,
-            "zp": 23.9, "filter": "ztfr", "magsys": "ab", "group_ids": [g]}
+            "zp": 23.9, "filter": "ztfr", "magsys": "ab", "group_ids": [g], "instrument_name": "ZTF"}
     done = threading.Event()
     result = {}
 

@@ -75,7 +75,7 @@ def test_lsst_and_old_ztf_alerts_and_association(shared_dir, admin, make_user, c
     ztf_topic, lsst_topic = kafka_topic, make_topic()
     ztf_sid = make_stream(admin, ztf_topic, "ztf_avro")
     lsst_sid = make_stream(admin, lsst_topic, "lsst_avro")
-    make_group_with_filter(owner, admin, ztf_sid)
+    ztf_gid, _ = make_group_with_filter(owner, admin, ztf_sid)
     make_group_with_filter(owner, admin, lsst_sid)
     rng = random.Random(7)
     (ztf_packet, ztf_schema), = read_packets(ZTF, "ztf_avro")
@@ -103,7 +103,8 @@ def test_lsst_and_old_ztf_alerts_and_association(shared_dir, admin, make_user, c
     # LSST photometry in µJy (psfFlux 1241 nJy) and lsst band names
     assert count(engine, "SELECT count(*) FROM photometry WHERE obj_id=:o AND filter='lsstr' "
                          "AND abs(flux - 1.241) < 1e-9", o=lsst_obj) >= 1
-    # the duplicate comes back with the source, through the API
+    # the duplicate comes back with the source, through the API (once saved: a candidate is no source)
+    assert owner.post("/api/sources", json={"id": z["objectId"], "group_ids": [ztf_gid]}).status_code == 200
     src = owner.get(f"/api/sources/{z['objectId']}", params={"includeDuplicates": "true"}).json()["data"]
     assert [d["obj_id"] for d in src["duplicates"]] == [lsst_obj]
     assert src["duplicates"][0]["separation"] == pytest.approx(sep)

@@ -30,7 +30,7 @@ def test_gcn_stream_stores_notices_and_keeps_bad_ones(shared_dir, admin, config,
     assert count(engine, "SELECT ingested FROM ingest_counters WHERE stream_id=:s AND filter_id=0", s=sid) == 2
     assert count(engine, "SELECT count(*) FROM failed_alerts WHERE topic=:t", t=kafka_topic) == 3
     ev = admin.get(f"/api/gcn_event/{t}").json()["data"]
-    assert ev["localizations"][0]["localization_name"] == "WXT-cone"
+    assert ev["localizations"][0]["localization_name"] == "33.00000_44.00000_0.10000"  # SkyPortal's cone name
     assert count(engine, "SELECT count(*) FROM gcnevents WHERE aliases @> '[\"LVC#S190425z\"]'") == 1
 
 
@@ -59,7 +59,7 @@ def test_alerts_are_crossmatched_with_recent_events(shared_dir, admin, make_user
 
     from broker.sky import kernels as K
 
-    m = admin.get(f"/api/localization/{t}/name/EP-cone", params={"include2DMap": "true"}).json()["data"]
+    m = admin.get(f"/api/localization/{t}/name/{ra:.5f}_{dec:.5f}_0.20000").json()["data"]  # SkyPortal's name
     kern = K.crossmatch(np.array(m["uniq"]), np.array(m["probdensity"]), [inside["candidate"]["ra"]],
                         [inside["candidate"]["dec"]])
     assert loc["credible_level"] == pytest.approx(float(kern["credible_level"][0]), rel=1e-12)
@@ -84,8 +84,9 @@ def test_a_new_map_crossmatches_existing_candidates(admin):
                                                "passed_at": later}).status_code == 200
     assert admin.post("/api/gcn_event", json={"dateobs": t, "skymap": {
         "localization_name": "cone", "ra": 10.05, "dec": 10.0, "error": 0.5}}).status_code == 200
-    (loc,) = admin.get(f"/api/sources/pre{tag}").json()["data"]["localizations"]
-    assert loc["localization_name"] == "cone" and 0 < loc["credible_level"] < 0.1
+    (loc,) = admin.get(f"/api/candidates/pre{tag}").json()["data"]["localizations"]  # a candidate, no source
+    # SkyPortal names a cone by its numbers (a given localization_name is not used)
+    assert loc["localization_name"] == "10.05000_10.00000_0.50000" and 0 < loc["credible_level"] < 0.1
 
 
 def test_default_rule_inside_a_recent_region(shared_dir, admin, make_user, config, engine, session_factory,
