@@ -173,20 +173,6 @@ def make_setup(base: str, token: str, n_objs: int = 200) -> dict:
     return {"objs": objs, "group": gid, "rename": rename}
 
 
-def wait_for_port(port: int, timeout: float = 60.0) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
 def serve(cfg, session_factory) -> str:
     """Start an API server on a thread with its own event loop; return its base URL."""
     import threading
@@ -194,7 +180,7 @@ def serve(cfg, session_factory) -> str:
     import tornado.ioloop
 
     from broker.runtime.app import make_app
-    from broker.runtime.kafka import free_port
+    from broker.runtime.kafka import free_port, wait_for_port
 
     port = free_port()
 
@@ -214,7 +200,7 @@ def serve_processes(cfg, n: int):
     from dataclasses import replace
 
     from broker.runtime.app import serve_process
-    from broker.runtime.kafka import free_port
+    from broker.runtime.kafka import free_port, wait_for_port
     from broker.runtime.supervisor import ProcessSupervisor
 
     port = free_port()

@@ -33,7 +33,7 @@ import requests  # noqa: E402
 
 from broker.runtime import db  # noqa: E402
 from broker.runtime.config import Secret, load_config  # noqa: E402
-from broker.runtime.kafka import LocalKafka, free_port  # noqa: E402
+from broker.runtime.kafka import LocalKafka, free_port, wait_for_port  # noqa: E402
 from broker.ingest.replay import derive, encode, read_packets  # noqa: E402
 
 ZTF = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ztf" / "541234765015015012.avro"
@@ -133,7 +133,7 @@ def main() -> int:
         api_port = free_port()
         base = f"http://127.0.0.1:{api_port}"
         serve(app, api_port)
-        time.sleep(0.5)
+        wait_for_port(api_port)
         s = requests.Session()
         s.headers["Authorization"] = f"token {token}"
 

@@ -33,7 +33,7 @@ import requests  # noqa: E402
 from broker.runtime import db  # noqa: E402
 from broker.ingest.decoding import decode, encode_lsst  # noqa: E402
 from broker.runtime.config import Secret, load_config  # noqa: E402
-from broker.runtime.kafka import LocalKafka, free_port  # noqa: E402
+from broker.runtime.kafka import LocalKafka, free_port, wait_for_port  # noqa: E402
 from broker.ingest.pipeline import mjd_to_datetime  # noqa: E402
 from broker.ingest.replay import derive, publish, read_packets  # noqa: E402
 
@@ -185,7 +185,7 @@ def main() -> int:
             tornado.ioloop.IOLoop.current().start()
 
         threading.Thread(target=serve, daemon=True).start()
-        time.sleep(0.5)
+        wait_for_port(port)
         h = {"Authorization": f"token {token}"}
         sid = requests.post(f"{base_url}/api/streams", headers=h, json={
             "name": "lsst", "altdata": {"topic": "lsst-visit", "format": "lsst_avro"}}).json()["data"]["id"]

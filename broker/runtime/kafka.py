@@ -80,6 +80,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 60.0) -> None:
+    """Block until something listens on ``host:port``; TimeoutError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not _port_open(host, port):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nothing listens on {host}:{port} after {timeout:.0f} s")
+        time.sleep(0.05)
+
+
 class LocalKafka:
     """One KRaft node (``process.roles=broker,controller``) on 127.0.0.1."""
 
