@@ -11,7 +11,7 @@ import arrow
 from broker.errors import ValidationError
 from broker.validation import validate as validate_schema
 
-from .base import FacilityAPI, FacilityStatus, PortalClient, RefreshResult, SubmitResult
+from .base import FacilityAPI, FacilityStatus, RefreshResult, SubmitResult
 
 FORM = {
     "type": "object",

@@ -1,24 +1,10 @@
 """/api/{sources,spectra,photometry}/{id}/annotations[/{annotation_id}] (SkyPortal's AnnotationHandler)."""
 
-from dataclasses import replace
-
-from broker.access.auth import MissingACL
 from broker.objects import annotations as svc
-from broker.validation import obj, string, validate
+from broker.validation import obj, string
 
 from .base import BaseHandler, endpoint
 
-
-class SkyPortalACLHandler(BaseHandler):
-    """SkyPortal's ``permissions`` decorator: a missing ACL is a 401, checked before the body is."""
-
-    def _check(self, spec) -> None:
-        super()._check(replace(spec, acls=(), body=None))
-        for acl in spec.acls:
-            if not self.principal.has(acl):
-                raise MissingACL(f"Insufficient permissions: this action needs the '{acl}' ACL")
-        if spec.body is not None:
-            self.body = validate(self.json_body(), spec.body)
 
 NULLABLE_IDS = {"type": ["array", "null"], "items": {"type": "integer"}}
 # SkyPortal ignores the handler-derived fields clients (Kowalski) still send: obj_id, author_id
@@ -41,7 +27,7 @@ ANNOTATION_PUT = obj({
 })
 
 
-class _AnnotationHandler(SkyPortalACLHandler):
+class _AnnotationHandler(BaseHandler):
     RESOURCE = "sources"
 
     def _rid(self, kwargs) -> str:

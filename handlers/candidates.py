@@ -3,8 +3,8 @@
 from broker.objects import objs as svc
 from broker.validation import array, integer, nullable, obj, string
 
-from .base import OBJ_FILTER_PARAMS, PAGINATION_PARAMS, Param, endpoint
-from .objs import ACL401Handler, OBJ_FIELDS, obj_body, refuse_unsupported, wanted_details
+from .base import OBJ_FILTER_PARAMS, PAGINATION_PARAMS, BaseHandler, Param, endpoint
+from .objs import OBJ_FIELDS, obj_body, refuse_unsupported, wanted_details
 
 CANDIDATE_POST = obj({
     **OBJ_FIELDS,
@@ -55,7 +55,7 @@ LIST_PARAMS = (
 )
 
 
-class CandidateHandler(ACL401Handler):
+class CandidateHandler(BaseHandler):
     @endpoint("Retrieve all candidates (numPerPage defaults to 25, capped at 500), or one", tags="candidates",
               params=(*LIST_PARAMS, Param("includeAlerts", {"type": "boolean"}, "One candidate: its passing alerts")))
     def get(self, obj_id=None):

@@ -4,7 +4,7 @@ from broker.errors import ValidationError
 from broker.objects import comments as svc
 from broker.validation import obj
 
-from .annotations import SkyPortalACLHandler
+from .base import BaseHandler
 from .base import Param, endpoint
 
 ATTACHMENT = {"type": ["object", "null"], "description": "A file: {body: base64 contents, name: file name}",
@@ -34,7 +34,7 @@ LIST_PARAMS = (
 MAX_PER_PAGE = 1000
 
 
-class _CommentHandler(SkyPortalACLHandler):
+class _CommentHandler(BaseHandler):
     KIND = "sources"
 
     def _rid(self, kwargs) -> str:
@@ -90,7 +90,7 @@ class SpectrumCommentHandler(_CommentHandler):
     KIND = "spectra"
 
 
-class _AttachmentHandler(SkyPortalACLHandler):
+class _AttachmentHandler(BaseHandler):
     KIND = "sources"
 
     @endpoint("Download a comment's attachment (download=false: as text in JSON; preview=true: inline)",
@@ -136,7 +136,7 @@ class SpectrumCommentAttachmentHandler(_AttachmentHandler):
     KIND = "spectra"
 
 
-class CommentChannelHandler(SkyPortalACLHandler):
+class CommentChannelHandler(BaseHandler):
     @endpoint("The named conversations on a source", tags="comments")
     def get(self, obj_id):
         with self.session() as session:

@@ -1,12 +1,9 @@
 """/api/objs/{obj_id} and /api/source_exists, and what the candidate and source handlers share:
 SkyPortal's Obj body fields and the query-parameter checks."""
 
-from dataclasses import replace
-
-from broker.access.auth import MissingACL
 from broker.errors import ValidationError
 from broker.objects import objs as svc
-from broker.validation import array, boolean, integer, nullable, string, validate
+from broker.validation import array, boolean, integer, nullable, string
 
 from .base import BaseHandler, Param, endpoint
 
@@ -46,19 +43,6 @@ OBJ_FIELDS = {
     "detect_photometry_count": nullable(integer("How many times the object was detected")),
 }
 OBJ_NO_ID = {k: v for k, v in OBJ_FIELDS.items() if k != "id"}
-
-
-class ACL401Handler(BaseHandler):
-    """SkyPortal's ``permissions`` decorator: a missing ACL is a 401 (checked before the body is).
-    (The same rule as handlers.annotations.SkyPortalACLHandler.)"""
-
-    def _check(self, spec) -> None:
-        super()._check(replace(spec, acls=(), body=None))
-        for acl in spec.acls:
-            if not self.principal.has(acl):
-                raise MissingACL(f"Insufficient permissions: this action needs the '{acl}' ACL")
-        if spec.body is not None:
-            self.body = validate(self.json_body(), spec.body)
 
 
 def obj_body(body: dict) -> dict:

@@ -6,7 +6,7 @@ from broker.objects import objs as svc
 from broker.validation import array, boolean, integer, obj, string
 
 from .base import PAGINATION_PARAMS, BaseHandler, Param, endpoint
-from .objs import ACL401Handler, OBJ_FIELDS, OBJ_NO_ID, obj_body, refuse_unsupported, wanted_details
+from .objs import OBJ_FIELDS, OBJ_NO_ID, obj_body, refuse_unsupported, wanted_details
 
 SOURCE_POST = obj({
     **OBJ_FIELDS,
@@ -101,7 +101,7 @@ LIST_PARAMS = (
 )
 
 
-class SourceHandler(ACL401Handler):
+class SourceHandler(BaseHandler):
     @endpoint("Retrieve all sources (numPerPage defaults to 100, capped at 500), or one", tags="sources",
               params=LIST_PARAMS)
     def get(self, obj_id=None):
@@ -204,7 +204,7 @@ class SourceHandler(ACL401Handler):
         self.success()
 
 
-class SourcePhotometryHandler(ACL401Handler):
+class SourcePhotometryHandler(BaseHandler):
     """SkyPortal's ObjPhotometryHandler (serialised by broker.objects.photometry)."""
 
     @endpoint("Retrieve a source's photometry", tags="sources", params=(

@@ -6,7 +6,7 @@ from broker.objects.objs import parse_date
 from broker.validation import array, integer, obj, string
 from models.enums import ALLOWED_SPECTRUM_TYPES
 
-from .annotations import SkyPortalACLHandler
+from .base import BaseHandler
 from .base import Param, endpoint
 
 NUMBERS = {"type": "array", "items": {"type": "number"}}
@@ -82,7 +82,7 @@ LIST_PARAMS = (
 )
 
 
-class SpectrumHandler(SkyPortalACLHandler):
+class SpectrumHandler(BaseHandler):
     @endpoint("Retrieve a spectrum, or the spectra matching the filters", tags="spectra", params=LIST_PARAMS)
     def get(self, spectrum_id=None):
         include_file = self.bool_arg("includeOriginalFile")
@@ -125,7 +125,7 @@ class SpectrumHandler(SkyPortalACLHandler):
         self.success()
 
 
-class SpectrumASCIIFileHandler(SkyPortalACLHandler):
+class SpectrumASCIIFileHandler(BaseHandler):
     @endpoint("Upload a spectrum from an ASCII file", tags="spectra", acls=("Upload data",), body=ASCII_POST)
     def post(self):
         with self.session() as session, session.begin():
@@ -133,7 +133,7 @@ class SpectrumASCIIFileHandler(SkyPortalACLHandler):
         self.success({"id": sid})
 
 
-class SpectrumASCIIFileParser(SkyPortalACLHandler):
+class SpectrumASCIIFileParser(BaseHandler):
     @endpoint("Parse an ASCII spectrum file (nothing is stored)", tags="spectra", acls=("Upload data",),
               body=ASCII_PARSE)
     def post(self):
@@ -142,7 +142,7 @@ class SpectrumASCIIFileParser(SkyPortalACLHandler):
         self.success(svc.parsed_ascii_dict(parsed))
 
 
-class ObjSpectraHandler(SkyPortalACLHandler):
+class ObjSpectraHandler(BaseHandler):
     @endpoint("Retrieve an object's spectra", tags="spectra",
               params=(Param("normalization", {"type": "string", "enum": ["median"]}, "median: median flux is 1"),
                       Param("sortBy", {"type": "string", "enum": ["observed_at", "created_at"]}),
@@ -155,7 +155,7 @@ class ObjSpectraHandler(SkyPortalACLHandler):
                                          self.bool_arg("includeOriginalFile")))
 
 
-class SpectrumRangeHandler(SkyPortalACLHandler):
+class SpectrumRangeHandler(BaseHandler):
     @endpoint("Spectra of instruments observed within a date range", tags="spectra",
               params=(Param("instrument_ids", {"type": "integer"}, "An instrument (repeat for several; default all)"),
                       Param("min_date", {"type": "string"}, "Observed at or after (ISO UTC)"),

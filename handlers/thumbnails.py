@@ -4,7 +4,7 @@ from broker.objects import thumbnails as svc
 from broker.validation import obj, string
 from models.enums import THUMBNAIL_TYPES
 
-from .annotations import SkyPortalACLHandler
+from .base import BaseHandler
 from .base import endpoint
 
 THUMBNAIL_POST = obj({
@@ -23,7 +23,7 @@ THUMBNAIL_PUT = obj({
 })
 
 
-class ThumbnailHandler(SkyPortalACLHandler):
+class ThumbnailHandler(BaseHandler):
     @endpoint("Upload a thumbnail (a base64 PNG)", tags="thumbnails", acls=("Upload data",), body=THUMBNAIL_POST)
     def post(self):
         with self.session() as session, session.begin():
@@ -48,7 +48,7 @@ class ThumbnailHandler(SkyPortalACLHandler):
         self.success()
 
 
-class ThumbnailImageHandler(SkyPortalACLHandler):
+class ThumbnailImageHandler(BaseHandler):
     @endpoint("A thumbnail's PNG image (what its public_url names; an addition: SkyPortal serves files)",
               tags="thumbnails")
     def get(self, thumbnail_id):

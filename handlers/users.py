@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 
 from broker.access import users as svc
-from broker.access.auth import MissingACL
 from broker.pagination import page_from_args
-from broker.validation import array, boolean, nullable, obj, string, validate
+from broker.validation import array, boolean, nullable, obj, string
 from models.enums import ACLS, ROLES
 
-from .base import BaseHandler, EndpointSpec, Param, endpoint
+from .base import BaseHandler, Param, endpoint
 
 ACL_NAME = {"type": "string", "enum": list(ACLS)}
 ROLE_NAME = {"type": "string", "enum": list(ROLES)}
@@ -81,22 +79,7 @@ USER_LIST_PARAMS = (
 )
 
 
-class SkyPortalACLHandler(BaseHandler):
-    """A missing ACL is a 401 before the body is read, as SkyPortal's ``permissions`` decorator answers."""
-
-    def _check(self, spec: EndpointSpec) -> None:
-        if not (spec.auth and spec.acls):
-            super()._check(spec)
-            return
-        super()._check(dataclasses.replace(spec, acls=(), body=None))
-        for acl in spec.acls:
-            if not self.principal.has(acl):
-                raise MissingACL(f"Insufficient permissions: this action needs the '{acl}' ACL")
-        if spec.body is not None:
-            self.body = validate(self.json_body(), spec.body)
-
-
-class UserHandler(SkyPortalACLHandler):
+class UserHandler(BaseHandler):
     @endpoint("Retrieve users (paginated), or one user", tags="users", params=USER_LIST_PARAMS)
     def get(self, user_id=None):
         with self.session() as session:
@@ -135,7 +118,7 @@ class UserHandler(SkyPortalACLHandler):
             self.success()
 
 
-class UserACLHandler(SkyPortalACLHandler):
+class UserACLHandler(BaseHandler):
     @endpoint("Grant ACLs to a user", tags="acls", acls=("Manage users",), body=ACLS_POST)
     def post(self, user_id):
         with self.session() as session, session.begin():
@@ -149,7 +132,7 @@ class UserACLHandler(SkyPortalACLHandler):
             self.success()
 
 
-class UserRoleHandler(SkyPortalACLHandler):
+class UserRoleHandler(BaseHandler):
     @endpoint("Grant roles to a user", tags="roles", acls=("Manage users",), body=ROLES_POST)
     def post(self, user_id):
         with self.session() as session, session.begin():

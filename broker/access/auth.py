@@ -39,10 +39,10 @@ class Principal:
         return self.is_admin or acl in self.permissions
 
     def require(self, *acls: str) -> None:
-        """Raise PermissionDenied naming the first ACL the caller lacks."""
+        """Raise MissingACL (401, as SkyPortal's ``permissions`` decorator) naming the first ACL the caller lacks."""
         for acl in acls:
             if not self.has(acl):
-                raise PermissionDenied(f"Insufficient permissions: this action needs the '{acl}' ACL")
+                raise MissingACL(f"Insufficient permissions: this action needs the '{acl}' ACL")
 
 
 def authenticate(session: Session, header: str | None) -> Principal:

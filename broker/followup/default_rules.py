@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from datetime import timedelta
 
 import arrow
 import sqlalchemy as sa
@@ -204,12 +203,11 @@ def save_default(session: Session, principal, service, body: dict) -> D:
     if session.execute(sa.select(D.id).where(D.default_followup_name == body["default_followup_name"])).first():
         raise ValidationError(f"A default follow-up named '{body['default_followup_name']}' already exists",
                               field="default_followup_name")
-    for k in RULE_CONSTRAINTS:
-        if body.get(k) not in (None, False, []):
-            # a rule fires once per object already; the other constraints are not checked when it fires
-            raise ValidationError(f"Invalid field '{k}': constraints on default follow-up rules are not "
-                                  "supported here (a rule fires at most once per object)", field=k)
+    # SkyPortal's constraints, checked (with the owner's view) when a request the rule made is submitted
     constraints = {k: body[k] for k in RULE_CONSTRAINTS if k in body}
+    for k in ("source_group_ids", "ignore_source_group_ids"):
+        for gid in constraints.get(k) or []:
+            get_readable_group(session, principal, gid)
     payload = body["payload"]
     rule = D(default_followup_name=body["default_followup_name"], allocation_id=allocation.id,
              requester_id=principal.user_id, payload=payload, source_filter=sf,

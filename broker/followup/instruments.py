@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 import models
 from models.enums import ALLOWED_BANDPASSES
 
-from broker.access.auth import Principal
-from broker.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from broker.access.auth import MissingACL, Principal
+from broker.errors import Conflict, NotFound, ValidationError
 
 TELESCOPE_MANAGERS = "System admin or 'Manage allocations'"
 
@@ -319,7 +319,7 @@ def _instrument_values(session: Session, body: dict, row: models.Instrument | No
 
 def create_instrument(session: Session, principal: Principal, body: dict) -> models.Instrument:
     if not _may_manage(principal):
-        raise PermissionDenied(f"Insufficient permissions: creating an instrument needs {TELESCOPE_MANAGERS}")
+        raise MissingACL(f"Insufficient permissions: creating an instrument needs {TELESCOPE_MANAGERS}")
     values = _instrument_values(session, body, None)
     clash = session.execute(sa.select(models.Instrument).where(models.Instrument.name == values["name"])).scalar()
     if clash is not None:

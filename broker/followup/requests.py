@@ -25,6 +25,10 @@ from broker.followup.allocations import (allocation_to_dict, credentials, get_al
 from broker.objects.objs import user_group_ids
 
 A, FR = models.Allocation, models.FollowupRequest
+__all__ = ["allocation_to_dict", "credentials", "get_allocation", "readable_allocations", "save_allocation",
+           "usable_allocation", "readable_requests", "load_request", "request_to_dict", "list_requests",
+           "RequestQuery", "display_status", "status_from_text", "require_owner_or_admin", "set_comment",
+           "transactions_of", "watch", "parse_when", "REQUEST_SORTS"]
 
 
 def __getattr__(name):  # the service and the rule/priority helpers, re-exported lazily (no import cycle)

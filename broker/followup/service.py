@@ -107,7 +107,7 @@ class FollowupService:
 
     # -- create ----------------------------------------------------------------------------------
     def ignored_by_constraints(self, session: Session, principal: Principal, obj: models.Obj, allocation_id: int,
-                               c: dict) -> str | None:
+                               c: dict, exclude_id: int | None = None) -> str | None:
         """SkyPortal's optional constraints: why the request is not submitted, or None. Spatial ones look at
         objects within ``radius`` arcsec (default 0.5). Each looks only at what the requester can see."""
         from broker.objects.objs import visible_classifications_stmt, visible_obj_clause
@@ -131,7 +131,7 @@ class FollowupService:
 
             allocs = list(dict.fromkeys([allocation_id, *(c.get("ignore_allocation_ids") or [])]))
             existing = session.execute(readable_requests(principal).where(
-                FR.allocation_id.in_(allocs), FR.obj_id.in_(near),
+                FR.allocation_id.in_(allocs), FR.obj_id.in_(near), FR.id != (exclude_id or -1),
                 FR.status.in_([FollowupStatus.pending, FollowupStatus.submitted, FollowupStatus.scheduled,
                                FollowupStatus.completed])).limit(1)).scalar()
             if existing is not None:
@@ -294,6 +294,11 @@ class FollowupService:
             if req is None or req.status is not FollowupStatus.pending:
                 return None, None
             api = self.facility(req.allocation.instrument)
+            why = self._rule_constraints(session, req)
+            if why:  # SkyPortal does not submit it; the row stays, saying why
+                req.status, req.status_message = FollowupStatus.cancelled, why
+                req.status_text = f"not submitted: {why}"
+                return req.status, None
             creds, client = self.connect(api, req.allocation)
             name = self.remote_name(req)
             if "start_date" not in req.payload:  # rule-made: the window opens now, for the rule's validity_days
@@ -326,6 +331,20 @@ class FollowupService:
                 req.status_text = None
             self.record(session, client, req.id, initiator)
             return req.status, error
+
+    def _rule_constraints(self, session: Session, req: models.FollowupRequest) -> str | None:
+        """A rule-made request's first submission: the rule's constraints (not_if_duplicates, ...), judged
+        with what the rule's owner can see; why not to submit, or None."""
+        if req.default_followup_id is None or req.revision != 0 or req.remote_id is not None \
+                or req.requester is None:
+            return None
+        rule = session.get(models.DefaultFollowupRequest, req.default_followup_id)
+        if rule is None or not rule.constraints:
+            return None
+        owner = Principal(user_id=req.requester.id, username=req.requester.username, token_id="",
+                          permissions=frozenset())
+        return self.ignored_by_constraints(session, owner, req.obj, req.allocation_id, rule.constraints,
+                                           exclude_id=req.id)
 
     def _cancel_superseded(self, session: Session, req: models.FollowupRequest, api: FacilityAPI, client) -> None:
         """Before a new revision goes out: cancel whatever earlier revisions reached the facility, found by

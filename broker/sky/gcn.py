@@ -165,24 +165,23 @@ def ellipse_skymap(ra, dec, amaj, amin, phi, prefix: str = "skymap.") -> SkyMap:
             raise ValidationError(f"Invalid {prefix}{n}: must be in (0, 90] deg, got {v:g}", field=f"{prefix}{n}")
     if amin > amaj:
         amaj, amin = amin, amaj
-    order = max(10, _order_for(amin / 4))
     # no finer than keeps the disc around the ellipse within MAX_REGION_PIXELS
     disc_sr = 2 * math.pi * (1 - math.cos(math.radians(amaj)))
-    while order > 0 and disc_sr / float(K.pixel_area_sr(order)) > MAX_REGION_PIXELS:
-        order -= 1
+    max_order = SkyMap.MAX_ORDER
+    while max_order > 0 and disc_sr / float(K.pixel_area_sr(max_order)) > MAX_REGION_PIXELS:
+        max_order -= 1
+    order = min(max(10, _order_for(amin / 4)), max_order)
     while True:
         nside = 1 << order
-        ipix = hp.query_disc(nside, hp.ang2vec(ra, dec, lonlat=True), math.radians(amaj), inclusive=True, nest=True)
-        if ipix.size > MAX_REGION_PIXELS and order > 0:
-            order -= 1
-            continue
+        # pixel centres only (healpy's inclusive mode aborts the process above order 27)
+        ipix = hp.query_disc(nside, hp.ang2vec(ra, dec, lonlat=True), math.radians(amaj), inclusive=False, nest=True)
         pra, pdec = hp.pix2ang(nside, ipix, nest=True, lonlat=True)
         x, y = _tangent_offsets(pra, pdec, ra, dec)  # deg: x to the east, y to the north
         pa = math.radians(phi % 180.0)
         u = x * math.sin(pa) + y * math.cos(pa)  # along the major axis
         v = x * math.cos(pa) - y * math.sin(pa)
         inside = (u / amaj) ** 2 + (v / amin) ** 2 <= 1.0
-        if inside.any() or order >= SkyMap.MAX_ORDER:
+        if inside.any() or order >= max_order:
             break
         order += 1
     if not inside.any():
@@ -219,18 +218,18 @@ def polygon_skymap(polygon, prefix: str = "skymap.") -> SkyMap:
         if not (-360 <= r <= 360 and -90 <= d <= 90):
             raise ValidationError(f"Invalid {name}[{i}]: ra must be in [-360, 360] and dec in [-90, 90]", field=name)
         pts.append(hp.ang2vec(r % 360, d, lonlat=True))
-    order = 10
+    order, finer = 10, False
     while True:
         try:
             ipix = hp.query_polygon(1 << order, np.array(pts), nest=True)
         except (ValueError, RuntimeError) as exc:  # healpy: not convex, degenerate
             raise ValidationError(f"Invalid {name}: {exc}", field=name) from None
-        if ipix.size > MAX_REGION_PIXELS and order > 0:
-            order -= 1
+        if ipix.size > MAX_REGION_PIXELS and order > 0 and not finer:
+            order -= 1  # a large polygon: coarser
             continue
         if ipix.size or order >= SkyMap.MAX_ORDER:
             break
-        order += 1
+        order, finer = order + 1, True  # a small polygon: finer until it holds a pixel
     if ipix.size == 0:
         raise ValidationError(f"Invalid {name}: no pixels found in polygon", field=name)
     return _uniform(order, ipix)

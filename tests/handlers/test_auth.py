@@ -22,9 +22,9 @@ def test_scheme_is_case_insensitive(user):
         assert r.status_code == 200, scheme
 
 
-def test_missing_acl_is_403_naming_it(user):
-    assert_error(user.get("/api/db_stats"), 403, "'System admin'")
-    assert_error(user.post("/api/streams", json={"name": "x"}), 403, "'Manage streams'")
+def test_missing_acl_is_401_naming_it(user):
+    assert_error(user.get("/api/db_stats"), 401, "'System admin'")
+    assert_error(user.post("/api/streams", json={"name": "x"}), 401, "'Manage streams'")
     # the identity endpoints answer a missing ACL with 401, as SkyPortal's permissions decorator does
     assert_error(user.post("/api/user", json={"username": "nobody-new"}), 401, "'Manage users'")
 
@@ -32,7 +32,7 @@ def test_missing_acl_is_403_naming_it(user):
 def test_token_acls_limit_the_owner(make_user):
     # A stream manager whose token does not carry "Manage streams" cannot use it.
     c = make_user(acls=("Manage streams",), token_acls=())
-    assert_error(c.post("/api/streams", json={"name": "nope"}), 403, "'Manage streams'")
+    assert_error(c.post("/api/streams", json={"name": "nope"}), 401, "'Manage streams'")
     full = make_user(acls=("Manage streams",))
     assert full.post("/api/streams", json={"name": f"s-{full.username}"}).status_code == 200
 

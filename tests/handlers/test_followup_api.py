@@ -18,7 +18,7 @@ def test_allocation_credentials_never_leave(team):
     assert LCO_TOKEN not in team["admin"].get("/api/allocation").text
     assert_error(team["bob"].get(f"/api/allocation/{team['allocs']['1M0-SCICAM-SINISTRO']}"), 404)
     assert_error(team["alice"].post("/api/allocation", json={"group_id": team["gid"], "instrument_id": 1,
-                                                             "hours_allocated": 1}), 403, "Manage allocations")
+                                                             "hours_allocated": 1}), 401, "Manage allocations")
 
 
 def test_instrument_form_schema(team):

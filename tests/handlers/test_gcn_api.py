@@ -170,7 +170,7 @@ def test_localization_post_and_errors(admin, user):
                                                        "ra": 1, "dec": 1, "error": 1}), 400, "dateobs")
     assert_error(admin.post("/api/gcn_event", json={"json": {"hello": 1}}), 400, "notice")
     assert_error(admin.post("/api/gcn_event", json={"xml": "<not-xml"}), 400, "VOEvent")
-    assert_error(user.post("/api/gcn_event", json={"dateobs": t}), 403, "Manage GCNs")
+    assert_error(user.post("/api/gcn_event", json={"dateobs": t}), 401, "Manage GCNs")  # SkyPortal: 401
     assert admin.delete(f"/api/gcn_event/{t}").status_code == 200
     assert_error(admin.get(f"/api/gcn_event/{t}"), 404)
 

@@ -231,7 +231,7 @@ def test_sedm_listener_reports_at_api_facility(sp, make_user):
     assert_error(other.post("/api/facility", json={"followup_request_id": rid, "new_status": "failed"}), 404)
 
 
-def test_default_followup_with_skyportals_source_filter(sp):
+def test_default_followup_with_skyportals_source_filter(sp, config, session_factory):
     alice = sp["alice"]
     body = {"default_followup_name": f"sp-{uuid.uuid4().hex[:8]}", "allocation_id": sp["allocs"]["GENERICAPI"],
             "payload": {"priority": 2, "exposure_time": 30}, "comment": "auto",
@@ -253,14 +253,24 @@ def test_default_followup_with_skyportals_source_filter(sp):
     assert alice.delete(f"/api/default_followup_request/{rule['id']}").status_code == 200
     r = alice.post("/api/default_followup_request", json=body)
     assert r.status_code == 200, r.text
-    # saved to the rule's group: ZTF31... matches the name regex, "other..." does not
+    # a second rule with SkyPortal's constraint: checked when its request is submitted
+    r = alice.post("/api/default_followup_request", json={**body, "default_followup_name": "x" + body[
+        "default_followup_name"], "comment": "second", "not_if_duplicates": True, "validity_days": 3})
+    assert r.status_code == 200, r.text
+    assert alice.get(f"/api/default_followup_request/{r.json()['data']['id']}").json()["data"][
+        "constraints"] == {"not_if_duplicates": True}
+    # saved to the rules' group: ZTF31... matches the name regex, "other..." does not
     misses = f"other{uuid.uuid4().hex[:6]}"
     alice.post("/api/sources", json={"id": misses, "ra": 10.0, "dec": 10.0, "group_ids": [sp["other"]]})
     assert alice.post("/api/sources", json={"id": sp["obj_id"], "group_ids": [sp["other"]]}).status_code == 200
+    from broker.runtime.app import make_app
+
+    make_app(config, session_factory).followup.submit_pending()  # what the worker does on the NOTIFY
     made = alice.get("/api/followup_request", params={"allocationID": sp["allocs"]["GENERICAPI"]}).json()["data"]
-    assert [(x["obj_id"], x["comment"]) for x in made["followup_requests"]] == [(sp["obj_id"], "auto")]
-    assert_error(alice.post("/api/default_followup_request", json={**body, "default_followup_name": "x" + body[
-        "default_followup_name"], "not_if_duplicates": True}), 400, "not_if_duplicates")
+    rows = made["followup_requests"]
+    assert [(x["obj_id"], x["comment"]) for x in rows] == [(sp["obj_id"], "auto"), (sp["obj_id"], "second")]
+    assert rows[0]["status"] == "submitted"
+    assert rows[1]["status"].startswith("not submitted: There is already a follow-up request for this source")
 
 
 def test_prioritization_takes_skyportals_body(sp):

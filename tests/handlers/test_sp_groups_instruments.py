@@ -25,8 +25,8 @@ def ok(resp):
 
 
 def denied(resp, acl):
-    """A missing ACL: SkyPortal's permissions decorator answers 401 (older skybroker: 403), naming the ACL."""
-    assert resp.status_code in (401, 403), resp.text
+    """A missing ACL: SkyPortal's permissions decorator answers 401, naming the ACL."""
+    assert resp.status_code == 401, resp.text
     assert acl in resp.json()["message"]
 
 
