@@ -129,7 +129,7 @@ class Kowalski:
         with gzip.open(io.BytesIO(alert[f"cutout{kind}"]["stampData"]), "rb") as f:
             with fits.open(io.BytesIO(f.read()), ignore_missing_simple=True) as hdu:
                 img = np.flipud(np.array(hdu[0].data, dtype=float))
-        img[np.greater(np.abs(img), 1e20, where=~np.isnan(img))] = np.nan
+        img[np.greater(np.abs(img), 1e20, out=np.zeros(img.shape, bool), where=~np.isnan(img))] = np.nan
         if np.isnan(img).any():
             img = np.nan_to_num(img, nan=float(np.nanmean(img)))
         img = ImageNormalize(img, stretch=LinearStretch() if kind == "Difference" else LogStretch())(img)
