@@ -24,6 +24,13 @@ class NotFound(BrokerError):
     status = 404
 
 
+class NoSuchRow(NotFound):
+    """A row that does not exist or that the caller may not see, where SkyPortal's handler answers 400
+    ("Could not retrieve …"): the same answer for both, so nothing is revealed."""
+
+    status = 400
+
+
 class Unauthenticated(BrokerError):
     """No credentials, or unknown ones (401)."""
 

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 import models
 from broker.followup import requests as svc
 from broker.followup import instruments as isvc
-from broker.errors import NotFound, ValidationError
+from broker.errors import ValidationError
 from broker.objects.objs import caller_groups
 from broker.validation import array, boolean, integer, nullable, obj, string
 
@@ -419,13 +419,10 @@ class DefaultFollowupHandler(BaseHandler):
 
         D = models.DefaultFollowupRequest
         with self.session() as session:
-            stmt = rules.readable_defaults(self.principal).order_by(D.id)
             if default_followup_id is not None:
-                rule = session.execute(stmt.where(D.id == int(default_followup_id))).scalar()
-                if rule is None:
-                    raise NotFound(f"No default follow-up request with ID {default_followup_id}")
-                self.success(rules.default_to_dict(rule))
+                self.success(rules.default_to_dict(rules.get_default(session, self.principal, int(default_followup_id))))
             else:
+                stmt = rules.readable_defaults(self.principal).order_by(D.id)
                 self.success([rules.default_to_dict(r) for r in session.execute(stmt).scalars()])
 
     @endpoint("Create default follow-up request.", tags="default_followup_requests", body=DEFAULT_POST)
@@ -440,12 +437,8 @@ class DefaultFollowupHandler(BaseHandler):
     def delete(self, default_followup_id):
         from broker.followup import default_rules as rules
 
-        D = models.DefaultFollowupRequest
         with self.session() as session, session.begin():
-            rule = session.execute(rules.readable_defaults(self.principal).where(D.id == int(default_followup_id))).scalar()
-            if rule is None:
-                raise NotFound(f"No default follow-up request with ID {default_followup_id}")
-            session.delete(rule)
+            session.delete(rules.get_default(session, self.principal, int(default_followup_id)))
         self.success()
 
 

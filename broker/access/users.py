@@ -21,14 +21,8 @@ import models
 from models.enums import ACLS, ROLES
 
 from broker.access.auth import Principal
-from broker.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from broker.errors import Conflict, NoSuchRow, NotFound, PermissionDenied, ValidationError
 from broker.pagination import Page
-
-
-class NoSuchRow(NotFound):
-    """A user or token that does not exist or is not the caller's to see or change: SkyPortal answers 400."""
-
-    status = 400
 
 
 # -- normalisation -----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import models
 from facility_apis.base import Credentials
 
 from broker.access.auth import Principal, get_readable_group
-from broker.errors import NotFound, ValidationError
+from broker.errors import NoSuchRow, ValidationError
 from broker.followup.vault import CredentialsUnreadable, Vault
 from broker.objects.objs import user_group_ids
 
@@ -29,7 +29,7 @@ def readable_allocations(principal: Principal) -> sa.Select:
 def get_allocation(session: Session, principal: Principal, allocation_id: int) -> models.Allocation:
     a = session.execute(readable_allocations(principal).where(A.id == allocation_id)).scalar()
     if a is None:
-        raise NotFound(f"No allocation with ID {allocation_id}")
+        raise NoSuchRow(f"Could not retrieve allocation with ID {allocation_id}")
     return a
 
 

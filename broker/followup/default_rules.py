@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 import models
+from broker.errors import NoSuchRow
 from models.followup import DefaultFollowupRequest as D
 
 NOTIFY_CHANNEL = "skybroker_followup"
@@ -224,6 +225,13 @@ def readable_defaults(principal) -> sa.Select:
     from broker.followup.allocations import readable_allocations
 
     return sa.select(D).where(D.allocation_id.in_(readable_allocations(principal).with_only_columns(models.Allocation.id)))
+
+
+def get_default(session, principal, default_id: int) -> D:
+    rule = session.execute(readable_defaults(principal).where(D.id == default_id)).scalar()
+    if rule is None:
+        raise NoSuchRow(f"Could not retrieve default follow-up request with ID {default_id}")
+    return rule
 
 
 def default_to_dict(rule: D) -> dict:

@@ -19,7 +19,7 @@ import models
 from models.followup import FollowupStatus
 
 from broker.access.auth import Principal
-from broker.errors import NotFound, PermissionDenied, ValidationError
+from broker.errors import NoSuchRow, PermissionDenied, ValidationError
 from broker.followup.allocations import (allocation_to_dict, credentials, get_allocation,  # noqa: F401 (re-exported)
                                          readable_allocations, save_allocation, usable_allocation)
 from broker.objects.objs import user_group_ids
@@ -118,7 +118,7 @@ def readable_requests(principal: Principal) -> sa.Select:
 def load_request(session: Session, principal: Principal, request_id: int) -> models.FollowupRequest:
     req = session.execute(readable_requests(principal).where(FR.id == request_id)).scalar()
     if req is None:
-        raise NotFound(f"No follow-up request with ID {request_id}")
+        raise NoSuchRow(f"Could not retrieve follow-up request with ID {request_id}")
     return req
 
 

@@ -23,7 +23,7 @@ from facility_apis.base import (Credentials, FacilityAPI, FacilityCredentialsErr
 from models.followup import TERMINAL_STATUSES, FollowupStatus
 
 from broker.access.auth import Principal, get_readable_group, readable_groups_named
-from broker.errors import BrokerError, NotFound, ServiceUnavailable, ValidationError
+from broker.errors import BrokerError, NoSuchRow, ServiceUnavailable, ValidationError
 from broker.followup.allocations import check_validity, credentials, usable_allocation
 from broker.followup.default_rules import fill_window
 from broker.followup.requests import load_request, require_owner_or_admin, status_from_text
@@ -544,7 +544,7 @@ class FollowupService:
             if req is not None:
                 listener = req.allocation.instrument.listener_classname or req.allocation.instrument.api_classname
             if req is None or not principal.has(f"Post from {listener}"):
-                raise NotFound(f"No follow-up request with ID {rid} that this identity may report on")
+                raise NoSuchRow(f"Could not retrieve follow-up request with ID {rid} that this identity may report on")
             text = str(body["new_status"]).strip()
             new = status_from_text(text, "new_status", allowed=self.CALLBACK_STATUSES)
             if new is req.status:

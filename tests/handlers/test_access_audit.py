@@ -73,7 +73,7 @@ def test_manage_allocations_in_a_target_group_does_not_own_the_time(team, make_u
         [target, other])
     assert_error(carol.put(f"/api/followup_request/{rid2}", json={"payload": PAYLOADS["1M0-SCICAM-SINISTRO"]}), 403)
     assert_error(carol.delete(f"/api/followup_request/{rid2}"), 403)
-    assert_error(carol.delete(f"/api/followup_request/{rid}"), 404)
+    assert_error(carol.delete(f"/api/followup_request/{rid}"), 400)
 
 
 def test_constraints_consult_only_what_the_requester_sees(team, make_user):

@@ -16,7 +16,7 @@ def test_allocation_credentials_never_leave(team):
     a = team["alice"].get(f"/api/allocation/{team['allocs']['1M0-SCICAM-SINISTRO']}").json()["data"]
     assert a["has_credentials"] is True and "altdata" not in a and "_altdata" not in a
     assert LCO_TOKEN not in team["admin"].get("/api/allocation").text
-    assert_error(team["bob"].get(f"/api/allocation/{team['allocs']['1M0-SCICAM-SINISTRO']}"), 404)
+    assert_error(team["bob"].get(f"/api/allocation/{team['allocs']['1M0-SCICAM-SINISTRO']}"), 400)
     assert_error(team["alice"].post("/api/allocation", json={"group_id": team["gid"], "instrument_id": 1,
                                                              "hours_allocated": 1}), 401, "Manage allocations")
 
@@ -151,10 +151,10 @@ def test_expired_and_failed_map(team, session_factory, config):
 def test_outsiders_neither_see_nor_submit(team):
     rid = post(team).json()["data"]["id"]
     bob = team["bob"]
-    assert_error(bob.get(f"/api/followup_request/{rid}"), 404)
+    assert_error(bob.get(f"/api/followup_request/{rid}"), 400)
     assert rid not in [r["id"] for r in bob.get("/api/followup_request").json()["data"]["followup_requests"]]
     assert_error(post(team, who="bob"), 404)  # bob cannot even see the object
-    assert_error(bob.delete(f"/api/followup_request/{rid}"), 404)
+    assert_error(bob.delete(f"/api/followup_request/{rid}"), 400)
     assert len(sim_groups(team["lco"])) == 1
 
 
@@ -180,14 +180,14 @@ def test_facility_callbacks(team, make_user):
     # exist for it, exactly as an unknown id
     unknown = listener.post("/api/facility", json={"followup_request_id": 10**8, "new_status": "completed"})
     forged = listener.post("/api/facility", json={"followup_request_id": rid, "new_status": "completed"})
-    assert_error(unknown, 404)
-    assert_error(forged, 404)
+    assert_error(unknown, 400)
+    assert_error(forged, 400)
     assert forged.json()["message"].replace(str(rid), "ID") == unknown.json()["message"].replace(str(10**8), "ID")
     r = team["alice"].post(f"/api/groups/{team['gid']}/users", json={"userID": listener.user_id})
     assert r.status_code == 200, r.text
     # a group member without the facility's ACL cannot report either
     assert_error(team["alice"].post("/api/facility", json={"followup_request_id": rid, "new_status": "completed"}),
-                 404)
+                 400)
     assert_error(listener.post("/api/facility", json={"followup_request_id": rid, "new_status": "done-ish"}),
                  400, "new_status")
     assert_error(listener.post("/api/facility", json={"followup_request_id": rid, "new_status": "pending"}),

@@ -188,7 +188,7 @@ def test_put_priority_status_and_comment(sp):
     r = alice.put(f"/api/followup_request/{rid}/comment", json={"comment": "  seeing 2.1 arcsec "})
     assert r.status_code == 200 and r.json()["data"]["comment"] == "seeing 2.1 arcsec"
     assert alice.put(f"/api/followup_request/{rid}/comment", json={"comment": ""}).json()["data"]["comment"] is None
-    assert_error(alice.put("/api/followup_request/999999999/comment", json={"comment": "x"}), 404)
+    assert_error(alice.put("/api/followup_request/999999999/comment", json={"comment": "x"}), 400)
 
 
 def test_photometry_request_get_polls_the_facility(sp):
@@ -228,7 +228,7 @@ def test_sedm_listener_reports_at_api_facility(sp, make_user):
     assert one["status"] == "Completed" and one["facility_status"] == "completed"
     other = make_user(acls=("Post from LCO",), prefix="notsedm")
     sp["alice"].post(f"/api/groups/{sp['gid']}/users", json={"userID": other.user_id})
-    assert_error(other.post("/api/facility", json={"followup_request_id": rid, "new_status": "failed"}), 404)
+    assert_error(other.post("/api/facility", json={"followup_request_id": rid, "new_status": "failed"}), 400)
 
 
 def test_default_followup_with_skyportals_source_filter(sp, config, session_factory):
