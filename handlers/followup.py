@@ -1,8 +1,7 @@
 """/api/telescope, /api/instrument, /api/allocation, /api/followup_request, /api/facility."""
 
-import sqlalchemy as sa
-
 import models
+from broker.followup import allocations as asvc
 from broker.followup import requests as svc
 from broker.followup import instruments as isvc
 from broker.errors import ValidationError
@@ -206,26 +205,9 @@ class AllocationHandler(BaseHandler):
             if allocation_id is not None:
                 self.success(svc.allocation_to_dict(svc.get_allocation(session, self.principal, int(allocation_id))))
                 return
-            A, I = models.Allocation, models.Instrument
-            stmt = svc.readable_allocations(self.principal).order_by(A.id)
-            inst = self.int_arg("instrument_id")
-            if inst is not None:
-                stmt = stmt.where(A.instrument_id == inst)
-            api_type = self.str_arg("apiType")
-            if api_type not in (None, "api_classname", "api_classname_obsplan"):
-                raise ValidationError("Invalid apiType: must be api_classname or api_classname_obsplan",
-                                      field="apiType")
-            if api_type:
-                stmt = stmt.where(A.instrument_id.in_(sa.select(I.id).where(getattr(I, api_type).is_not(None))))
-            implements = self.str_arg("apiImplements")
-            if implements not in (None, "submit", "update", "delete", "get"):
-                raise ValidationError("Invalid apiImplements: must be submit, update, delete or get",
-                                      field="apiImplements")
-            rows = session.execute(stmt).scalars().all()
-            if implements:
-                adapters = self.application.followup.adapters
-                rows = [a for a in rows if a.instrument.api_classname in adapters and
-                        (implements != "get" or adapters[a.instrument.api_classname].submits)]
+            rows = asvc.list_allocations(session, self.principal, self.application.followup.adapters,
+                                        instrument_id=self.int_arg("instrument_id"),
+                                        api_type=self.str_arg("apiType"), implements=self.str_arg("apiImplements"))
             self.success([svc.allocation_to_dict(a) for a in rows])
 
     @endpoint("Post new allocation on a robotic instrument", tags="allocations", acls=("Manage allocations",),

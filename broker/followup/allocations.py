@@ -26,6 +26,27 @@ def readable_allocations(principal: Principal) -> sa.Select:
     return stmt
 
 
+def list_allocations(session: Session, principal: Principal, adapters: dict, *, instrument_id: int | None = None,
+                     api_type: str | None = None, implements: str | None = None) -> list[models.Allocation]:
+    """Readable allocations (SkyPortal's list parameters): on an instrument, whose instrument has a facility
+    API of ``api_type``, whose adapter implements ``implements``."""
+    A, I = models.Allocation, models.Instrument
+    stmt = readable_allocations(principal).order_by(A.id)
+    if instrument_id is not None:
+        stmt = stmt.where(A.instrument_id == instrument_id)
+    if api_type not in (None, "api_classname", "api_classname_obsplan"):
+        raise ValidationError("Invalid apiType: must be api_classname or api_classname_obsplan", field="apiType")
+    if api_type:
+        stmt = stmt.where(A.instrument_id.in_(sa.select(I.id).where(getattr(I, api_type).is_not(None))))
+    if implements not in (None, "submit", "update", "delete", "get"):
+        raise ValidationError("Invalid apiImplements: must be submit, update, delete or get", field="apiImplements")
+    rows = session.execute(stmt).scalars().all()
+    if implements:
+        rows = [a for a in rows if a.instrument.api_classname in adapters and
+                (implements != "get" or adapters[a.instrument.api_classname].submits)]
+    return rows
+
+
 def get_allocation(session: Session, principal: Principal, allocation_id: int) -> models.Allocation:
     a = session.execute(readable_allocations(principal).where(A.id == allocation_id)).scalar()
     if a is None:
