@@ -249,7 +249,7 @@ def annotations_of_objs(session: Session, principal: Principal, obj_ids) -> dict
     r = RESOURCES["sources"]
     A = r.model
     out: dict[str, list] = {o: [] for o in obj_ids}
-    rows = session.execute(sa.select(A, models.User).options(selectinload(A.groups))
+    rows = session.execute(sa.select(A, models.User).options(selectinload(A.groups), *models.User.names_only())
                            .outerjoin(models.User, models.User.id == A.author_id)
                            .where(A.obj_id.in_(list(obj_ids)), _readable(r, principal))
                            .order_by(A.origin, A.id)).all()
@@ -266,7 +266,7 @@ def annotations_of_spectra(session: Session, principal: Principal, spectrum_ids)
     r = RESOURCES["spectra"]
     A = r.model
     out: dict[int, list] = {s: [] for s in spectrum_ids}
-    rows = session.execute(sa.select(A, models.User).options(selectinload(A.groups))
+    rows = session.execute(sa.select(A, models.User).options(selectinload(A.groups), *models.User.names_only())
                            .outerjoin(models.User, models.User.id == A.author_id)
                            .where(A.spectrum_id.in_(list(spectrum_ids)), _readable(r, principal))
                            .order_by(A.origin, A.id)).all()

@@ -166,10 +166,10 @@ def with_derived(rows: list[dict]) -> list[dict]:
     ``luminosity_distance`` [Mpc], ``dm`` [mag] and ``angular_diameter_distance`` [Mpc]."""
     if not rows:
         return rows
-    from astropy.coordinates import SkyCoord
+    from broker.sky.kernels import galactic
 
-    gal = SkyCoord([r["ra"] for r in rows], [r["dec"] for r in rows], unit="deg").galactic
-    for r, lon, lat in zip(rows, gal.l.deg, gal.b.deg):
+    lons, lats = galactic([r["ra"] for r in rows], [r["dec"] for r in rows])
+    for r, lon, lat in zip(rows, lons, lats):
         r["gal_lon"], r["gal_lat"] = float(lon), float(lat)
         dl = luminosity_distance(r.get("altdata"), r.get("redshift"))
         if dl is not None and not (math.isfinite(dl) and dl > 0):
@@ -338,7 +338,7 @@ def saved_groups(session: Session, principal: Principal, obj_ids, include_reques
     ``requested``, ``saved_at``, ``saved_by`` (and our ``saved_by_id``)."""
     U = models.User
     stmt = (sa.select(S, models.Group, U).join(models.Group, models.Group.id == S.group_id)
-            .outerjoin(U, U.id == S.saved_by_id).where(S.obj_id.in_(list(obj_ids))))
+            .outerjoin(U, U.id == S.saved_by_id).where(S.obj_id.in_(list(obj_ids))).options(*U.names_only()))
     stmt = _source_state(stmt, include_requested, requested_only)
     if not principal.is_admin:
         stmt = stmt.where(S.group_id.in_(user_group_ids(principal)))

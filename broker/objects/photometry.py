@@ -569,7 +569,7 @@ def extras(session: Session, principal: Principal, points, owner=False, streams=
         uids = sorted({p.owner_id for p in points if p.owner_id is not None})
         out.owners = {u.id: {"id": u.id, "username": u.username, "first_name": u.first_name,
                              "last_name": u.last_name}
-                      for u in session.execute(sa.select(U).where(U.id.in_(uids))).scalars()} if uids else {}
+                      for u in session.execute(sa.select(U).where(U.id.in_(uids)).options(*U.names_only())).scalars()} if uids else {}
     if annotations:
         out.annotations = _annotations(session, principal, ids)
     return out

@@ -64,7 +64,8 @@ def _contacts(session: Session, ids) -> dict[int, dict]:
     out = {i: {"pis": [], "reducers": [], "observers": [], "external": {}} for i in ids}
     rows = session.execute(sa.select(SU.c.spectrum_id, SU.c.role, SU.c.external, models.User)
                            .join(models.User, models.User.id == SU.c.user_id)
-                           .where(SU.c.spectrum_id.in_(list(ids))).order_by(models.User.id)).all()
+                           .where(SU.c.spectrum_id.in_(list(ids))).order_by(models.User.id)
+                           .options(*models.User.names_only())).all()
     for sid, role, external, user in rows:
         out[sid][role + "s"].append(author_dict(user))
         if external is not None:

@@ -155,3 +155,24 @@ def test_localization_scores_use_the_distance_layer():
                                          "unknown": (10.0, 10.0, None)})
     assert scores["near"] > scores["far"]
     assert scores["unknown"] == pytest.approx(1 / (4 * math.pi))
+
+
+def test_galactic_equals_astropy():
+    """The rotation kernel against astropy's ICRS → Galactic transform, poles and l = 0/360 wrap included."""
+    from astropy.coordinates import SkyCoord
+
+    from broker.sky.kernels import galactic
+
+    rng = np.random.default_rng(7)
+    ra = np.concatenate([rng.uniform(0, 360, 2000), [0.0, 266.40499, 192.85948, 359.999999, 10.0]])
+    dec = np.concatenate([np.degrees(np.arcsin(rng.uniform(-1, 1, 2000))), [90.0, -28.93617, 27.12825, -90.0, 0.0]])
+    lon, lat = galactic(ra, dec)
+    ref = SkyCoord(ra, dec, unit="deg").galactic
+    dlon = (lon - ref.l.deg + 180.0) % 360.0 - 180.0
+    assert np.max(np.abs(lat - ref.b.deg)) < 1e-9
+    away = np.abs(ref.b.deg) < 89.9999  # longitude is undefined at the Galactic poles
+    assert np.max(np.abs(dlon[away] * np.cos(np.radians(ref.b.deg[away])))) < 1e-9
+    assert np.all((lon >= 0) & (lon < 360))
+    # the Galactic centre and north pole, as the IAU defines them
+    assert abs(lat[-4]) < 1e-3 and abs((lon[-4] + 180) % 360 - 180) < 1e-3
+    assert abs(lat[-3] - 90.0) < 1e-3
