@@ -1,9 +1,11 @@
-"""/api/gcn_event, /api/localization, /api/sources_in_gcn and /api/localizationcrossmatch, as SkyPortal's."""
+"""/api/gcn_event (and its summaries), /api/localization, /api/sources_in_gcn and /api/localizationcrossmatch,
+as SkyPortal's."""
 
 import sqlalchemy as sa
 
 import models
 from broker.sky import gcn as svc
+from broker.sky import summaries
 from broker.errors import ValidationError
 from broker.validation import array, nullable, obj, string
 
@@ -49,6 +51,30 @@ SOURCE_POST = obj({"localization_name": string(), "localization_cumprob": {"type
                             "end_date"))
 SOURCE_PATCH = obj({"status": STATUS, "explanation": string(), "notes": string()}, required=("status",))
 
+INT_OR_STRING = {"type": ["integer", "string"]}
+SUMMARY_POST = obj({
+    "title": nullable(string()), "number": {"type": ["integer", "string", "null"]},
+    "subject": nullable(string("required unless noText")),
+    "userIds": {"type": ["array", "integer", "string", "null"], "items": INT_OR_STRING,
+                "description": "users to name in the summary (ids; a list, or comma-separated)"},
+    "groupId": {"type": ["integer", "string", "null"]},
+    "startDate": nullable(string("first detection at or after this time (UTC)")),
+    "endDate": nullable(string("last detection at or before this time (UTC)")),
+    "localizationName": nullable(string("the event's localization (default: its latest)")),
+    "localizationCumprob": {"type": ["number", "string"], "description": "default 0.95"},
+    "numberDetections": {"type": ["integer", "string", "null"], "description": "at least this many detections "
+                                                                              "(default 2)"},
+    "numberObservations": {"type": ["integer", "string", "null"], "description": "for observations (not served)"},
+    "showSources": {"type": "boolean"},
+    "showGalaxies": {"type": "boolean", "description": "galaxies are not served: true is a 400"},
+    "showObservations": {"type": "boolean", "description": "executed observations are not served: true is a 400"},
+    "noText": {"type": "boolean"}, "photometryInWindow": {"type": "boolean"},
+    "statsMethod": {"type": "string", "enum": ["python", "db"]},
+    "instrumentIds": {"type": ["array", "null"], "items": INT_OR_STRING},
+    "acknowledgements": nullable(string()),
+})  # title, groupId, startDate, endDate (and subject, with text) are required: checked with SkyPortal's messages
+SUMMARY_PATCH = obj({"body": string("the summary's new text")}, required=("body",))
+
 LIST_PARAMS = (
     Param("startDate", {"type": "string"}, "dateobs >= startDate"),
     Param("endDate", {"type": "string"}, "dateobs <= endDate"),
@@ -77,7 +103,9 @@ class GcnEventHandler(BaseHandler):
                     raise ValidationError("Cannot specify both dateobs and partialdateobs query parameters",
                                           field="partialdateobs")
                 event = svc.find_event(session, dateobs, self.principal)
-                self.success(svc.event_to_dict(event, notice_content=not self.bool_arg("excludeNoticeContent")))
+                out = svc.event_to_dict(event, notice_content=not self.bool_arg("excludeNoticeContent"))
+                out["summaries"] = summaries.event_summaries(session, self.principal, event.dateobs)
+                self.success(out)
                 return
             sort_by, order = self.str_arg("sortBy"), self.str_arg("sortOrder", "desc" if self.str_arg("sortBy")
                                                                   is None else "asc")
@@ -133,6 +161,34 @@ class GcnEventHandler(BaseHandler):
     def delete(self, dateobs):
         with self.session() as session, session.begin():
             session.delete(svc.find_event(session, dateobs, self.principal))
+        self.success()
+
+
+class GcnSummaryHandler(BaseHandler):
+    @endpoint("Create a GCN summary: header, the group's sources in the localization and their photometry "
+              "(written at once: the text is never 'pending')", tags="gcn_events", body=SUMMARY_POST)
+    def post(self, dateobs):
+        with self.session() as session, session.begin():
+            summary_id = summaries.create_summary(session, self.principal, dateobs, self.body)
+        self.success({"id": summary_id})
+
+    @endpoint("Retrieve a GCN summary (members of its group)", tags="gcn_events")
+    def get(self, dateobs, summary_id=None):
+        if summary_id is None:
+            raise ValidationError("Summary ID is required", field="summary_id")
+        with self.session() as session:
+            self.success(summaries.find_summary(session, self.principal, dateobs, summary_id).to_dict())
+
+    @endpoint("Replace a GCN summary's text (its author, or Manage GCNs)", tags="gcn_events", body=SUMMARY_PATCH)
+    def patch(self, dateobs, summary_id):
+        with self.session() as session, session.begin():
+            out = summaries.update_summary(session, self.principal, dateobs, summary_id, self.body["body"])
+        self.success(out)
+
+    @endpoint("Delete a GCN summary (its author, or Manage GCNs)", tags="gcn_events")
+    def delete(self, dateobs, summary_id):
+        with self.session() as session, session.begin():
+            summaries.delete_summary(session, self.principal, dateobs, summary_id)
         self.success()
 
 

@@ -118,6 +118,8 @@ ROUTES: tuple[Route, ...] = (
     route("/api/gcn_event/properties", gcn.GcnEventPropertiesHandler, "GET"),
     route("/api/gcn_event/{dateobs}", gcn.GcnEventHandler, "GET DELETE"),
     route("/api/gcn_event/{dateobs}/alias", gcn.GcnEventAliasHandler, "POST DELETE"),
+    route("/api/gcn_event/{dateobs}/summary", gcn.GcnSummaryHandler, "POST GET"),
+    route("/api/gcn_event/{dateobs}/summary/{summary_id}", gcn.GcnSummaryHandler, "GET PATCH DELETE"),
     route("/api/gcn_event/{dateobs}/triggered", gcn.GcnEventTriggerHandler, "GET"),
     route("/api/gcn_event/{dateobs}/triggered/{allocation_id}", gcn.GcnEventTriggerHandler, "GET PUT DELETE"),
     route("/api/gcn_event/{dateobs}/crossmatch", gcn.GcnEventCrossmatchHandler, "GET POST"),

@@ -9,6 +9,7 @@ from .followup import (TERMINAL_STATUSES, Allocation, DefaultFollowupFired, Defa
 from .gcn import GcnEvent, GcnNotice, Localization, LocalizationTile, ObjLocalization
 from .gcn import (GCN_EVENT_OBJ_STATUSES, GcnEventObj, GcnProperty, GcnTag, GcnTrigger, LocalizationProperty,
                   LocalizationTag)  # issue 10, GCN part
+from .gcn import GcnSummary  # issue 10, GCN summaries
 from .groups import Group, GroupUser, group_streams
 from .ingest import FailedAlert, IngestCounter, IngestOffset, IngestStatus, ObjDuplicate
 from .objects import Candidate, Obj, Photometry, Source, healpix_index, photometry_groups
@@ -27,7 +28,7 @@ __all__ = [
     "group_comments", "group_comments_on_spectra", "group_spectra", "spectrum_users",
     "GcnEvent", "GcnNotice", "Localization", "LocalizationTile", "ObjLocalization",
     "GCN_EVENT_OBJ_STATUSES", "GcnEventObj", "GcnProperty", "GcnTag", "GcnTrigger", "LocalizationProperty",
-    "LocalizationTag",
+    "LocalizationTag", "GcnSummary",
     "Allocation", "DefaultFollowupFired", "DefaultFollowupRequest", "FacilityTransaction", "FollowupRequest",
     "FollowupStatus", "Instrument", "TERMINAL_STATUSES", "Telescope", "followup_target_groups",
     "followup_watchers",

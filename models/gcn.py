@@ -193,3 +193,19 @@ class GcnEventObj(Base, Timestamped):
     __table_args__ = (sa.UniqueConstraint("dateobs", "obj_id", name="uq_gcneventobjs_dateobs_obj"),
                       sa.CheckConstraint("status IN ('pending', 'confirmed', 'ambiguous', 'rejected')",
                                          name="status"))
+
+
+class GcnSummary(Base, Timestamped):
+    """A text summary of an event (header, sources in a localization and their photometry) that a user wrote
+    for one of their groups: SkyPortal's GcnSummary. Readable by the group's members."""
+
+    __tablename__ = "gcnsummaries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dateobs: Mapped[datetime] = mapped_column(sa.ForeignKey("gcnevents.dateobs", ondelete="CASCADE"),
+                                              nullable=False, index=True)
+    sent_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False,
+                                            index=True)
+    group_id: Mapped[int] = mapped_column(sa.ForeignKey("groups.id", ondelete="CASCADE"), nullable=False,
+                                          index=True)
+    title: Mapped[str] = mapped_column(sa.String, nullable=False)
+    text: Mapped[str] = mapped_column(sa.Unicode, nullable=False)
