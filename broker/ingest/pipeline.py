@@ -467,7 +467,8 @@ def _store_gcn(session: Session, m: Message, recent_days: float) -> str | None:
 
 
 def crossmatch_recent(session: Session, ids: list[str], ras, decs, now: datetime, recent_days: float) -> int:
-    """Crossmatch objects against the localizations of events of the last ``recent_days`` (not retracted)."""
+    """Crossmatch objects against the localizations of events of the last ``recent_days`` (not retracted;
+    an event dated after ``now`` has no counterpart yet)."""
     from datetime import timedelta
 
     from broker.sky import kernels as K
@@ -475,7 +476,8 @@ def crossmatch_recent(session: Session, ids: list[str], ras, decs, now: datetime
 
     locs = session.execute(
         sa.select(models.Localization).join(models.GcnEvent, models.GcnEvent.dateobs == models.Localization.dateobs)
-        .where(models.GcnEvent.dateobs >= now - timedelta(days=recent_days), ~models.GcnEvent.retracted)
+        .where(models.GcnEvent.dateobs >= now - timedelta(days=recent_days), models.GcnEvent.dateobs <= now,
+               ~models.GcnEvent.retracted)
     ).scalars().all()
     n = 0
     for loc in locs:

@@ -44,6 +44,11 @@ def test_alerts_are_crossmatched_with_recent_events(shared_dir, admin, make_user
     r = admin.post("/api/gcn_event", json={"json": {"instrument": "EP", "id": ["x1"], "trigger_time": t,
                                                     "ra": ra, "dec": dec, "ra_dec_error": 0.2}})
     assert r.status_code == 200, r.text
+    # the same spot, dated tomorrow: no alert of today is its counterpart
+    future = (datetime.now(timezone.utc) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    r = admin.post("/api/gcn_event", json={"json": {"instrument": "EP", "id": ["x2"], "trigger_time": future,
+                                                    "ra": ra, "dec": dec, "ra_dec_error": 0.2}})
+    assert r.status_code == 200, r.text
     (packet, schema), = read_packets(ZTF, "ztf_avro")
     rng = random.Random(3)
     inside = derive(packet, 0, rng, ra=ra + 0.1, dec=dec)
@@ -52,7 +57,8 @@ def test_alerts_are_crossmatched_with_recent_events(shared_dir, admin, make_user
     with running_ingestor(ingest_config(config, kafka_bootstrap), session_factory):
         wait_for(lambda: count(engine, "SELECT count(*) FROM candidates WHERE filter_id=:f", f=fid) == 2)
     c = owner.get(f"/api/candidates/{inside['objectId']}").json()["data"]
-    (loc,) = c["localizations"]
+    (loc,) = c["localizations"]  # yesterday's event only
+    assert loc["dateobs"].startswith(t[:10]), loc
     # the stored level is the kernel's on the stored map; 0.094 deg from the centre of a sigma = 0.2 deg
     # Gaussian it is about 1 - exp(-0.094**2 / 0.08) = 0.10 (give or take a 3.4' pixel)
     import numpy as np
