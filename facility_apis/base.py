@@ -191,6 +191,21 @@ def _summarise(body: Any, prefix: str = "") -> str:
 
 # -- the adapter interface -----------------------------------------------------------------------
 
+def check_window(payload: dict) -> None:
+    """A payload's ``start_date``/``end_date``: both dates, the end after the start (a 400 naming the field)."""
+    import arrow
+
+    from broker.errors import ValidationError
+
+    for key in ("start_date", "end_date"):
+        try:
+            arrow.get(payload[key])
+        except (arrow.parser.ParserError, ValueError, TypeError, OverflowError):
+            raise ValidationError(f"Invalid field '{key}': not a date", field=key) from None
+    if arrow.get(payload["end_date"]) <= arrow.get(payload["start_date"]):
+        raise ValidationError("Invalid field 'end_date': must be after start_date", field="end_date")
+
+
 class FacilityAPI(abc.ABC):
     """One facility: validate a payload, build and submit its request, cancel, update, refresh."""
 

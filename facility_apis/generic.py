@@ -6,12 +6,9 @@ listener (``POST /api/facility``) set; it is never polled.
 
 from __future__ import annotations
 
-import arrow
-
-from broker.errors import ValidationError
 from broker.validation import validate as validate_schema
 
-from .base import FacilityAPI, FacilityStatus, RefreshResult, SubmitResult
+from .base import FacilityAPI, FacilityStatus, RefreshResult, SubmitResult, check_window
 
 FORM = {
     "type": "object",
@@ -43,13 +40,7 @@ class GenericAPI(FacilityAPI):
 
     def validate(self, instrument_name: str, payload: dict) -> None:
         validate_schema(payload, FORM)
-        for key in ("start_date", "end_date"):
-            try:
-                arrow.get(payload[key])
-            except (arrow.parser.ParserError, ValueError, TypeError, OverflowError):
-                raise ValidationError(f"Invalid field '{key}': not a date", field=key) from None
-        if arrow.get(payload["end_date"]) <= arrow.get(payload["start_date"]):
-            raise ValidationError("Invalid field 'end_date': must be after start_date", field="end_date")
+        check_window(payload)
 
     def build(self, instrument_name: str, payload: dict, *, obj_id: str, ra: float, dec: float,
               proposal: str, name: str) -> dict:

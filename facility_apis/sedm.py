@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 
-import arrow
 import requests
 
 from broker.errors import ValidationError
 from broker.validation import validate as validate_schema
 
 from .base import (Exchange, FacilityAPI, FacilityRejected, FacilityStatus, FacilityUnavailable, RefreshResult,
-                   SubmitResult)
+                   SubmitResult, check_window)
 
 OBSERVATION_TYPES = ["3-shot (gri)", "4-shot (ugri)", "IFU", "4-shot+IFU", "3-shot+IFU", "Mix 'n Match"]
 FILTERS = {"IFU": "", "3-shot (gri)": "g,r,i", "4-shot (ugri)": "u,g,r,i", "4-shot+IFU": "u,g,r,i",
@@ -82,13 +81,7 @@ class SEDMAPI(FacilityAPI):
         if payload["observation_type"] == "Mix 'n Match" and not payload.get("observation_choices"):
             raise ValidationError("Missing required field 'observation_choices' for Mix 'n Match",
                                   field="observation_choices")
-        for key in ("start_date", "end_date"):
-            try:
-                arrow.get(payload[key])
-            except (arrow.parser.ParserError, ValueError, TypeError, OverflowError):
-                raise ValidationError(f"Invalid field '{key}': not a date", field=key) from None
-        if arrow.get(payload["end_date"]) <= arrow.get(payload["start_date"]):
-            raise ValidationError("Invalid field 'end_date': must be after start_date", field="end_date")
+        check_window(payload)
 
     def build(self, instrument_name: str, payload: dict, *, obj_id: str, ra: float, dec: float,
               proposal: str, name: str) -> dict:

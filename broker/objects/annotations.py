@@ -246,36 +246,28 @@ def delete_annotation(session: Session, principal: Principal, resource: str, res
 def annotations_of_objs(session: Session, principal: Principal, obj_ids) -> dict[str, list[dict]]:
     """Each object's readable source annotations, by origin, with ``author`` and ``type``: "source"
     (the ``annotations`` of ``GET /api/sources/{obj_id}``)."""
-    r = RESOURCES["sources"]
-    A = r.model
-    out: dict[str, list] = {o: [] for o in obj_ids}
-    rows = session.execute(sa.select(A, models.User).options(selectinload(A.groups), *models.User.names_only())
-                           .outerjoin(models.User, models.User.id == A.author_id)
-                           .where(A.obj_id.in_(list(obj_ids)), _readable(r, principal))
-                           .order_by(A.origin, A.id)).all()
-    mine = _caller_groups(session, principal)
-    for a, user in rows:
-        d = annotation_to_dict(a, r, mine)
-        d["author"] = author_dict(user)
-        d["type"] = "source"
-        out[a.obj_id].append(d)
-    return out
+    return _annotations_of(session, principal, "sources", "obj_id", "source", obj_ids)
 
 
 def annotations_of_spectra(session: Session, principal: Principal, spectrum_ids) -> dict[int, list[dict]]:
-    r = RESOURCES["spectra"]
+    return _annotations_of(session, principal, "spectra", "spectrum_id", "spectrum", spectrum_ids)
+
+
+def _annotations_of(session: Session, principal: Principal, resource: str, key: str, label: str, ids) -> dict:
+    """Readable annotations of a resource's rows ``ids`` (by ``key``), by origin, with ``author`` and ``type``."""
+    r = RESOURCES[resource]
     A = r.model
-    out: dict[int, list] = {s: [] for s in spectrum_ids}
+    out: dict = {i: [] for i in ids}
     rows = session.execute(sa.select(A, models.User).options(selectinload(A.groups), *models.User.names_only())
                            .outerjoin(models.User, models.User.id == A.author_id)
-                           .where(A.spectrum_id.in_(list(spectrum_ids)), _readable(r, principal))
+                           .where(getattr(A, key).in_(list(ids)), _readable(r, principal))
                            .order_by(A.origin, A.id)).all()
     mine = _caller_groups(session, principal)
     for a, user in rows:
         d = annotation_to_dict(a, r, mine)
         d["author"] = author_dict(user)
-        d["type"] = "spectrum"
-        out[a.spectrum_id].append(d)
+        d["type"] = label
+        out[getattr(a, key)].append(d)
     return out
 
 
