@@ -2,7 +2,7 @@
 
 import time
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaException, Producer
 
 
 def consume_all(bootstrap, topic, n, timeout=30.0):
@@ -43,7 +43,14 @@ def test_each_test_gets_its_own_empty_topic(kafka_bootstrap, kafka_topic):
         for part in md.topics[kafka_topic].partitions:
             from confluent_kafka import TopicPartition
 
-            low, high = c.get_watermark_offsets(TopicPartition(kafka_topic, part), timeout=10)
+            for attempt in range(50):  # a new topic's partition may have no leader for a moment
+                try:
+                    low, high = c.get_watermark_offsets(TopicPartition(kafka_topic, part), timeout=10)
+                    break
+                except KafkaException:
+                    if attempt == 49:
+                        raise
+                    time.sleep(0.2)
             assert high - low == 0
     finally:
         c.close()
