@@ -38,6 +38,26 @@ class Base(DeclarativeBase):
             out[attr.key] = value
         return out
 
+    # -- the same dict from a plain row (the hot read paths select with hand-written SQL) ----------
+    @classmethod
+    def public_keys(cls) -> tuple[str, ...]:
+        """The serialised columns, in :meth:`to_dict`'s order (column attributes named as their columns)."""
+        keys = cls.__dict__.get("_public_keys")
+        if keys is None:
+            keys = tuple(a.key for a in sa.inspect(cls).column_attrs if a.key not in cls.__private_columns__)
+            cls._public_keys = keys
+        return keys
+
+    @classmethod
+    def columns_sql(cls, alias: str) -> str:
+        """``alias."col", ...`` for :meth:`public_keys`, to select in hand-written SQL."""
+        return ", ".join(f'{alias}."{k}"' for k in cls.public_keys())
+
+    @classmethod
+    def dict_of(cls, values) -> dict:
+        """:meth:`to_dict` of a row whose first values are :meth:`columns_sql`'s."""
+        return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in zip(cls.public_keys(), values)}
+
 
 class Timestamped:
     """SkyPortal's ``created_at`` / ``modified`` columns (naive UTC)."""

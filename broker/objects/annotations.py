@@ -8,6 +8,7 @@ admin). The default groups of a new annotation are all the caller's groups.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,8 +20,9 @@ import models
 
 from broker.access.auth import Principal, readable_groups
 from broker.errors import NotFound, PermissionDenied, ValidationError
-from broker.objects.objs import (photometry_visible_clause, register_details, register_exists, user_group_ids,
-                                 visible_obj_clause)
+from broker.objects.objs import (my_groups_sql, photometry_visible_clause, register_details, register_exists,
+                                 user_group_ids, visible_obj_clause)
+from broker.runtime.db import fetch, literal_sql
 
 ORIGIN_RE = re.compile(r"^\w+")  # SkyPortal: a non-empty origin starting with a word character
 
@@ -254,21 +256,45 @@ def annotations_of_spectra(session: Session, principal: Principal, spectrum_ids)
 
 
 def _annotations_of(session: Session, principal: Principal, resource: str, key: str, label: str, ids) -> dict:
-    """Readable annotations of a resource's rows ``ids`` (by ``key``), by origin, with ``author`` and ``type``."""
+    """Readable annotations of a resource's rows ``ids`` (by ``key``), by origin, with ``author`` and ``type``
+    (hand-written SQL: these lists are on every source and candidate answer)."""
     r = RESOURCES[resource]
     A = r.model
+    table, group_table = A.__tablename__, r.group_table.name
     out: dict = {i: [] for i in ids}
-    rows = session.execute(sa.select(A, models.User).options(selectinload(A.groups), *models.User.names_only())
-                           .outerjoin(models.User, models.User.id == A.author_id)
-                           .where(getattr(A, key).in_(list(ids)), _readable(r, principal))
-                           .order_by(A.origin, A.id)).all()
-    mine = _caller_groups(session, principal)
-    for a, user in rows:
-        d = annotation_to_dict(a, r, mine)
-        d["author"] = author_dict(user)
+    if not out:
+        return out
+    readable = "" if principal.is_admin else f" AND ({_readable_sql(principal, resource)})"
+    rows = fetch(session, f"""
+        SELECT {A.columns_sql(table)}, u.id, u.username, u.first_name, u.last_name
+        FROM {table} LEFT JOIN users u ON u.id = {table}.author_id
+        WHERE {table}.{key} = ANY(%(ids)s){readable}
+        ORDER BY {table}.origin, {table}.id""", {"ids": list(out)})
+    if not rows:
+        return out
+    G = models.Group
+    mine = "" if principal.is_admin else f" AND g.id IN ({my_groups_sql(principal)})"
+    groups: dict[int, list] = {}
+    for row in fetch(session, f"""
+            SELECT gt.annotation_id, {G.columns_sql("g")} FROM {group_table} gt JOIN groups g ON g.id = gt.group_id
+            WHERE gt.annotation_id = ANY(%(aids)s){mine} ORDER BY g.id""", {"aids": [row[0] for row in rows]}):
+        groups.setdefault(row[0], []).append(G.dict_of(row[1:]))
+    n = len(A.public_keys())
+    for row in rows:
+        d = A.dict_of(row)
+        d["groups"] = groups.get(d["id"], [])
+        uid, username, first, last = row[n:]
+        d["author"] = None if uid is None else {"id": uid, "username": username, "first_name": first,
+                                                "last_name": last}
         d["type"] = label
-        out[getattr(a, key)].append(d)
+        out[d[key]].append(d)
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _readable_sql(principal: Principal, resource: str) -> str:
+    """:func:`_readable` as SQL text (on the resource's table, by its name)."""
+    return literal_sql(_readable(RESOURCES[resource], principal), RESOURCES[resource].model.__table__)
 
 
 # -- ingestion -------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ nobody registered is answered 400 naming the parameter, never silently ignored.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ import models
 from broker.access.auth import Principal, get_readable_group, membership, readable_filters, readable_groups_named
 from broker.errors import NotFound, PermissionDenied, ValidationError
 from broker.pagination import Page, paginate
+from broker.runtime.db import fetch, literal_sql
 
 C, F, O, S = models.Candidate, models.Filter, models.Obj, models.Source
 SAVED_STATUSES = ("all", "savedToAllSelected", "savedToAnySelected", "savedToAnyAccessible",
@@ -82,15 +84,27 @@ def _followup_exists(principal: Principal, status: str | None = None):
 
 
 def _followup_details(session: Session, principal: Principal, ids: list[str]) -> dict[str, list]:
-    from broker.followup.requests import readable_requests, request_to_dict
+    from broker.followup.requests import request_to_dict
 
     FR = models.FollowupRequest
     out: dict[str, list] = {i: [] for i in ids}
+    # most objects have none: one light query first, the requests (with what they join) only if there are
+    readable = "" if principal.is_admin else f" AND ({_readable_requests_sql(principal)})"
+    found = [r[0] for r in fetch(session, f"SELECT followup_requests.id FROM followup_requests "
+                                          f"WHERE followup_requests.obj_id = ANY(%(ids)s){readable}", {"ids": list(ids)})]
+    if not found:
+        return out
     mine = caller_groups(session, principal)
-    for req in session.execute(readable_requests(principal).where(FR.obj_id.in_(ids))
-                               .order_by(FR.created_at)).scalars():
+    for req in session.execute(sa.select(FR).where(FR.id.in_(found)).order_by(FR.created_at)).scalars():
         out[req.obj_id].append(request_to_dict(req, groups=mine))
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _readable_requests_sql(principal: Principal) -> str:
+    from broker.followup.requests import readable_requests
+
+    return literal_sql(readable_requests(principal).whereclause, models.FollowupRequest.__table__)
 
 
 def _photometry_exists(principal: Principal):
@@ -110,6 +124,24 @@ register_exists("photometry", _photometry_exists)
 
 def user_group_ids(principal: Principal) -> sa.Select:
     return sa.select(models.GroupUser.group_id).where(models.GroupUser.user_id == principal.user_id)
+
+
+@functools.lru_cache(maxsize=4096)
+def my_groups_sql(principal: Principal) -> str:
+    """``user_group_ids`` as SQL text, for hand-written queries (the id is an integer)."""
+    return f"SELECT group_users.group_id FROM group_users WHERE group_users.user_id = {int(principal.user_id)}"
+
+
+@functools.lru_cache(maxsize=4096)
+def visible_obj_sql(principal: Principal) -> str:
+    """:func:`visible_obj_clause` on ``objs.id`` as SQL text (the table must be named ``objs``)."""
+    return literal_sql(visible_obj_clause(principal), O.__table__)
+
+
+@functools.lru_cache(maxsize=4096)
+def photometry_visible_sql(principal: Principal) -> str:
+    """:func:`photometry_visible_clause` as SQL text (the table must be named ``photometry``)."""
+    return literal_sql(photometry_visible_clause(principal), models.Photometry.__table__)
 
 
 def visible_obj_clause(principal: Principal, obj_id_col=O.id):
@@ -279,39 +311,51 @@ def visible_classifications_stmt(principal: Principal) -> sa.Select:
 
 
 def visible_classifications(session: Session, principal: Principal, obj_ids) -> dict[str, list[dict]]:
-    stmt = visible_classifications_stmt(principal).where(models.Classification.obj_id.in_(list(obj_ids)))
+    """Each object's classifications the caller can read, oldest first, with ``group_ids`` (the caller's)."""
     out: dict[str, list] = {o: [] for o in obj_ids}
-    mine = caller_groups(session, principal)
-    for c in session.execute(stmt.order_by(models.Classification.created_at)).scalars():
-        out[c.obj_id].append(classification_to_dict(c, groups=mine))
+    if not out:
+        return out
+    C_ = models.Classification
+    mine = "" if principal.is_admin else f" AND cg.group_id IN ({my_groups_sql(principal)})"
+    rows = fetch(session, f"""
+        SELECT {C_.columns_sql("c")},
+               ARRAY(SELECT cg.group_id FROM classification_groups cg
+                     WHERE cg.classification_id = c.id{mine} ORDER BY cg.group_id)
+        FROM classifications c
+        WHERE c.obj_id = ANY(%(ids)s) AND (%(admin)s OR EXISTS (
+            SELECT 1 FROM classification_groups cg WHERE cg.classification_id = c.id{mine}))
+        ORDER BY c.created_at, c.id""", {"ids": list(out), "admin": principal.is_admin})
+    for row in rows:
+        d = C_.dict_of(row)
+        d["group_ids"] = list(row[-1])
+        out[d["obj_id"]].append(d)
     return out
 
 
 def duplicates(session: Session, principal: Principal, obj_ids) -> dict[str, list[dict]]:
     """Other objects within the association radius, among those the caller can see (another group's
     object is not revealed, not even its name or position)."""
-    rows = session.execute(
-        sa.select(models.ObjDuplicate.obj_id, models.ObjDuplicate.duplicate_obj_id, models.ObjDuplicate.separation,
-                  O.ra, O.dec)
-        .join(O, O.id == models.ObjDuplicate.duplicate_obj_id)
-        .where(models.ObjDuplicate.obj_id.in_(list(obj_ids)), visible_obj_clause(principal))
-        .order_by(models.ObjDuplicate.separation)
-    ).all()
     out: dict[str, list] = {o: [] for o in obj_ids}
-    for obj_id, dup, sep, ra, dec in rows:
+    if not out:
+        return out
+    visible = "" if principal.is_admin else f" AND ({visible_obj_sql(principal)})"
+    for obj_id, dup, sep, ra, dec in fetch(session, f"""
+            SELECT d.obj_id, d.duplicate_obj_id, d.separation, objs.ra, objs.dec
+            FROM obj_duplicates d JOIN objs ON objs.id = d.duplicate_obj_id
+            WHERE d.obj_id = ANY(%(ids)s){visible} ORDER BY d.separation""", {"ids": list(out)}):
         out[obj_id].append({"obj_id": dup, "separation": sep, "ra": ra, "dec": dec})
     return out
 
 
 def localizations_of(session: Session, obj_ids) -> dict[str, list[dict]]:
     """The localizations each object lies in, with its credible level and the map's density there."""
-    OL, L = models.ObjLocalization, models.Localization
-    rows = session.execute(sa.select(OL.obj_id, OL.localization_id, OL.credible_level, OL.probdensity, L.dateobs,
-                                     L.localization_name)
-                           .join(L, L.id == OL.localization_id).where(OL.obj_id.in_(list(obj_ids)))
-                           .order_by(L.dateobs.desc())).all()
     out: dict[str, list] = {o: [] for o in obj_ids}
-    for obj_id, lid, cl, pd, dateobs, name in rows:
+    if not out:
+        return out
+    for obj_id, lid, cl, pd, dateobs, name in fetch(session, """
+            SELECT ol.obj_id, ol.localization_id, ol.credible_level, ol.probdensity, l.dateobs, l.localization_name
+            FROM obj_localizations ol JOIN localizations l ON l.id = ol.localization_id
+            WHERE ol.obj_id = ANY(%(ids)s) ORDER BY l.dateobs DESC, l.id""", {"ids": list(out)}):
         out[obj_id].append({"localization_id": lid, "dateobs": dateobs.isoformat(), "localization_name": name,
                             "credible_level": cl, "probdensity": pd})
     return out
@@ -332,21 +376,33 @@ def _source_state(stmt, include_requested: bool = False, requested_only: bool = 
     return stmt.where(S.active)
 
 
+_SOURCE_STATES = {(False, False): "s.active", (True, False): "(s.active OR s.requested)",
+                  (False, True): "(NOT s.active AND s.requested)", (True, True): "(NOT s.active AND s.requested)"}
+
+
 def saved_groups(session: Session, principal: Principal, obj_ids, include_requested: bool = False,
                  requested_only: bool = False) -> dict[str, list[dict]]:
     """The caller's groups each object is saved to, as SkyPortal's ``groups``: the group, ``active``,
     ``requested``, ``saved_at``, ``saved_by`` (and our ``saved_by_id``)."""
-    U = models.User
-    stmt = (sa.select(S, models.Group, U).join(models.Group, models.Group.id == S.group_id)
-            .outerjoin(U, U.id == S.saved_by_id).where(S.obj_id.in_(list(obj_ids))).options(*U.names_only()))
-    stmt = _source_state(stmt, include_requested, requested_only)
-    if not principal.is_admin:
-        stmt = stmt.where(S.group_id.in_(user_group_ids(principal)))
     out: dict[str, list] = {o: [] for o in obj_ids}
-    for src, group, saver in session.execute(stmt.order_by(S.saved_at, S.group_id)).all():
-        out[src.obj_id].append({**group.to_dict(), "active": src.active, "requested": src.requested,
-                                "saved_at": src.saved_at.isoformat(), "saved_by": _user_brief(saver),
-                                "saved_by_id": src.saved_by_id})
+    if not out:
+        return out
+    G = models.Group
+    mine = "" if principal.is_admin else f" AND s.group_id IN ({my_groups_sql(principal)})"
+    rows = fetch(session, f"""
+        SELECT {G.columns_sql("g")}, s.obj_id, s.active, s.requested, s.saved_at, s.saved_by_id,
+               u.username, u.first_name, u.last_name
+        FROM sources s JOIN groups g ON g.id = s.group_id LEFT JOIN users u ON u.id = s.saved_by_id
+        WHERE s.obj_id = ANY(%(ids)s) AND {_SOURCE_STATES[include_requested, requested_only]}{mine}
+        ORDER BY s.saved_at, s.group_id""", {"ids": list(out)})
+    n = len(G.public_keys())
+    for row in rows:
+        obj_id, active, requested, saved_at, saver, username, first, last = row[n:]
+        out[obj_id].append({**G.dict_of(row), "active": active, "requested": requested,
+                            "saved_at": saved_at.isoformat(),
+                            "saved_by": None if username is None else {"id": saver, "username": username,
+                                                                       "first_name": first, "last_name": last},
+                            "saved_by_id": saver})
     return out
 
 
@@ -572,10 +628,22 @@ def list_candidates(session: Session, principal: Principal, q: CandidateQuery, p
     return {"candidates": candidates, "totalMatches": total, "pageNumber": page.number, "numPerPage": page.size}
 
 
+def detection_range(session: Session, principal: Principal, ids: list[str]) -> dict[str, tuple[float, float]]:
+    """(first, last) MJD of each object's detections (S/N >= DETECTION_SNR) the caller can see; objects
+    without one are left out."""
+    if not ids:
+        return {}
+    visible = "" if principal.is_admin else f" AND ({photometry_visible_sql(principal)})"
+    return {obj_id: (first, last) for obj_id, first, last in fetch(session, f"""
+        SELECT photometry.obj_id, min(photometry.mjd), max(photometry.mjd) FROM photometry
+        WHERE photometry.obj_id = ANY(%(ids)s) AND photometry.flux IS NOT NULL AND photometry.fluxerr > 0
+          AND photometry.flux / photometry.fluxerr >= %(snr)s{visible}
+        GROUP BY photometry.obj_id""", {"ids": list(ids), "snr": DETECTION_SNR})}
+
+
 def _last_detected(session: Session, principal: Principal, ids: list[str]) -> dict[str, str | None]:
-    det = detection_stats(principal)
-    got = dict(session.execute(sa.select(det.c.obj_id, det.c.last).where(det.c.obj_id.in_(ids))).all())
-    return {i: (_mjd_to_iso(got[i]) if got.get(i) is not None else None) for i in ids}
+    got = detection_range(session, principal, ids)
+    return {i: (_mjd_to_iso(got[i][1]) if i in got else None) for i in ids}
 
 
 def _mjd_to_iso(mjd: float) -> str:
@@ -607,10 +675,11 @@ def candidate_details(session: Session, principal: Principal, ids: list[str], fi
     ``localizations`` (ours), photometry on request and the hooks' details."""
     out = {i: {"filter_ids": [], "passing_group_ids": [], "passing_alert_id": None} for i in ids}
     latest: dict[str, datetime] = {}
-    for obj_id, fid, gid, alert, passed in session.execute(
-        sa.select(C.obj_id, C.filter_id, F.group_id, C.passing_alert_id, C.passed_at).join(F, F.id == C.filter_id)
-        .where(C.obj_id.in_(ids), C.filter_id.in_(filter_ids)).order_by(C.passed_at)
-    ).all():
+    for obj_id, fid, gid, alert, passed in fetch(session, """
+            SELECT c.obj_id, c.filter_id, f.group_id, c.passing_alert_id, c.passed_at
+            FROM candidates c JOIN filters f ON f.id = c.filter_id
+            WHERE c.obj_id = ANY(%(ids)s) AND c.filter_id = ANY(%(fids)s) ORDER BY c.passed_at, c.id""",
+            {"ids": list(ids), "fids": list(filter_ids)}) if ids else ():
         if fid not in out[obj_id]["filter_ids"]:
             out[obj_id]["filter_ids"].append(fid)
         if gid not in out[obj_id]["passing_group_ids"]:
@@ -995,9 +1064,7 @@ def get_source(session: Session, principal: Principal, obj_id: str, q: SourceQue
                                .where(C.obj_id == obj_id, C.filter_id.in_(fids))
                                .order_by(C.passed_at.desc())).all()
         out["candidates"] = [{**c.to_dict(), "filter": f.to_dict()} for c, f in rows]
-    det = detection_stats(principal)
-    first, last = session.execute(sa.select(det.c.first, det.c.last).where(det.c.obj_id == obj_id)).first() or (
-        None, None)
+    first, last = detection_range(session, principal, [obj_id]).get(obj_id, (None, None))
     if first is not None:
         out["first_detected"], out["last_detected"] = _mjd_to_iso(first), _mjd_to_iso(last)
     return out
@@ -1011,13 +1078,19 @@ def _with_nearby_sources(session: Session, principal: Principal, obj: models.Obj
     object, nor moving objects), with the pipeline's associations (``dups``)."""
     if obj.is_roid:
         return []
-    stmt = (sa.select(O.id, O.ra, O.dec).where(cone_clause(obj.ra, obj.dec, DUPLICATE_RADIUS_DEG), O.id != obj.id,
-                                               O.is_roid.is_not(True),
-                                               sa.exists().where(S.obj_id == O.id, S.active,
-                                                                 *(() if principal.is_admin else
-                                                                   (S.group_id.in_(user_group_ids(principal)),)))))
+    mine = "" if principal.is_admin else f" AND s.group_id IN ({my_groups_sql(principal)})"
+    r = DUPLICATE_RADIUS_DEG
+    rows = fetch(session, f"""
+        SELECT objs.id, objs.ra, objs.dec FROM objs
+        WHERE objs.dec BETWEEN %(dec0)s AND %(dec1)s
+          AND degrees(2 * asin(sqrt(least(power(sin(radians(objs.dec - %(dec)s) / 2), 2)
+              + cos(radians(objs.dec)) * %(cosdec)s * power(sin(radians(objs.ra - %(ra)s) / 2), 2), 1.0)))) <= %(r)s
+          AND objs.id != %(id)s AND objs.is_roid IS NOT TRUE
+          AND EXISTS (SELECT 1 FROM sources s WHERE s.obj_id = objs.id AND s.active{mine})""",
+                 {"dec0": obj.dec - r, "dec1": obj.dec + r, "dec": obj.dec, "ra": obj.ra, "r": r, "id": obj.id,
+                  "cosdec": math.cos(math.radians(obj.dec))})
     by_id = {d["obj_id"]: d for d in dups}
-    for oid, ra, dec in session.execute(stmt).all():
+    for oid, ra, dec in rows:
         if oid not in by_id:
             by_id[oid] = {"obj_id": oid, "separation": _sep_arcsec(obj.ra, obj.dec, ra, dec), "ra": ra, "dec": dec}
     return sorted(by_id.values(), key=lambda d: d["separation"])

@@ -28,6 +28,7 @@ from models.enums import THUMBNAIL_TYPES
 from broker.access.auth import Principal
 from broker.errors import ValidationError
 from broker.objects.objs import register_details, visible_obj_clause
+from broker.runtime.db import fetch
 
 log = logging.getLogger(__name__)
 
@@ -297,12 +298,16 @@ def thumbnails_of_objs(session: Session, principal: Principal, obj_ids) -> dict[
     """Each object's thumbnails as SkyPortal lists them on a source: the latest per (survey, type) for
     alert cutouts (new/ref/sub), per type for the others. The caller has checked it can see the objects."""
     out: dict[str, list] = {o: [] for o in obj_ids}
-    latest: dict[tuple, models.Thumbnail] = {}
-    for t in session.execute(sa.select(T).where(T.obj_id.in_(list(obj_ids))).order_by(T.created_at, T.id)).scalars():
-        key = (t.obj_id, t.survey if t.type in ("new", "ref", "sub") else None, t.type)
-        latest[key] = t
-    for (obj_id, _, _), t in sorted(latest.items(), key=lambda kv: (kv[0][0], kv[1].type, kv[1].id)):
-        out[obj_id].append(thumbnail_to_dict(t))
+    if not out:
+        return out
+    latest: dict[tuple, dict] = {}
+    for row in fetch(session, f"""
+            SELECT {T.columns_sql("t")} FROM thumbnails t WHERE t.obj_id = ANY(%(ids)s)
+            ORDER BY t.created_at, t.id""", {"ids": list(out)}):
+        t = T.dict_of(row)
+        latest[(t["obj_id"], t["survey"] if t["type"] in ("new", "ref", "sub") else None, t["type"])] = t
+    for (obj_id, _, _), t in sorted(latest.items(), key=lambda kv: (kv[0][0], kv[1]["type"], kv[1]["id"])):
+        out[obj_id].append(t)
     return out
 
 
