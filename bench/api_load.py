@@ -216,8 +216,9 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=50, help="concurrent clients")
     ap.add_argument("--seconds", type=float, default=10, help="duration of each phase (with bulk: at most)")
     ap.add_argument("--bulk-points", type=int, default=50000, help="points in the bulk photometry upload")
-    ap.add_argument("--threads", type=int, default=16, help="server.handler_threads of the servers under test")
+    ap.add_argument("--threads", type=int, default=4, help="server.handler_threads of the servers under test")
     ap.add_argument("--processes", type=int, default=2, help="server.processes of the multi-process server")
+    ap.add_argument("--by-kind", action="store_true", help="p50/p99 of each request kind too")
     ap.add_argument("--modes", default="pool,processes,ioloop",
                     help="servers to load, comma-separated (the ratios need ioloop, the baseline)")
     args = ap.parse_args()
@@ -276,6 +277,10 @@ def main() -> int:
                       f"{s['rps']:6.1f} req/s, p50 {s['p50']:7.1f} ms, p99 {s['p99']:7.1f} ms, "
                       f"errors {s['n_errors']}; sysinfo probe p99 {s['probe_p99']:.1f} ms, max "
                       f"{s['probe_max']:.1f} ms; client process CPU {100 * s['client_cpu']:.0f} %", flush=True)
+                if args.by_kind:
+                    for kind in MIX:
+                        ms = [r[2] for r in s["records"] if r[0] == kind]
+                        print(f"    {kind:24} n {len(ms):5d}  p50 {pct(ms, 50):7.1f} ms  p99 {pct(ms, 99):7.1f} ms")
                 for what, (count, message) in sorted(s["errors"].items()):
                     print(f"    ERROR {count} x {what}: {message}")
             b, nb = results[mode, "bulk"], results[mode, "no bulk"]

@@ -22,7 +22,7 @@ import models
 from broker.ingest.decoding import Alert, AlertError, decode, decode_packet
 from broker.ingest.filter_lang import Batch, Node, compile_criteria
 from broker.errors import ValidationError
-from broker.runtime.db import copy_rows, is_outage
+from broker.runtime.db import copy_rows, is_outage, register_staging
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +183,7 @@ _PHOT_STAGE = """
         ra float8, dec float8, origin text, alert_id int8, stream_id int4, instrument_id int4
     ) ON COMMIT DELETE ROWS
 """
+register_staging("photometry_alert_in", _PHOT_STAGE)
 _PHOT_COLUMNS = ("obj_id", "mjd", "flux", "fluxerr", "filter", "limiting_mag", "ra", "dec", "origin", "alert_id",
                  "stream_id", "instrument_id")
 # The survey's instrument (ZTF, LSST: broker.objects.photometry.survey_instrument_ids); a point is a

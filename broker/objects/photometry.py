@@ -30,7 +30,7 @@ from models.objects import photometry_streams
 from broker.access.auth import Principal, get_readable_group, readable_streams
 from broker.errors import NotFound, ValidationError
 from broker.ingest.decoding import MAG_MAX, MAG_MIN
-from broker.runtime.db import copy_rows
+from broker.runtime.db import copy_rows, register_staging
 
 PHOT_ZP = 23.9  # AB magnitude of 1 µJy: the zero point of every stored flux
 PHOT_SYS = "ab"
@@ -402,6 +402,7 @@ _STAGE = """
 _COLUMNS = ("i", "obj_id", "instrument_id", "mjd", "flux", "fluxerr", "filter", "limiting_mag", "ra", "dec",
             "ra_unc", "dec_unc", "origin", "ref_flux", "ref_fluxerr", "original_user_data", "altdata")
 _UP = sa.table("photometry_upload", *(sa.column(c) for c in _COLUMNS))
+register_staging("photometry_upload", _STAGE)
 DEDUP_KEY = ("obj_id", "instrument_id", "origin", "mjd", "fluxerr", "flux")
 _NOFLUX_KEY = ("obj_id", "instrument_id", "origin", "mjd")
 
@@ -419,7 +420,7 @@ def _stage(session: Session, points: list[Point]) -> None:
               ([i, p.obj_id, p.instrument_id, p.mjd, p.flux, p.fluxerr, p.filter, p.limiting_mag, p.ra, p.dec,
                 p.ra_unc, p.dec_unc, p.origin, p.ref_flux, p.ref_fluxerr, cell(p.original_user_data), cell(p.altdata)]
                for i, p in enumerate(points)),
-              force_not_null=("origin",))
+              force_not_null=("origin",), analyze=True)
 
 
 def upload(session: Session, principal: Principal, points: list[Point], group_ids: list[int],

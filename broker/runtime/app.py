@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping
 
@@ -45,6 +46,7 @@ class SkyBrokerApp(tornado.web.Application):
         # handlers' own work (auth, validation, database) runs here, so one slow request never holds the
         # IOLoop; 0 threads keeps it on the IOLoop (bench/api_load.py's baseline)
         n = config.server.handler_threads
+        sys.setswitchinterval(config.server.switch_interval_ms / 1000)  # process-wide: this is the API's process
         self.handler_pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="skybroker-handler") if n else None
         handlers = [(r.pattern, r.handler, {"methods": r.methods}) for r in ROUTES]
         super().__init__(handlers, default_handler_class=NotFoundHandler, log_function=_log_request,

@@ -68,10 +68,13 @@ class ServerConfig:
     max_num_per_page: int
     # threads that run handlers' database work off the IOLoop; 0 runs it on the IOLoop (the old design,
     # kept as bench/api_load.py's baseline)
-    handler_threads: int = 16
+    handler_threads: int = 4
     # API server processes sharing the port (SO_REUSEPORT, as SkyPortal runs several Tornado processes);
     # 1 = the API in the main process only
     processes: int = 1
+    # how often (ms) Python hands the interpreter lock between an API process's threads: a request waiting
+    # on the database gets it back within this after its answer, even beside a CPU-bound bulk upload
+    switch_interval_ms: float = 1.0
 
     @property
     def url(self) -> str:
@@ -285,6 +288,8 @@ def _validate(cfg: Config) -> None:
                         ("server.processes", cfg.server.processes)):
         if value < 1:
             raise ConfigError(f"setting {name} must be at least 1, got {value}")
+    if not 0 < cfg.server.switch_interval_ms <= 1000:
+        raise ConfigError("setting server.switch_interval_ms must be in (0, 1000]")
     if cfg.facilities.lco.retries < 1:
         raise ConfigError("setting facilities.lco.retries must be at least 1")
     if cfg.facilities.lco.timeout_s <= 0 or cfg.facilities.poll_interval_s <= 0:

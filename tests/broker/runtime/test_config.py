@@ -60,6 +60,8 @@ def test_malformed_setting_is_named(tmp_path):
         load_config(REPO_CONFIG, env={"SKYBROKER_KAFKA__LOCAL__ENABLED": "maybe"})
     with pytest.raises(ConfigError, match=r"database\.url must be a postgresql"):
         load_config(REPO_CONFIG, env={"DATABASE_URL": "sqlite:///x.db"})
+    with pytest.raises(ConfigError, match=r"server\.switch_interval_ms must be in"):
+        load_config(REPO_CONFIG, env={"SKYBROKER_SERVER__SWITCH_INTERVAL_MS": "0"})
 
 
 def test_unknown_settings_are_refused():

@@ -81,3 +81,60 @@ def test_embedded_database_survives_a_restart(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stderr
     assert second.stdout.strip() == "still here"
+
+
+def test_staging_tables_are_made_once_per_connection_and_copy_rows_fills_them(engine, session_factory):
+    """A registered staging table exists on every new connection (no DDL per use); copy_rows empties it
+    first, so a second use in one transaction holds only the second rows; a table no connection made
+    beforehand is made on first use, and made again after that transaction rolled back."""
+    from sqlalchemy.orm import Session
+
+    ddl = "CREATE TEMP TABLE IF NOT EXISTS staging_probe (i int, name text) ON COMMIT DELETE ROWS"
+    db.register_staging("staging_probe", ddl)
+    try:
+        fresh = db.make_engine(engine.url.render_as_string(hide_password=False))
+        with Session(fresh) as s, s.begin():
+            fairy = s.connection().connection
+            assert "staging_probe" in fairy.info["staging"]
+            assert s.execute(sa.text("SELECT to_regclass('pg_temp.staging_probe') IS NOT NULL")).scalar()
+            db.copy_rows(s, ddl, "staging_probe", ("i", "name"), [(1, "a"), (2, None)])
+            db.copy_rows(s, ddl, "staging_probe", ("i", "name"), [(3, "c")], analyze=True)
+            assert s.execute(sa.text("SELECT i, name FROM staging_probe")).all() == [(3, "c")]
+        fresh.dispose()
+    finally:
+        db._STAGING.pop("staging_probe")
+    late = "CREATE TEMP TABLE IF NOT EXISTS staging_late (i int) ON COMMIT DELETE ROWS"
+    with session_factory() as s:
+        with s.begin():
+            db.copy_rows(s, late, "staging_late", ("i",), [(1,), (2,)])
+            assert s.execute(sa.text("SELECT count(*) FROM staging_late")).scalar() == 2
+            s.rollback()
+        with s.begin():
+            db.copy_rows(s, late, "staging_late", ("i",), [(5,)])
+            assert s.execute(sa.text("SELECT i FROM staging_late")).scalars().all() == [5]
+
+
+def test_literal_sql_inlines_a_condition_with_its_sub_queries_correlated(session_factory):
+    """An EXISTS on the outer table stays correlated once inlined (compiled alone it would not be), and
+    the text runs as part of hand-written SQL; a condition on another table is refused."""
+    import pytest
+
+    O, S = models.Obj, models.Source
+    cond = sa.exists().where(S.obj_id == O.id, S.group_id == 424242)
+    text = db.literal_sql(cond, O.__table__)
+    assert "sources.obj_id = objs.id" in text and "424242" in text
+    assert "FROM sources, objs" not in text and "FROM objs" not in text.split("FROM sources", 1)[1]
+    with session_factory() as s, s.begin():
+        s.add_all([O(id="literal-a", ra=1.0, dec=2.0, healpix=0), O(id="literal-b", ra=3.0, dec=4.0, healpix=0)])
+        group = models.Group(name="literal-g")
+        s.add(group)
+        s.flush()
+        gid = group.id
+        s.add(S(obj_id="literal-a", group_id=gid, saved_at=models.utcnow(), active=True))
+        s.flush()
+        text = db.literal_sql(sa.exists().where(S.obj_id == O.id, S.group_id == gid), O.__table__)
+        got = db.fetch(s, f"SELECT objs.id FROM objs WHERE objs.id LIKE 'literal-%%' AND {text} ORDER BY 1")
+        assert [r[0] for r in got] == ["literal-a"]
+        s.rollback()
+    with pytest.raises(ValueError, match="objs"):
+        db.literal_sql(S.group_id == 1, O.__table__)
