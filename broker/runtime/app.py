@@ -48,9 +48,20 @@ class SkyBrokerApp(tornado.web.Application):
         n = config.server.handler_threads
         sys.setswitchinterval(config.server.switch_interval_ms / 1000)  # process-wide: this is the API's process
         self.handler_pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="skybroker-handler") if n else None
+        _warm_up()
         handlers = [(r.pattern, r.handler, {"methods": r.methods}) for r in ROUTES]
         super().__init__(handlers, default_handler_class=NotFoundHandler, log_function=_log_request,
                          compress_response=True)
+
+
+def _warm_up() -> None:
+    """Import what answers load lazily (astropy's cosmology, seconds) before the first request, not
+    during it: under load that import held every other request for ~3 s (bench/api_load.py)."""
+    from broker.runtime.stats import _cosmology
+    from broker.objects.objs import luminosity_distance
+
+    _cosmology()
+    luminosity_distance(None, 0.1)
 
 
 def default_facilities(config: Config) -> dict:
