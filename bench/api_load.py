@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -79,7 +80,8 @@ async def _phase(base: str, token: str, setup: dict, tag: str, clients: int, sec
     http = AsyncHTTPClient(force_instance=True, max_clients=clients + 2)
     headers = {"Authorization": f"token {token}", "Content-Type": "application/json"}
     rng, counter = np.random.default_rng(), iter(range(10**9))
-    kinds, weights = list(MIX), np.array(list(MIX.values())) / sum(MIX.values())
+    mix = {"GET /api/sysinfo": 1} if os.environ.get("API_LOAD_FLOOR") else MIX
+    kinds, weights = list(mix), np.array(list(mix.values())) / sum(mix.values())
     records, probe, errors, done = [], [], {}, asyncio.Event()
     t0, cpu0 = time.perf_counter(), time.process_time()
     start_at = t0 if bulk else t0 + 1.0
@@ -218,14 +220,18 @@ def main() -> int:
     ap.add_argument("--bulk-points", type=int, default=50000, help="points in the bulk photometry upload")
     ap.add_argument("--threads", type=int, default=4, help="server.handler_threads of the servers under test")
     ap.add_argument("--processes", type=int, default=2, help="server.processes of the multi-process server")
+    ap.add_argument("--floor", action="store_true",
+                    help="every client sends GET /api/sysinfo only (one token look-up): what this machine "
+                         "can do at best with --clients clients, to read the mix's numbers against")
     ap.add_argument("--by-kind", action="store_true", help="p50/p99 of each request kind too")
     ap.add_argument("--modes", default="pool,processes,ioloop",
                     help="servers to load, comma-separated (the ratios need ioloop, the baseline)")
     args = ap.parse_args()
+    if args.floor:
+        os.environ["API_LOAD_FLOOR"] = "1"  # read by the client process (spawned: it inherits the environment)
 
     import logging
     import multiprocessing
-    import os
     import shutil
     import tempfile
     from concurrent.futures import ProcessPoolExecutor

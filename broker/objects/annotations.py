@@ -20,8 +20,8 @@ import models
 
 from broker.access.auth import Principal, readable_groups
 from broker.errors import NotFound, PermissionDenied, ValidationError
-from broker.objects.objs import (my_groups_sql, photometry_visible_clause, register_details, register_exists,
-                                 user_group_ids, visible_obj_clause)
+from broker.objects.objs import (photometry_visible_clause, register_details, register_exists, user_group_ids,
+                                 visible_obj_clause)
 from broker.runtime.db import fetch, literal_sql
 
 ORIGIN_RE = re.compile(r"^\w+")  # SkyPortal: a non-empty origin starting with a word character
@@ -247,8 +247,10 @@ def delete_annotation(session: Session, principal: Principal, resource: str, res
 
 def annotations_of_objs(session: Session, principal: Principal, obj_ids) -> dict[str, list[dict]]:
     """Each object's readable source annotations, by origin, with ``author`` and ``type``: "source"
-    (the ``annotations`` of ``GET /api/sources/{obj_id}``)."""
-    return _annotations_of(session, principal, "sources", "obj_id", "source", obj_ids)
+    (the ``annotations`` of ``GET /api/sources/{obj_id}``; read with broker.objects.nested)."""
+    from broker.objects.nested import read_nested
+
+    return read_nested(session, principal, obj_ids, ["annotations"])["annotations"]
 
 
 def annotations_of_spectra(session: Session, principal: Principal, spectrum_ids) -> dict[int, list[dict]]:
@@ -272,6 +274,8 @@ def _annotations_of(session: Session, principal: Principal, resource: str, key: 
         ORDER BY {table}.origin, {table}.id""", {"ids": list(out)})
     if not rows:
         return out
+    from broker.objects.nested import my_groups_sql
+
     G = models.Group
     mine = "" if principal.is_admin else f" AND g.id IN ({my_groups_sql(principal)})"
     groups: dict[int, list] = {}

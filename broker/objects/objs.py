@@ -9,7 +9,6 @@ nobody registered is answered 400 naming the parameter, never silently ignored.
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ import models
 from broker.access.auth import Principal, get_readable_group, membership, readable_filters, readable_groups_named
 from broker.errors import NotFound, PermissionDenied, ValidationError
 from broker.pagination import Page, paginate
-from broker.runtime.db import fetch, literal_sql
+from broker.runtime.db import fetch
 
 C, F, O, S = models.Candidate, models.Filter, models.Obj, models.Source
 SAVED_STATUSES = ("all", "savedToAllSelected", "savedToAnySelected", "savedToAnyAccessible",
@@ -84,27 +83,23 @@ def _followup_exists(principal: Principal, status: str | None = None):
 
 
 def _followup_details(session: Session, principal: Principal, ids: list[str]) -> dict[str, list]:
+    from broker.objects.nested import read_nested
+
+    found = read_nested(session, principal, ids, ["followups"])["followups"]
+    return {i: _followup_list(session, principal, found[i]) for i in ids}
+
+
+def _followup_list(session: Session, principal: Principal, request_ids: list[int]) -> list[dict]:
+    """The readable requests ``request_ids`` (found with the other nested rows: most objects have none,
+    and then nothing more is read), oldest first."""
     from broker.followup.requests import request_to_dict
 
+    if not request_ids:
+        return []
     FR = models.FollowupRequest
-    out: dict[str, list] = {i: [] for i in ids}
-    # most objects have none: one light query first, the requests (with what they join) only if there are
-    readable = "" if principal.is_admin else f" AND ({_readable_requests_sql(principal)})"
-    found = [r[0] for r in fetch(session, f"SELECT followup_requests.id FROM followup_requests "
-                                          f"WHERE followup_requests.obj_id = ANY(%(ids)s){readable}", {"ids": list(ids)})]
-    if not found:
-        return out
     mine = caller_groups(session, principal)
-    for req in session.execute(sa.select(FR).where(FR.id.in_(found)).order_by(FR.created_at)).scalars():
-        out[req.obj_id].append(request_to_dict(req, groups=mine))
-    return out
-
-
-@functools.lru_cache(maxsize=4096)
-def _readable_requests_sql(principal: Principal) -> str:
-    from broker.followup.requests import readable_requests
-
-    return literal_sql(readable_requests(principal).whereclause, models.FollowupRequest.__table__)
+    return [request_to_dict(req, groups=mine) for req in session.execute(
+        sa.select(FR).where(FR.id.in_(request_ids)).order_by(FR.created_at, FR.id)).scalars()]
 
 
 def _photometry_exists(principal: Principal):
@@ -124,24 +119,6 @@ register_exists("photometry", _photometry_exists)
 
 def user_group_ids(principal: Principal) -> sa.Select:
     return sa.select(models.GroupUser.group_id).where(models.GroupUser.user_id == principal.user_id)
-
-
-@functools.lru_cache(maxsize=4096)
-def my_groups_sql(principal: Principal) -> str:
-    """``user_group_ids`` as SQL text, for hand-written queries (the id is an integer)."""
-    return f"SELECT group_users.group_id FROM group_users WHERE group_users.user_id = {int(principal.user_id)}"
-
-
-@functools.lru_cache(maxsize=4096)
-def visible_obj_sql(principal: Principal) -> str:
-    """:func:`visible_obj_clause` on ``objs.id`` as SQL text (the table must be named ``objs``)."""
-    return literal_sql(visible_obj_clause(principal), O.__table__)
-
-
-@functools.lru_cache(maxsize=4096)
-def photometry_visible_sql(principal: Principal) -> str:
-    """:func:`photometry_visible_clause` as SQL text (the table must be named ``photometry``)."""
-    return literal_sql(photometry_visible_clause(principal), models.Photometry.__table__)
 
 
 def visible_obj_clause(principal: Principal, obj_id_col=O.id):
@@ -312,53 +289,26 @@ def visible_classifications_stmt(principal: Principal) -> sa.Select:
 
 def visible_classifications(session: Session, principal: Principal, obj_ids) -> dict[str, list[dict]]:
     """Each object's classifications the caller can read, oldest first, with ``group_ids`` (the caller's)."""
-    out: dict[str, list] = {o: [] for o in obj_ids}
-    if not out:
-        return out
-    C_ = models.Classification
-    mine = "" if principal.is_admin else f" AND cg.group_id IN ({my_groups_sql(principal)})"
-    rows = fetch(session, f"""
-        SELECT {C_.columns_sql("c")},
-               ARRAY(SELECT cg.group_id FROM classification_groups cg
-                     WHERE cg.classification_id = c.id{mine} ORDER BY cg.group_id)
-        FROM classifications c
-        WHERE c.obj_id = ANY(%(ids)s) AND (%(admin)s OR EXISTS (
-            SELECT 1 FROM classification_groups cg WHERE cg.classification_id = c.id{mine}))
-        ORDER BY c.created_at, c.id""", {"ids": list(out), "admin": principal.is_admin})
-    for row in rows:
-        d = C_.dict_of(row)
-        d["group_ids"] = list(row[-1])
-        out[d["obj_id"]].append(d)
-    return out
+    return _nested(session, principal, obj_ids, "classifications")
+
+
+def _nested(session: Session, principal: Principal, obj_ids, kind: str, **kw) -> dict[str, list]:
+    from broker.objects.nested import read_nested
+
+    return read_nested(session, principal, obj_ids, [kind], **kw)[kind]
 
 
 def duplicates(session: Session, principal: Principal, obj_ids) -> dict[str, list[dict]]:
     """Other objects within the association radius, among those the caller can see (another group's
     object is not revealed, not even its name or position)."""
-    out: dict[str, list] = {o: [] for o in obj_ids}
-    if not out:
-        return out
-    visible = "" if principal.is_admin else f" AND ({visible_obj_sql(principal)})"
-    for obj_id, dup, sep, ra, dec in fetch(session, f"""
-            SELECT d.obj_id, d.duplicate_obj_id, d.separation, objs.ra, objs.dec
-            FROM obj_duplicates d JOIN objs ON objs.id = d.duplicate_obj_id
-            WHERE d.obj_id = ANY(%(ids)s){visible} ORDER BY d.separation""", {"ids": list(out)}):
-        out[obj_id].append({"obj_id": dup, "separation": sep, "ra": ra, "dec": dec})
-    return out
+    return _nested(session, principal, obj_ids, "duplicates")
 
 
 def localizations_of(session: Session, obj_ids) -> dict[str, list[dict]]:
     """The localizations each object lies in, with its credible level and the map's density there."""
-    out: dict[str, list] = {o: [] for o in obj_ids}
-    if not out:
-        return out
-    for obj_id, lid, cl, pd, dateobs, name in fetch(session, """
-            SELECT ol.obj_id, ol.localization_id, ol.credible_level, ol.probdensity, l.dateobs, l.localization_name
-            FROM obj_localizations ol JOIN localizations l ON l.id = ol.localization_id
-            WHERE ol.obj_id = ANY(%(ids)s) ORDER BY l.dateobs DESC, l.id""", {"ids": list(out)}):
-        out[obj_id].append({"localization_id": lid, "dateobs": dateobs.isoformat(), "localization_name": name,
-                            "credible_level": cl, "probdensity": pd})
-    return out
+    from broker.objects.nested import read_nested
+
+    return read_nested(session, None, obj_ids, ["localizations"])["localizations"]
 
 
 def _user_brief(u: models.User | None) -> dict | None:
@@ -376,34 +326,12 @@ def _source_state(stmt, include_requested: bool = False, requested_only: bool = 
     return stmt.where(S.active)
 
 
-_SOURCE_STATES = {(False, False): "s.active", (True, False): "(s.active OR s.requested)",
-                  (False, True): "(NOT s.active AND s.requested)", (True, True): "(NOT s.active AND s.requested)"}
-
-
 def saved_groups(session: Session, principal: Principal, obj_ids, include_requested: bool = False,
                  requested_only: bool = False) -> dict[str, list[dict]]:
     """The caller's groups each object is saved to, as SkyPortal's ``groups``: the group, ``active``,
     ``requested``, ``saved_at``, ``saved_by`` (and our ``saved_by_id``)."""
-    out: dict[str, list] = {o: [] for o in obj_ids}
-    if not out:
-        return out
-    G = models.Group
-    mine = "" if principal.is_admin else f" AND s.group_id IN ({my_groups_sql(principal)})"
-    rows = fetch(session, f"""
-        SELECT {G.columns_sql("g")}, s.obj_id, s.active, s.requested, s.saved_at, s.saved_by_id,
-               u.username, u.first_name, u.last_name
-        FROM sources s JOIN groups g ON g.id = s.group_id LEFT JOIN users u ON u.id = s.saved_by_id
-        WHERE s.obj_id = ANY(%(ids)s) AND {_SOURCE_STATES[include_requested, requested_only]}{mine}
-        ORDER BY s.saved_at, s.group_id""", {"ids": list(out)})
-    n = len(G.public_keys())
-    for row in rows:
-        obj_id, active, requested, saved_at, saver, username, first, last = row[n:]
-        out[obj_id].append({**G.dict_of(row), "active": active, "requested": requested,
-                            "saved_at": saved_at.isoformat(),
-                            "saved_by": None if username is None else {"id": saver, "username": username,
-                                                                       "first_name": first, "last_name": last},
-                            "saved_by_id": saver})
-    return out
+    return _nested(session, principal, obj_ids, "groups", include_requested=include_requested,
+                   requested_only=requested_only)
 
 
 # -- filters shared by candidates and sources -------------------------------------------------------
@@ -628,24 +556,6 @@ def list_candidates(session: Session, principal: Principal, q: CandidateQuery, p
     return {"candidates": candidates, "totalMatches": total, "pageNumber": page.number, "numPerPage": page.size}
 
 
-def detection_range(session: Session, principal: Principal, ids: list[str]) -> dict[str, tuple[float, float]]:
-    """(first, last) MJD of each object's detections (S/N >= DETECTION_SNR) the caller can see; objects
-    without one are left out."""
-    if not ids:
-        return {}
-    visible = "" if principal.is_admin else f" AND ({photometry_visible_sql(principal)})"
-    return {obj_id: (first, last) for obj_id, first, last in fetch(session, f"""
-        SELECT photometry.obj_id, min(photometry.mjd), max(photometry.mjd) FROM photometry
-        WHERE photometry.obj_id = ANY(%(ids)s) AND photometry.flux IS NOT NULL AND photometry.fluxerr > 0
-          AND photometry.flux / photometry.fluxerr >= %(snr)s{visible}
-        GROUP BY photometry.obj_id""", {"ids": list(ids), "snr": DETECTION_SNR})}
-
-
-def _last_detected(session: Session, principal: Principal, ids: list[str]) -> dict[str, str | None]:
-    got = detection_range(session, principal, ids)
-    return {i: (_mjd_to_iso(got[i][1]) if i in got else None) for i in ids}
-
-
 def _mjd_to_iso(mjd: float) -> str:
     from datetime import timedelta
 
@@ -668,42 +578,60 @@ def _add_details(session: Session, principal: Principal, ids: list[str], out: di
                 out[i][key] = got[i]
 
 
+def _nested_hooks(wanted: dict[str, tuple[str, str]]) -> tuple[list[str], dict[str, tuple[str, str]]]:
+    """Of the hooks ``wanted``, the standard annotation and thumbnail lists (read with the other nested
+    rows, in the same query) and the rest (read by their hooks)."""
+    nested, rest = [], {}
+    for key, (hook, param) in wanted.items():
+        if key == hook and hook in ("annotations", "thumbnails") and hook in DETAILS:
+            nested.append(hook)
+        else:
+            rest[key] = (hook, param)
+    return nested, rest
+
+
 def candidate_details(session: Session, principal: Principal, ids: list[str], filter_ids,
                       include_photometry: bool, wanted: dict[str, tuple[str, str]] | None = None) -> dict[str, dict]:
     """Per candidate: the caller's filters it passed (``filter_ids``, ``passing_group_ids``, the latest
     ``passing_alert_id``), ``is_source``/``saved_groups``, ``classifications``, ``last_detected_at``,
-    ``localizations`` (ours), photometry on request and the hooks' details."""
+    ``localizations`` (ours), photometry on request and the hooks' details (one query for the nested
+    rows: broker.objects.nested)."""
+    from broker.objects.nested import read_nested
+    from broker.objects.thumbnails import latest_thumbnails
+
     out = {i: {"filter_ids": [], "passing_group_ids": [], "passing_alert_id": None} for i in ids}
-    latest: dict[str, datetime] = {}
-    for obj_id, fid, gid, alert, passed in fetch(session, """
-            SELECT c.obj_id, c.filter_id, f.group_id, c.passing_alert_id, c.passed_at
-            FROM candidates c JOIN filters f ON f.id = c.filter_id
-            WHERE c.obj_id = ANY(%(ids)s) AND c.filter_id = ANY(%(fids)s) ORDER BY c.passed_at, c.id""",
-            {"ids": list(ids), "fids": list(filter_ids)}) if ids else ():
-        if fid not in out[obj_id]["filter_ids"]:
-            out[obj_id]["filter_ids"].append(fid)
-        if gid not in out[obj_id]["passing_group_ids"]:
-            out[obj_id]["passing_group_ids"].append(gid)
-        if obj_id not in latest or passed >= latest[obj_id]:
-            latest[obj_id] = passed
-            out[obj_id]["passing_alert_id"] = alert
-    groups = saved_groups(session, principal, ids)
-    classes = visible_classifications(session, principal, ids)
-    locs = localizations_of(session, ids)
-    last = _last_detected(session, principal, ids)
-    phot = visible_photometry(session, principal, ids) if include_photometry else None
-    for i in ids:
-        out[i]["localizations"] = locs[i]
-        out[i]["saved_groups"] = groups[i]
-        out[i]["is_source"] = bool(groups[i])
-        out[i]["classifications"] = classes[i]
-        out[i]["last_detected_at"] = last[i]
-        if phot is not None:
-            out[i]["photometry"] = phot[i]
     wanted = dict(wanted or {})
     for hook in ("annotations", "thumbnails"):  # SkyPortal always lists a candidate's annotations and thumbnails
         if hook in DETAILS:
             wanted.setdefault(hook, (hook, hook))
+    nested_hooks, wanted = _nested_hooks(wanted)
+    got = read_nested(session, principal, ids, ["passes", "groups", "classifications", "localizations",
+                                                "detections", *nested_hooks],
+                      filter_ids=filter_ids, snr=DETECTION_SNR)
+    for i in ids:
+        latest = None
+        for fid, gid, alert, passed in got["passes"][i]:
+            if fid not in out[i]["filter_ids"]:
+                out[i]["filter_ids"].append(fid)
+            if gid not in out[i]["passing_group_ids"]:
+                out[i]["passing_group_ids"].append(gid)
+            if latest is None or passed >= latest:
+                latest = passed
+                out[i]["passing_alert_id"] = alert
+        det = got["detections"][i]
+        out[i]["localizations"] = got["localizations"][i]
+        out[i]["saved_groups"] = got["groups"][i]
+        out[i]["is_source"] = bool(got["groups"][i])
+        out[i]["classifications"] = got["classifications"][i]
+        out[i]["last_detected_at"] = _mjd_to_iso(det[0][1]) if det else None
+        if "annotations" in nested_hooks:
+            out[i]["annotations"] = got["annotations"][i]
+        if "thumbnails" in nested_hooks:
+            out[i]["thumbnails"] = latest_thumbnails(got["thumbnails"][i])
+    if include_photometry:
+        phot = visible_photometry(session, principal, ids)
+        for i in ids:
+            out[i]["photometry"] = phot[i]
     _add_details(session, principal, ids, out, wanted)
     return out
 
@@ -1000,30 +928,41 @@ def list_sources(session: Session, principal: Principal, q: SourceQuery, page: P
     return out
 
 
-def source_details(session: Session, principal: Principal, ids, q: SourceQuery) -> dict[str, dict]:
+def source_details(session: Session, principal: Principal, ids, q: SourceQuery,
+                   extra: tuple[str, ...] = ()) -> dict[str, dict]:
+    """The nested lists of sources ``ids`` (one query for the nested rows: broker.objects.nested);
+    ``extra``: more nested kinds to read in that query, answered under ``_<kind>``."""
+    from broker.objects.nested import read_nested
+
     out: dict[str, dict] = {i: {} for i in ids}
     if not ids:
         return out
+    wanted = dict(q.details)
+    if "annotations" in DETAILS and not q.remove_nested:  # SkyPortal lists them unless removeNested
+        wanted.setdefault("annotations", ("annotations", "annotations"))
+    nested_hooks, wanted = _nested_hooks(wanted)
+    kinds = ["localizations", *nested_hooks, *extra]
     if not q.remove_nested:
-        groups = saved_groups(session, principal, ids, q.include_requested, q.requested_only)
-        classes = visible_classifications(session, principal, ids)
-        for i in ids:
-            out[i]["groups"] = groups[i]
-            out[i]["classifications"] = classes[i]
-    locs = localizations_of(session, ids)
+        kinds += ["groups", "classifications"]
+    if q.include_duplicates:
+        kinds.append("duplicates")
+    got = read_nested(session, principal, ids, kinds, include_requested=q.include_requested,
+                      requested_only=q.requested_only, snr=DETECTION_SNR)
     for i in ids:
-        out[i]["localizations"] = locs[i]
+        if not q.remove_nested:
+            out[i]["groups"] = got["groups"][i]
+            out[i]["classifications"] = got["classifications"][i]
+        out[i]["localizations"] = got["localizations"][i]
+        if q.include_duplicates:
+            out[i]["duplicates"] = got["duplicates"][i]
+        for hook in nested_hooks:
+            out[i][hook] = got[hook][i]
+        for kind in extra:
+            out[i][f"_{kind}"] = got[kind][i]
     if q.include_photometry:
         phot = visible_photometry(session, principal, ids)
         for i in ids:
             out[i]["photometry"] = phot[i]
-    if q.include_duplicates:
-        dups = duplicates(session, principal, ids)
-        for i in ids:
-            out[i]["duplicates"] = dups[i]
-    wanted = dict(q.details)
-    if "annotations" in DETAILS and not q.remove_nested:  # SkyPortal lists them unless removeNested
-        wanted.setdefault("annotations", ("annotations", "annotations"))
     _add_details(session, principal, ids, out, wanted)
     return out
 
@@ -1054,17 +993,18 @@ def get_source(session: Session, principal: Principal, obj_id: str, q: SourceQue
     if obj is None:
         raise NotFound(f"Source not found: no source '{obj_id}' saved to your groups")
     q.include_duplicates = True  # SkyPortal always lists a source's duplicates
-    details = source_details(session, principal, [obj_id], q)[obj_id]
+    details = source_details(session, principal, [obj_id], q, extra=("detections", "followups"))[obj_id]
+    detections, followups = details.pop("_detections"), details.pop("_followups")
     details["duplicates"] = _with_nearby_sources(session, principal, obj, details["duplicates"])
     out = with_derived([{**obj_to_dict(obj), **details}])[0]
-    out["followup_requests"] = _followup_details(session, principal, [obj_id])[obj_id]
+    out["followup_requests"] = _followup_list(session, principal, followups)
     if include_candidates:
         fids = readable_filters(principal).with_only_columns(F.id)
         rows = session.execute(sa.select(C, F).join(F, F.id == C.filter_id)
                                .where(C.obj_id == obj_id, C.filter_id.in_(fids))
                                .order_by(C.passed_at.desc())).all()
         out["candidates"] = [{**c.to_dict(), "filter": f.to_dict()} for c, f in rows]
-    first, last = detection_range(session, principal, [obj_id]).get(obj_id, (None, None))
+    first, last = detections[0] if detections else (None, None)
     if first is not None:
         out["first_detected"], out["last_detected"] = _mjd_to_iso(first), _mjd_to_iso(last)
     return out
@@ -1078,6 +1018,8 @@ def _with_nearby_sources(session: Session, principal: Principal, obj: models.Obj
     object, nor moving objects), with the pipeline's associations (``dups``)."""
     if obj.is_roid:
         return []
+    from broker.objects.nested import my_groups_sql
+
     mine = "" if principal.is_admin else f" AND s.group_id IN ({my_groups_sql(principal)})"
     r = DUPLICATE_RADIUS_DEG
     rows = fetch(session, f"""

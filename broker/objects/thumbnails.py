@@ -28,7 +28,6 @@ from models.enums import THUMBNAIL_TYPES
 from broker.access.auth import Principal
 from broker.errors import ValidationError
 from broker.objects.objs import register_details, visible_obj_clause
-from broker.runtime.db import fetch
 
 log = logging.getLogger(__name__)
 
@@ -295,20 +294,21 @@ def delete_thumbnail(session: Session, principal: Principal, thumbnail_id: int) 
 
 
 def thumbnails_of_objs(session: Session, principal: Principal, obj_ids) -> dict[str, list[dict]]:
-    """Each object's thumbnails as SkyPortal lists them on a source: the latest per (survey, type) for
-    alert cutouts (new/ref/sub), per type for the others. The caller has checked it can see the objects."""
-    out: dict[str, list] = {o: [] for o in obj_ids}
-    if not out:
-        return out
+    """Each object's thumbnails as SkyPortal lists them on a source (:func:`latest_thumbnails`). The caller
+    has checked it can see the objects."""
+    from broker.objects.nested import read_nested
+
+    return {o: latest_thumbnails(rows)
+            for o, rows in read_nested(session, principal, obj_ids, ["thumbnails"])["thumbnails"].items()}
+
+
+def latest_thumbnails(rows: list[dict]) -> list[dict]:
+    """Of one object's thumbnails (oldest first), the latest per (survey, type) for alert cutouts
+    (new/ref/sub), per type for the others, by type then id."""
     latest: dict[tuple, dict] = {}
-    for row in fetch(session, f"""
-            SELECT {T.columns_sql("t")} FROM thumbnails t WHERE t.obj_id = ANY(%(ids)s)
-            ORDER BY t.created_at, t.id""", {"ids": list(out)}):
-        t = T.dict_of(row)
-        latest[(t["obj_id"], t["survey"] if t["type"] in ("new", "ref", "sub") else None, t["type"])] = t
-    for (obj_id, _, _), t in sorted(latest.items(), key=lambda kv: (kv[0][0], kv[1]["type"], kv[1]["id"])):
-        out[obj_id].append(t)
-    return out
+    for t in rows:
+        latest[(t["survey"] if t["type"] in ("new", "ref", "sub") else None, t["type"])] = t
+    return sorted(latest.values(), key=lambda t: (t["type"], t["id"]))
 
 
 # -- ingestion -------------------------------------------------------------------------------------
