@@ -175,8 +175,8 @@ class BaseHandler(tornado.web.RequestHandler):
         """Authenticate, check the ACLs and validate the body, as ``spec`` says (on the handler pool)."""
         if spec.auth:
             header = self.request.headers.get("Authorization")
-            with self.session() as session, session.begin():
-                self._principal = authenticate(session, header)
+            with self.application.auth_engine.connect() as conn:  # autocommit: no BEGIN/COMMIT round trips
+                self._principal = authenticate(conn, header)
             self.principal.require(*spec.acls)
         if spec.body is not None:
             self.body = validate(self.json_body(), spec.body)

@@ -24,7 +24,7 @@ import models
 
 from broker.access.auth import Principal, get_readable_group, membership, readable_filters, readable_groups_named
 from broker.errors import NotFound, PermissionDenied, ValidationError
-from broker.pagination import Page, paginate
+from broker.pagination import Page
 from broker.runtime.db import fetch
 
 C, F, O, S = models.Candidate, models.Filter, models.Obj, models.Source
@@ -450,6 +450,30 @@ def _check_order(order: str) -> str:
     return order
 
 
+def obj_columns() -> list:
+    """The serialised columns of ``objs`` (models.Obj.public_keys order), to select objects as rows."""
+    return [O.__table__.c[k] for k in O.public_keys()]
+
+
+def page_of_objs(session: Session, stmt: sa.Select, page: Page, *, past_end: str) -> tuple[list[tuple[dict, Any]], int]:
+    """One page of ``stmt`` (selecting :func:`obj_columns` then one more column) and the total, in one
+    query (``count(*) OVER ()``): ``([(object dict, the extra column)], totalMatches)``. A page past the
+    last: a 400 (``past_end="error"``, SkyPortal's candidates) or empty (``"empty"``, its sources); the
+    total then costs a count of its own."""
+    offset = (page.number - 1) * page.size
+    rows = session.execute(stmt.add_columns(sa.func.count().over()).limit(page.size).offset(offset)).all()
+    if rows:
+        total = rows[0][-1]
+    else:
+        total = session.execute(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
+        last_page = max(1, -(-total // page.size))
+        if past_end == "error" and page.number > last_page:
+            raise ValidationError(f"Page number out of range: pageNumber={page.number}, last page is {last_page}",
+                                  field="pageNumber")
+    n = len(O.public_keys())
+    return [(O.dict_of(row), row[n]) for row in rows], total
+
+
 def _sort(stmt, column, order: str):
     return stmt.order_by(column.desc().nulls_last() if order == "desc" else column.asc().nulls_last(), O.id)
 
@@ -481,18 +505,19 @@ CANDIDATE_SORTS = {"passed_at", "id", "ra", "dec", "redshift", "created_at"}
 
 def _selected_filters(session: Session, principal: Principal, q: CandidateQuery) -> tuple[list[int], list[int]]:
     """(filter ids, selected group ids) the query runs over; unreadable ones are a 400 naming them."""
+    readable = readable_filters(principal).with_only_columns(F.id, F.group_id)  # (no filter rows loaded)
     if q.filter_ids:
-        rows = session.execute(readable_filters(principal).where(F.id.in_(q.filter_ids))).scalars().all()
-        missing = sorted(set(q.filter_ids) - {f.id for f in rows})
+        rows = session.execute(readable.where(F.id.in_(q.filter_ids))).all()
+        missing = sorted(set(q.filter_ids) - {fid for fid, _ in rows})
         if missing:
             raise ValidationError(f"Invalid filterIDs: no accessible filter(s) {missing}", field="filterIDs")
-        return [f.id for f in rows], sorted({f.group_id for f in rows})
+        return [fid for fid, _ in rows], sorted({gid for _, gid in rows})
     if q.group_ids:
         readable_groups_named(session, principal, q.group_ids, "groupIDs")
         rows = session.execute(sa.select(F.id).where(F.group_id.in_(q.group_ids))).scalars().all()
         return list(rows), sorted(q.group_ids)
-    rows = session.execute(readable_filters(principal)).scalars().all()
-    return [f.id for f in rows], sorted({f.group_id for f in rows})
+    rows = session.execute(readable).all()
+    return [fid for fid, _ in rows], sorted({gid for _, gid in rows})
 
 
 def _saved_any(groups):
@@ -525,7 +550,7 @@ def list_candidates(session: Session, principal: Principal, q: CandidateQuery, p
     if q.end_date:
         cand = cand.where(C.passed_at <= q.end_date)
     cand = cand.group_by(C.obj_id).subquery()
-    stmt = sa.select(O, cand.c.passed_at).join(cand, cand.c.obj_id == O.id)
+    stmt = sa.select(*obj_columns(), cand.c.passed_at).join(cand, cand.c.obj_id == O.id)
     stmt = _obj_filters(stmt, principal, q, session)
     if q.classifications:
         stmt = stmt.where(_classification_exists(principal, q.classifications))
@@ -548,11 +573,10 @@ def list_candidates(session: Session, principal: Principal, q: CandidateQuery, p
     col = cand.c.passed_at if q.sort_by == "passed_at" else getattr(O, q.sort_by)
     stmt = _sort(stmt, col, q.sort_order)
 
-    rows, total = paginate(session, stmt, page, scalars=False)  # past the last page: 400, as SkyPortal
-    ids = [o.id for o, _ in rows]
+    rows, total = page_of_objs(session, stmt, page, past_end="error")  # past the last page: 400, as SkyPortal
+    ids = [o["id"] for o, _ in rows]
     details = candidate_details(session, principal, ids, filter_ids, q.include_photometry, q.details)
-    candidates = with_derived([{**obj_to_dict(o), "passed_at": passed.isoformat(), **details[o.id]}
-                               for o, passed in rows])
+    candidates = with_derived([{**o, "passed_at": passed.isoformat(), **details[o["id"]]} for o, passed in rows])
     return {"candidates": candidates, "totalMatches": total, "pageNumber": page.number, "numPerPage": page.size}
 
 
@@ -913,15 +937,13 @@ def list_sources(session: Session, principal: Principal, q: SourceQuery, page: P
     if q.saved_by_current_user:
         saved = saved.where(S.saved_by_id == principal.user_id)
     saved = saved.group_by(S.obj_id).subquery()
-    stmt = sa.select(O, saved.c.saved_at).join(saved, saved.c.obj_id == O.id)
+    stmt = sa.select(*obj_columns(), saved.c.saved_at).join(saved, saved.c.obj_id == O.id)
     stmt = _source_filters(stmt, principal, q, session)
     stmt = _sort(stmt, _source_sort_column(q, saved), order)
-    total = session.execute(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
-    offset = (page.number - 1) * page.size
-    rows = session.execute(stmt.limit(page.size).offset(offset)).all() if offset < total else []
-    ids = [o.id for o, _ in rows]
+    rows, total = page_of_objs(session, stmt, page, past_end="empty")  # past the last page: empty, as SkyPortal
+    ids = [o["id"] for o, _ in rows]
     details = source_details(session, principal, ids, q)
-    sources = with_derived([{**obj_to_dict(o), "saved_at": s.isoformat(), **details[o.id]} for o, s in rows])
+    sources = with_derived([{**o, "saved_at": s.isoformat(), **details[o["id"]]} for o, s in rows])
     out = {"sources": sources, "totalMatches": total, "pageNumber": page.number, "numPerPage": page.size}
     if groups is not None and len(groups) == 1:
         out["group_id"] = int(groups[0])

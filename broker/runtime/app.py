@@ -39,6 +39,8 @@ class SkyBrokerApp(tornado.web.Application):
 
         self.config = config
         self.session_factory = session_factory
+        # the token look-up of every request: one statement, in autocommit on the same pool
+        self.auth_engine = session_factory.kw["bind"].execution_options(isolation_level="AUTOCOMMIT")
         self.facilities = dict(facilities if facilities is not None else default_facilities(config))
         self.followup = FollowupService(config, vault_from_config(config), self.facilities, session_factory)
         # facility calls (seconds, up to their timeout) run here, never on the IOLoop

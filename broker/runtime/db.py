@@ -187,7 +187,7 @@ _PARAM = re.compile(r"%\((\w+)\)s")
 MAX_PREPARED = 256  # prepared statements kept per connection (beyond, statements run unprepared)
 
 
-def fetch(session: Session, sql: str, params: dict | None = None, *, prepare: bool = False) -> list:
+def fetch(session: Session | sa.Connection, sql: str, params: dict | None = None, *, prepare: bool = False) -> list:
     """Rows of hand-written SQL (psycopg2's ``%(name)s`` parameters; a list binds as an array, for
     ``= ANY(%(ids)s)``) on the session's connection, inside its transaction. The hot read paths use it: no
     statement building or ORM identity map, a third of the ORM's cost per query; SQLAlchemy still wraps
@@ -196,8 +196,8 @@ def fetch(session: Session, sql: str, params: dict | None = None, *, prepare: bo
     ``prepare``: the statement is PREPAREd once per connection (noted in the pool record's info, which
     a new connection starts without; a PREPARE survives a rollback) and EXECUTEd after, so PostgreSQL
     plans it once, not at every call: for the large statements of broker.objects.nested, planning was
-    half their cost."""
-    conn = session.connection()
+    half their cost. ``session`` may be a Connection."""
+    conn = session if isinstance(session, sa.Connection) else session.connection()
     if prepare:
         prepared = conn.connection.info.setdefault("prepared", {})
         entry = prepared.get(sql)
