@@ -16,6 +16,8 @@ SkyPortal answers 400 for a group the caller cannot find or update (403 for dele
 
 from __future__ import annotations
 
+import functools
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -23,6 +25,7 @@ import models
 
 from broker.access.auth import Principal, membership
 from broker.errors import Conflict, PermissionDenied, ValidationError
+from broker.runtime.db import fetch, literal_sql
 
 # the user fields SkyPortal lists for a group's members (no User.groups: no cycle)
 MEMBER_FIELDS = ("id", "username", "first_name", "last_name", "contact_email", "contact_phone", "oauth_uid")
@@ -92,34 +95,42 @@ def groups_named(session: Session, principal: Principal, name: str) -> list[dict
 def list_groups(session: Session, principal: Principal, include_single_user: bool = False) -> dict:
     """SkyPortal's shape: ``user_groups`` (member of, single-user group included), ``user_accessible_groups``
     (member of, or all for a System admin; never single-user groups) and ``all_groups`` (every visible group,
-    with its streams' id and name; single-user groups only with ``includeSingleUserGroups``)."""
-    mine = session.execute(
-        sa.select(models.Group).join(models.GroupUser, models.GroupUser.group_id == models.Group.id)
-        .where(models.GroupUser.user_id == principal.user_id)
-    ).scalars().all()
-    if principal.is_admin:
-        accessible = session.execute(
-            sa.select(models.Group).where(models.Group.single_user_group.is_(False))).scalars().all()
-    else:
-        accessible = [g for g in mine if not g.single_user_group]
-    stmt = visible_groups(principal)
-    if not include_single_user:
-        stmt = stmt.where(models.Group.single_user_group.is_(False))
-    everything = session.execute(stmt).scalars().all()
-    stream_rows = session.execute(
-        sa.select(models.group_streams.c.group_id, models.Stream.id, models.Stream.name)
-        .join(models.Stream, models.Stream.id == models.group_streams.c.stream_id)
-        .where(models.group_streams.c.group_id.in_([g.id for g in everything]))
-        .order_by(models.Stream.id)
-    ).all() if everything else []
-    streams: dict[int, list[dict]] = {}
-    for gid, sid, sname in stream_rows:
-        streams.setdefault(gid, []).append({"id": sid, "name": sname})
-    return {
-        "user_groups": [g.to_dict() for g in _by_name(mine)],
-        "user_accessible_groups": [g.to_dict() for g in _by_name(accessible)],
-        "all_groups": [{**g.to_dict(), "streams": streams.get(g.id, [])} for g in _by_name(everything)],
-    }
+    with its streams' id and name; single-user groups only with ``includeSingleUserGroups``). One query
+    (hand-written: every scanner page asks for it): each group the caller belongs to or sees, flagged."""
+    G = models.Group
+    visible = "true" if manages_groups(principal) else _visible_groups_sql(principal)
+    rows = fetch(session, f"""
+        SELECT {G.columns_sql("groups")},
+               EXISTS (SELECT 1 FROM group_users gu WHERE gu.group_id = groups.id AND gu.user_id = %(uid)s),
+               ({visible}),
+               (SELECT coalesce(json_agg(json_build_array(st.id, st.name) ORDER BY st.id), '[]'::json)
+                FROM group_streams gs JOIN streams st ON st.id = gs.stream_id WHERE gs.group_id = groups.id)
+        FROM groups
+        WHERE EXISTS (SELECT 1 FROM group_users gu WHERE gu.group_id = groups.id AND gu.user_id = %(uid)s)
+           OR (({visible}) AND (%(single)s OR NOT groups.single_user_group))""",
+                 {"uid": principal.user_id, "single": include_single_user}, prepare=True)
+    n = len(G.public_keys())
+    mine, accessible, everything = [], [], []
+    for row in rows:
+        group, member, seen, streams = G.dict_of(row), row[n], row[n + 1], row[n + 2]
+        single = group["single_user_group"]
+        if member:
+            mine.append(group)
+        if not single and (member or principal.is_admin):
+            accessible.append(group)
+        if seen and (include_single_user or not single):
+            everything.append({**group, "streams": [{"id": i, "name": name} for i, name in streams]})
+    return {"user_groups": _by_name_dicts(mine), "user_accessible_groups": _by_name_dicts(accessible),
+            "all_groups": _by_name_dicts(everything)}
+
+
+def _by_name_dicts(groups: list[dict]) -> list[dict]:
+    return sorted(groups, key=lambda g: g["name"].lower())
+
+
+@functools.lru_cache(maxsize=4096)
+def _visible_groups_sql(principal: Principal) -> str:
+    return literal_sql(visible_groups(principal).whereclause, models.Group.__table__)
 
 
 def public_group(session: Session, sitewide_name: str) -> dict:
