@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 from typing import Any, Callable
 
+import sqlalchemy as sa
 import tornado.ioloop
 import tornado.web
 
@@ -175,11 +176,23 @@ class BaseHandler(tornado.web.RequestHandler):
         """Authenticate, check the ACLs and validate the body, as ``spec`` says (on the handler pool)."""
         if spec.auth:
             header = self.request.headers.get("Authorization")
-            with self.application.auth_engine.connect() as conn:  # autocommit: no BEGIN/COMMIT round trips
-                self._principal = authenticate(conn, header)
+            self._principal = self._authenticate(header)
             self.principal.require(*spec.acls)
         if spec.body is not None:
             self.body = validate(self.json_body(), spec.body)
+
+    def _authenticate(self, header: str | None) -> Principal:
+        """The token look-up, on an autocommit connection (no BEGIN/COMMIT round trips). It is a request's
+        first statement: on a connection that died since it was pooled (the pool does not ping), it is
+        tried once more, on a fresh one (the failure invalidated the pool's older connections)."""
+        for attempt in (1, 2):
+            try:
+                with self.application.auth_engine.connect() as conn:
+                    return authenticate(conn, header)
+            except sa.exc.DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
 
     @property
     def principal(self) -> Principal:

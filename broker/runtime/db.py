@@ -238,8 +238,12 @@ def literal_sql(clause, table) -> str:
 def make_engine(url: str, cfg: Config | None = None) -> Engine:
     pool_size = cfg.database.pool_size if cfg else 5
     echo = cfg.database.echo if cfg else False
+    # No pre-ping: a "SELECT 1" at every checkout cost the API two round trips a request. A connection
+    # that died (a PostgreSQL restart) fails its first statement instead; SQLAlchemy then invalidates
+    # the whole pool (every older connection is replaced at its next checkout), the API retries its
+    # token look-up once (handlers.base) and the loops (ingest, follow-up worker) retry outages.
     engine = sa.create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, echo=echo,
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False, echo=echo,
         future=True,
     )
     sa.event.listen(engine, "connect", _make_staging)

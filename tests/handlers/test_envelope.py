@@ -84,8 +84,32 @@ def test_database_outage_is_a_503_and_the_api_recovers(user, database_outage):
         r = user.get("/api/groups")
         assert_error(r, 503, "Database unavailable")
         assert_error(user.post("/api/groups", json={"name": "during-outage"}), 503)
-    # pool_pre_ping replaces the dead connections
+    # the first failure invalidated the pool: its dead connections are replaced
     deadline = time.monotonic() + 30
     while user.get("/api/groups").status_code != 200:
         assert time.monotonic() < deadline, "the API did not recover from the outage"
         time.sleep(0.5)
+
+
+def test_connections_dropped_while_idle_cost_no_request(user, engine, pg_admin_url):
+    """PostgreSQL drops every pooled connection between two requests (a restart): the next request still
+    succeeds (its token look-up meets a dead connection, is tried again on a fresh one, and the pool's
+    other dead connections are replaced), though the pool does not ping at checkout."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    assert user.get("/api/groups").status_code == 200
+    assert user.post("/api/groups", json={"name": f"before-drop-{uuid.uuid4().hex[:8]}"}).status_code == 200
+    admin_engine = sa.create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin_engine.connect() as conn:
+            dropped = conn.execute(sa.text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                           "WHERE datname = :d AND pid <> pg_backend_pid()"),
+                                   {"d": engine.url.database}).scalar()
+    finally:
+        admin_engine.dispose()
+    assert dropped >= 1
+    r = user.get("/api/groups")
+    assert r.status_code == 200, r.text
+    assert user.post("/api/groups", json={"name": f"after-drop-{uuid.uuid4().hex[:8]}"}).status_code == 200
