@@ -80,12 +80,13 @@ _LINK = sa.text("""
 def rules_by_trigger(session: Session) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
     """(filter id -> rule ids, group id -> rule ids)."""
     by_filter, by_group = defaultdict(list), defaultdict(list)
-    for rule in session.execute(sa.select(models.DefaultFollowupRequest)).scalars():
-        sf = rule.source_filter or {}
+    R = models.DefaultFollowupRequest
+    for rule_id, sf in session.execute(sa.select(R.id, R.source_filter)).all():  # (not the rules: every save asks)
+        sf = sf or {}
         for fid in sf.get("filter_ids", []):
-            by_filter[int(fid)].append(rule.id)
+            by_filter[int(fid)].append(rule_id)
         for gid in sf.get("group_ids", []):
-            by_group[int(gid)].append(rule.id)
+            by_group[int(gid)].append(rule_id)
     return dict(by_filter), dict(by_group)
 
 
