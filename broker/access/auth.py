@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 import models
 
 from broker.errors import NotFound, PermissionDenied, Unauthenticated, ValidationError
-from broker.runtime.db import fetch
+from broker.runtime.db import fetch, literal_sql
 
 _AUTH_RE = re.compile(r"^\s*token\s+(\S+)\s*$", re.IGNORECASE)
 
@@ -83,6 +83,23 @@ _TOKEN_OWNER = """
     FROM tokens t JOIN users u ON u.id = t.created_by_id
     WHERE t.id = %(t)s
 """
+
+
+# -- a caller's conditions as SQL text, for hand-written queries -----------------------------------------
+# Made once for every non-admin caller: a condition is compiled for a user id no one has, which is then
+# replaced by the ``%(uid)s`` parameter; so one prepared statement per shape serves every user.
+
+_NOBODY = -734219053
+_PROBE = Principal(user_id=_NOBODY, username="", token_id="", permissions=frozenset())
+
+
+def caller_sql(clause_of, table) -> str:
+    """``clause_of(principal)`` (a non-admin caller's condition on ``table``) as SQL text whose user id
+    is the ``%(uid)s`` parameter."""
+    text = literal_sql(clause_of(_PROBE), table)
+    if str(-_NOBODY) in text.replace(str(_NOBODY), ""):
+        raise ValueError("the user id appears in a form that cannot be made a parameter")
+    return text.replace(str(_NOBODY), "%(uid)s")
 
 
 def readable_groups(principal: Principal) -> sa.Select:

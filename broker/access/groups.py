@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session
 
 import models
 
-from broker.access.auth import Principal, membership
+from broker.access.auth import Principal, caller_sql, membership
 from broker.errors import Conflict, PermissionDenied, ValidationError
-from broker.runtime.db import fetch, literal_sql
+from broker.runtime.db import fetch
 
 # the user fields SkyPortal lists for a group's members (no User.groups: no cycle)
 MEMBER_FIELDS = ("id", "username", "first_name", "last_name", "contact_email", "contact_phone", "oauth_uid")
@@ -128,9 +128,14 @@ def _by_name_dicts(groups: list[dict]) -> list[dict]:
     return sorted(groups, key=lambda g: g["name"].lower())
 
 
-@functools.lru_cache(maxsize=4096)
 def _visible_groups_sql(principal: Principal) -> str:
-    return literal_sql(visible_groups(principal).whereclause, models.Group.__table__)
+    """Groups a caller who does not manage groups sees, as SQL text (parameter ``uid``)."""
+    return _visible_groups_text()
+
+
+@functools.lru_cache(maxsize=None)
+def _visible_groups_text() -> str:
+    return caller_sql(lambda p: visible_groups(p).whereclause, models.Group.__table__)
 
 
 def public_group(session: Session, sitewide_name: str) -> dict:

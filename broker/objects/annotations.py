@@ -22,7 +22,7 @@ from broker.access.auth import Principal, readable_groups
 from broker.errors import NotFound, PermissionDenied, ValidationError
 from broker.objects.objs import (photometry_visible_clause, register_details, register_exists, user_group_ids,
                                  visible_obj_clause)
-from broker.runtime.db import fetch, literal_sql
+from broker.runtime.db import fetch
 
 ORIGIN_RE = re.compile(r"^\w+")  # SkyPortal: a non-empty origin starting with a word character
 
@@ -271,7 +271,7 @@ def _annotations_of(session: Session, principal: Principal, resource: str, key: 
         SELECT {A.columns_sql(table)}, u.id, u.username, u.first_name, u.last_name
         FROM {table} LEFT JOIN users u ON u.id = {table}.author_id
         WHERE {table}.{key} = ANY(%(ids)s){readable}
-        ORDER BY {table}.origin, {table}.id""", {"ids": list(out)})
+        ORDER BY {table}.origin, {table}.id""", {"ids": list(out), "uid": principal.user_id})
     if not rows:
         return out
     from broker.objects.nested import my_groups_sql
@@ -281,7 +281,8 @@ def _annotations_of(session: Session, principal: Principal, resource: str, key: 
     groups: dict[int, list] = {}
     for row in fetch(session, f"""
             SELECT gt.annotation_id, {G.columns_sql("g")} FROM {group_table} gt JOIN groups g ON g.id = gt.group_id
-            WHERE gt.annotation_id = ANY(%(aids)s){mine} ORDER BY g.id""", {"aids": [row[0] for row in rows]}):
+            WHERE gt.annotation_id = ANY(%(aids)s){mine} ORDER BY g.id""",
+                     {"aids": [row[0] for row in rows], "uid": principal.user_id}):
         groups.setdefault(row[0], []).append(G.dict_of(row[1:]))
     n = len(A.public_keys())
     for row in rows:
@@ -295,10 +296,17 @@ def _annotations_of(session: Session, principal: Principal, resource: str, key: 
     return out
 
 
-@functools.lru_cache(maxsize=4096)
 def _readable_sql(principal: Principal, resource: str) -> str:
-    """:func:`_readable` as SQL text (on the resource's table, by its name)."""
-    return literal_sql(_readable(RESOURCES[resource], principal), RESOURCES[resource].model.__table__)
+    """:func:`_readable` of a non-admin caller as SQL text (on the resource's table, by its name; parameter
+    ``uid``)."""
+    return _readable_sql_of(resource)
+
+
+@functools.lru_cache(maxsize=None)
+def _readable_sql_of(resource: str) -> str:
+    from broker.access.auth import caller_sql
+
+    return caller_sql(lambda p: _readable(RESOURCES[resource], p), RESOURCES[resource].model.__table__)
 
 
 # -- ingestion -------------------------------------------------------------------------------------

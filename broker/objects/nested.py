@@ -6,8 +6,9 @@ each, and on this API the round trips, not the rows, are what a request costs. H
 is one branch of a single ``UNION ALL``; each branch yields ``(kind, obj_id, order, row)`` where ``row``
 is a JSON array of the columns (so that branches of different shapes share one result), timestamps as
 integer microseconds since the epoch (turned back into the naive-UTC ISO strings ``to_dict`` writes, so
-the answers are unchanged to the character). Visibility is each kind's rule, as SQL text made once per
-caller from the same SQLAlchemy conditions the rest of the code uses (``broker.runtime.db.literal_sql``).
+the answers are unchanged to the character). Visibility is each kind's rule, as SQL text made once from
+the same SQLAlchemy conditions the rest of the code uses, the caller's id a parameter
+(``broker.access.auth.caller_sql``), so that one prepared statement per shape serves every caller.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import sqlalchemy as sa
 
 import models
 
-from broker.access.auth import Principal
-from broker.runtime.db import fetch, literal_sql
+from broker.access.auth import Principal, caller_sql
+from broker.runtime.db import fetch
 
 EPOCH = datetime(1970, 1, 1)
 KINDS = ("groups", "classifications", "localizations", "annotations", "thumbnails", "detections", "passes",
@@ -54,42 +55,61 @@ def _dict(model, values: list) -> dict:
     return {k: _iso(v) if k in ts else v for k, v in zip(model.public_keys(), values)}
 
 
-# -- the callers' visibility, as SQL text (made once per caller) ------------------------------------
+# -- the callers' visibility, as SQL text (auth.caller_sql: one text for every non-admin caller) ------
 
-@functools.lru_cache(maxsize=4096)
-def my_groups_sql(principal: Principal) -> str:
-    """The caller's group ids, as SQL text (the id is an integer)."""
-    return f"SELECT group_users.group_id FROM group_users WHERE group_users.user_id = {int(principal.user_id)}"
+def my_groups_sql(principal: Principal | None = None) -> str:
+    """The caller's group ids, as SQL text (parameter ``uid``)."""
+    return "SELECT group_users.group_id FROM group_users WHERE group_users.user_id = %(uid)s"
 
 
-@functools.lru_cache(maxsize=4096)
-def visible_obj_sql(principal: Principal) -> str:
-    """``objs.visible_obj_clause`` on ``objs.id`` (the table must be named ``objs``)."""
+@functools.lru_cache(maxsize=None)
+def _visible_obj_sql() -> str:
     from broker.objects.objs import visible_obj_clause
 
-    return literal_sql(visible_obj_clause(principal), models.Obj.__table__)
+    return caller_sql(visible_obj_clause, models.Obj.__table__)
 
 
-@functools.lru_cache(maxsize=4096)
-def photometry_visible_sql(principal: Principal) -> str:
-    """``photometry.visible_clause`` (the table must be named ``photometry``)."""
+def visible_obj_sql(principal: Principal | None = None) -> str:
+    """``objs.visible_obj_clause`` of a non-admin caller on ``objs.id`` (the table must be named ``objs``;
+    parameter ``uid``)."""
+    return _visible_obj_sql()
+
+
+@functools.lru_cache(maxsize=None)
+def _photometry_visible_sql() -> str:
     from broker.objects.photometry import visible_clause
 
-    return literal_sql(visible_clause(principal), models.Photometry.__table__)
+    return caller_sql(visible_clause, models.Photometry.__table__)
 
 
-@functools.lru_cache(maxsize=4096)
-def readable_requests_sql(principal: Principal) -> str:
+def photometry_visible_sql(principal: Principal | None = None) -> str:
+    """``photometry.visible_clause`` of a non-admin caller (the table must be named ``photometry``;
+    parameter ``uid``)."""
+    return _photometry_visible_sql()
+
+
+@functools.lru_cache(maxsize=None)
+def _readable_requests_sql() -> str:
     from broker.followup.requests import readable_requests
 
-    return literal_sql(readable_requests(principal).whereclause, models.FollowupRequest.__table__)
+    return caller_sql(lambda p: readable_requests(p).whereclause, models.FollowupRequest.__table__)
 
 
-@functools.lru_cache(maxsize=4096)
-def readable_annotations_sql(principal: Principal) -> str:
+def readable_requests_sql(principal: Principal | None = None) -> str:
+    """Follow-up requests a non-admin caller can read (parameter ``uid``)."""
+    return _readable_requests_sql()
+
+
+@functools.lru_cache(maxsize=None)
+def _readable_annotations_sql() -> str:
     from broker.objects.annotations import RESOURCES, _readable
 
-    return literal_sql(_readable(RESOURCES["sources"], principal), models.Annotation.__table__)
+    return caller_sql(lambda p: _readable(RESOURCES["sources"], p), models.Annotation.__table__)
+
+
+def readable_annotations_sql(principal: Principal | None = None) -> str:
+    """Source annotations a non-admin caller can read (parameter ``uid``)."""
+    return _readable_annotations_sql()
 
 
 SOURCE_STATES = {(False, False): "s.active", (True, False): "(s.active OR s.requested)",
@@ -212,7 +232,9 @@ def read_nested(session, principal: Principal | None, ids, kinds, *, include_req
     if not ids or not kinds:
         return out
     branches = _branches(principal, kinds, include_requested, requested_only, snr)
-    rows = fetch(session, "\nUNION ALL\n".join(branches), {"ids": ids, "fids": list(filter_ids)}, prepare=True)
+    uid = None if principal is None else principal.user_id
+    rows = fetch(session, "\nUNION ALL\n".join(branches), {"ids": ids, "fids": list(filter_ids), "uid": uid},
+                 prepare=True)
     rows.sort(key=lambda r: (r[0], r[1], r[2]))
     for kind, obj_id, _, v in rows:
         out[kind][obj_id].append(_decode(kind, v))

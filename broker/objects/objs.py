@@ -1052,7 +1052,7 @@ def _with_nearby_sources(session: Session, principal: Principal, obj: models.Obj
           AND objs.id != %(id)s AND objs.is_roid IS NOT TRUE
           AND EXISTS (SELECT 1 FROM sources s WHERE s.obj_id = objs.id AND s.active{mine})""",
                  {"dec0": obj.dec - r, "dec1": obj.dec + r, "dec": obj.dec, "ra": obj.ra, "r": r, "id": obj.id,
-                  "cosdec": math.cos(math.radians(obj.dec))})
+                  "cosdec": math.cos(math.radians(obj.dec)), "uid": principal.user_id})
     by_id = {d["obj_id"]: d for d in dups}
     for oid, ra, dec in rows:
         if oid not in by_id:

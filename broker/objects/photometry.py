@@ -135,7 +135,7 @@ def _visible_objs(session: Session, principal: Principal, obj_ids: list[str]) ->
         return set()
     visible = "" if principal.is_admin else f" AND ({visible_obj_sql(principal)})"
     return {r[0] for r in fetch(session, f"SELECT objs.id FROM objs WHERE objs.id = ANY(%(ids)s){visible}",
-                                {"ids": sorted(obj_ids)}, prepare=True)}
+                                {"ids": sorted(obj_ids), "uid": principal.user_id}, prepare=True)}
 
 
 # -- input: SkyPortal's standardize_photometry_data ----------------------------------------------

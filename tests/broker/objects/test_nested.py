@@ -84,3 +84,34 @@ def test_prepared_statements_survive_rollbacks_and_new_connections(engine):
     engine.dispose()
     with Session(engine) as s:
         assert db.fetch(s, sql, params, prepare=True) == plain
+
+
+def test_one_visibility_text_serves_every_caller(session_factory):
+    """The visibility conditions are made once, with the caller's id as a parameter: two members of
+    different groups, through the same statement text, each see their own group's save only."""
+    from broker.access.auth import caller_sql
+    from broker.objects.nested import visible_obj_sql
+
+    text = visible_obj_sql()
+    assert "%(uid)s" in text and "734219053" not in text
+    with session_factory() as s, s.begin():
+        user, ga, gb, obj, saves, notes, thumbs = _world(s, "two")
+        other = models.User(username="nested-other-two")
+        s.add(other)
+        s.flush()
+        s.add(models.GroupUser(group_id=gb.id, user_id=other.id))
+        s.flush()
+        first = Principal(user_id=user.id, username=user.username, token_id="t", permissions=frozenset())
+        second = Principal(user_id=other.id, username=other.username, token_id="t", permissions=frozenset())
+        def prepared():
+            return s.execute(sa.text("SELECT count(*) FROM pg_prepared_statements")).scalar()
+
+        assert [g["id"] for g in read_nested(s, first, [obj.id], ["groups"])["groups"][obj.id]] == [ga.id]
+        before = prepared()
+        assert [g["id"] for g in read_nested(s, second, [obj.id], ["groups"])["groups"][obj.id]] == [gb.id]
+        assert prepared() == before  # the second caller ran the first one's prepared statement
+        s.rollback()
+    import pytest
+
+    with pytest.raises(ValueError):
+        caller_sql(lambda p: models.Obj.id == str(-p.user_id), models.Obj.__table__)
