@@ -71,7 +71,7 @@ def request(kind: str, k: int, tag: str, setup: dict, rng: np.random.Generator) 
 
 
 async def _phase(base: str, token: str, setup: dict, tag: str, clients: int, seconds: float,
-                 bulk: bytes | None) -> dict:
+                 bulk: bytes | None, mix: dict[str, int]) -> dict:
     """Clients (and the probe) for ``seconds`` after a 1 s warm-up, or while ``bulk`` is being uploaded
     (at most ``seconds``; then the upload is waited for). Latencies: requests started in the window;
     req/s: requests answered in it."""
@@ -80,7 +80,6 @@ async def _phase(base: str, token: str, setup: dict, tag: str, clients: int, sec
     http = AsyncHTTPClient(force_instance=True, max_clients=clients + 2)
     headers = {"Authorization": f"token {token}", "Content-Type": "application/json"}
     rng, counter = np.random.default_rng(), iter(range(10**9))
-    mix = {"GET /api/sysinfo": 1} if os.environ.get("API_LOAD_FLOOR") else MIX
     kinds, weights = list(mix), np.array(list(mix.values())) / sum(mix.values())
     records, probe, errors, done = [], [], {}, asyncio.Event()
     t0, cpu0 = time.perf_counter(), time.process_time()
@@ -227,8 +226,6 @@ def main() -> int:
     ap.add_argument("--modes", default="pool,processes,ioloop",
                     help="servers to load, comma-separated (the ratios need ioloop, the baseline)")
     args = ap.parse_args()
-    if args.floor:
-        os.environ["API_LOAD_FLOOR"] = "1"  # read by the client process (spawned: it inherits the environment)
 
     import logging
     import multiprocessing
@@ -276,7 +273,8 @@ def main() -> int:
             for phase, body in (("no bulk", None), ("bulk", bulk)):
                 tag = f"{mode}-{'bulk' if body else 'steady'}"  # keeps names written by the load unique
                 s = results[mode, phase] = summary(clients.submit(
-                    run_phase, urls[mode], token, setup, tag, args.clients, args.seconds, body).result())
+                    run_phase, urls[mode], token, setup, tag, args.clients, args.seconds, body,
+                    {"GET /api/sysinfo": 1} if args.floor else MIX).result())
                 label = (f"{args.processes} x {n} threads" if mode == "processes" else f"{n} threads" if n
                          else "IOLoop, baseline")
                 print(f"{mode:9} ({label:16}) {phase:7}: {s['n']:5d} requests in {s['window']:4.1f} s, "

@@ -185,14 +185,16 @@ class BaseHandler(tornado.web.RequestHandler):
         """The token look-up, on an autocommit connection (no BEGIN/COMMIT round trips). It is a request's
         first statement: on a connection that died since it was pooled (the pool does not ping), it is
         tried once more, on a fresh one (the failure invalidated the pool's older connections)."""
-        for attempt in (1, 2):
-            try:
-                with self.application.auth_engine.connect() as conn:
-                    return authenticate(conn, header)
-            except sa.exc.DBAPIError as exc:
-                if attempt == 2 or not exc.connection_invalidated:
-                    raise
-        raise AssertionError("unreachable")
+        def look_up() -> Principal:
+            with self.application.auth_engine.connect() as conn:
+                return authenticate(conn, header)
+
+        try:
+            return look_up()
+        except sa.exc.DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+        return look_up()
 
     @property
     def principal(self) -> Principal:

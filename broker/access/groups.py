@@ -98,7 +98,7 @@ def list_groups(session: Session, principal: Principal, include_single_user: boo
     with its streams' id and name; single-user groups only with ``includeSingleUserGroups``). One query
     (hand-written: every scanner page asks for it): each group the caller belongs to or sees, flagged."""
     G = models.Group
-    visible = "true" if manages_groups(principal) else _visible_groups_sql(principal)
+    visible = "true" if manages_groups(principal) else _visible_groups_sql()
     rows = fetch(session, f"""
         SELECT {G.columns_sql("groups")},
                EXISTS (SELECT 1 FROM group_users gu WHERE gu.group_id = groups.id AND gu.user_id = %(uid)s),
@@ -128,13 +128,9 @@ def _by_name_dicts(groups: list[dict]) -> list[dict]:
     return sorted(groups, key=lambda g: g["name"].lower())
 
 
-def _visible_groups_sql(principal: Principal) -> str:
-    """Groups a caller who does not manage groups sees, as SQL text (parameter ``uid``)."""
-    return _visible_groups_text()
-
-
 @functools.lru_cache(maxsize=None)
-def _visible_groups_text() -> str:
+def _visible_groups_sql() -> str:
+    """Groups a caller who does not manage groups sees, as SQL text (parameter ``uid``)."""
     return caller_sql(lambda p: visible_groups(p).whereclause, models.Group.__table__)
 
 

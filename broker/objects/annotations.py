@@ -266,7 +266,7 @@ def _annotations_of(session: Session, principal: Principal, resource: str, key: 
     out: dict = {i: [] for i in ids}
     if not out:
         return out
-    readable = "" if principal.is_admin else f" AND ({_readable_sql(principal, resource)})"
+    readable = "" if principal.is_admin else f" AND ({_readable_sql(resource)})"
     rows = fetch(session, f"""
         SELECT {A.columns_sql(table)}, u.id, u.username, u.first_name, u.last_name
         FROM {table} LEFT JOIN users u ON u.id = {table}.author_id
@@ -274,10 +274,10 @@ def _annotations_of(session: Session, principal: Principal, resource: str, key: 
         ORDER BY {table}.origin, {table}.id""", {"ids": list(out), "uid": principal.user_id})
     if not rows:
         return out
-    from broker.objects.nested import my_groups_sql
+    from broker.objects.nested import MY_GROUPS_SQL
 
     G = models.Group
-    mine = "" if principal.is_admin else f" AND g.id IN ({my_groups_sql(principal)})"
+    mine = "" if principal.is_admin else f" AND g.id IN ({MY_GROUPS_SQL})"
     groups: dict[int, list] = {}
     for row in fetch(session, f"""
             SELECT gt.annotation_id, {G.columns_sql("g")} FROM {group_table} gt JOIN groups g ON g.id = gt.group_id
@@ -296,14 +296,10 @@ def _annotations_of(session: Session, principal: Principal, resource: str, key: 
     return out
 
 
-def _readable_sql(principal: Principal, resource: str) -> str:
+@functools.lru_cache(maxsize=None)
+def _readable_sql(resource: str) -> str:
     """:func:`_readable` of a non-admin caller as SQL text (on the resource's table, by its name; parameter
     ``uid``)."""
-    return _readable_sql_of(resource)
-
-
-@functools.lru_cache(maxsize=None)
-def _readable_sql_of(resource: str) -> str:
     from broker.access.auth import caller_sql
 
     return caller_sql(lambda p: _readable(RESOURCES[resource], p), RESOURCES[resource].model.__table__)

@@ -55,61 +55,42 @@ def _dict(model, values: list) -> dict:
     return {k: _iso(v) if k in ts else v for k, v in zip(model.public_keys(), values)}
 
 
-# -- the callers' visibility, as SQL text (auth.caller_sql: one text for every non-admin caller) ------
+# -- a non-admin caller's visibility, as SQL text with the parameter ``uid`` (auth.caller_sql: one text
+# for every caller, made once) ----------------------------------------------------------------------
 
-def my_groups_sql(principal: Principal | None = None) -> str:
-    """The caller's group ids, as SQL text (parameter ``uid``)."""
-    return "SELECT group_users.group_id FROM group_users WHERE group_users.user_id = %(uid)s"
+MY_GROUPS_SQL = "SELECT group_users.group_id FROM group_users WHERE group_users.user_id = %(uid)s"
 
 
 @functools.lru_cache(maxsize=None)
-def _visible_obj_sql() -> str:
+def visible_obj_sql() -> str:
+    """``objs.visible_obj_clause`` on ``objs.id`` (the table must be named ``objs``)."""
     from broker.objects.objs import visible_obj_clause
 
     return caller_sql(visible_obj_clause, models.Obj.__table__)
 
 
-def visible_obj_sql(principal: Principal | None = None) -> str:
-    """``objs.visible_obj_clause`` of a non-admin caller on ``objs.id`` (the table must be named ``objs``;
-    parameter ``uid``)."""
-    return _visible_obj_sql()
-
-
 @functools.lru_cache(maxsize=None)
-def _photometry_visible_sql() -> str:
+def photometry_visible_sql() -> str:
+    """``photometry.visible_clause`` (the table must be named ``photometry``)."""
     from broker.objects.photometry import visible_clause
 
     return caller_sql(visible_clause, models.Photometry.__table__)
 
 
-def photometry_visible_sql(principal: Principal | None = None) -> str:
-    """``photometry.visible_clause`` of a non-admin caller (the table must be named ``photometry``;
-    parameter ``uid``)."""
-    return _photometry_visible_sql()
-
-
 @functools.lru_cache(maxsize=None)
-def _readable_requests_sql() -> str:
+def readable_requests_sql() -> str:
+    """``followup.requests.readable_requests``' condition (on ``followup_requests``)."""
     from broker.followup.requests import readable_requests
 
     return caller_sql(lambda p: readable_requests(p).whereclause, models.FollowupRequest.__table__)
 
 
-def readable_requests_sql(principal: Principal | None = None) -> str:
-    """Follow-up requests a non-admin caller can read (parameter ``uid``)."""
-    return _readable_requests_sql()
-
-
 @functools.lru_cache(maxsize=None)
-def _readable_annotations_sql() -> str:
+def readable_annotations_sql() -> str:
+    """``annotations._readable`` of source annotations (on ``annotations``)."""
     from broker.objects.annotations import RESOURCES, _readable
 
     return caller_sql(lambda p: _readable(RESOURCES["sources"], p), models.Annotation.__table__)
-
-
-def readable_annotations_sql(principal: Principal | None = None) -> str:
-    """Source annotations a non-admin caller can read (parameter ``uid``)."""
-    return _readable_annotations_sql()
 
 
 SOURCE_STATES = {(False, False): "s.active", (True, False): "(s.active OR s.requested)",
@@ -120,9 +101,9 @@ SOURCE_STATES = {(False, False): "s.active", (True, False): "(s.active OR s.requ
 
 def _branches(principal: Principal, kinds, include_requested: bool, requested_only: bool, snr: float) -> list[str]:
     admin = principal is None or principal.is_admin  # None: only for kinds everyone sees (localizations)
-    mine_s = "" if admin else f" AND s.group_id IN ({my_groups_sql(principal)})"
-    mine_cg = "" if admin else f" AND cg.group_id IN ({my_groups_sql(principal)})"
-    mine_g = "" if admin else f" AND g.id IN ({my_groups_sql(principal)})"
+    mine_s = "" if admin else f" AND s.group_id IN ({MY_GROUPS_SQL})"
+    mine_cg = "" if admin else f" AND cg.group_id IN ({MY_GROUPS_SQL})"
+    mine_g = "" if admin else f" AND g.id IN ({MY_GROUPS_SQL})"
     G, C, A, T = models.Group, models.Classification, models.Annotation, models.Thumbnail
     sql = {
         "groups": f"""
@@ -154,7 +135,7 @@ def _branches(principal: Principal, kinds, include_requested: bool, requested_on
                                      FROM group_annotations gt JOIN groups g ON g.id = gt.group_id
                                      WHERE gt.annotation_id = annotations.id{mine_g}))
             FROM annotations LEFT JOIN users u ON u.id = annotations.author_id
-            WHERE annotations.obj_id = ANY(%(ids)s){"" if admin else f" AND ({readable_annotations_sql(principal)})"}""",
+            WHERE annotations.obj_id = ANY(%(ids)s){"" if admin else f" AND ({readable_annotations_sql()})"}""",
         "thumbnails": f"""
             SELECT 'thumbnails', t.obj_id, row_number() OVER (ORDER BY t.created_at, t.id),
                    json_build_array({_json_cols(T, "t")})
@@ -164,7 +145,7 @@ def _branches(principal: Principal, kinds, include_requested: bool, requested_on
             FROM photometry
             WHERE photometry.obj_id = ANY(%(ids)s) AND photometry.flux IS NOT NULL AND photometry.fluxerr > 0
               AND photometry.flux / photometry.fluxerr >= {float(snr)!r}
-              {"" if admin else f" AND ({photometry_visible_sql(principal)})"}
+              {"" if admin else f" AND ({photometry_visible_sql()})"}
             GROUP BY photometry.obj_id""",
         "passes": f"""
             SELECT 'passes', c.obj_id, row_number() OVER (ORDER BY c.passed_at, c.id),
@@ -175,11 +156,11 @@ def _branches(principal: Principal, kinds, include_requested: bool, requested_on
             SELECT 'duplicates', d.obj_id, row_number() OVER (ORDER BY d.separation, d.duplicate_obj_id),
                    json_build_array(d.duplicate_obj_id, d.separation, objs.ra, objs.dec)
             FROM obj_duplicates d JOIN objs ON objs.id = d.duplicate_obj_id
-            WHERE d.obj_id = ANY(%(ids)s){"" if admin else f" AND ({visible_obj_sql(principal)})"}""",
+            WHERE d.obj_id = ANY(%(ids)s){"" if admin else f" AND ({visible_obj_sql()})"}""",
         "followups": f"""
             SELECT 'followups', followup_requests.obj_id, followup_requests.id, json_build_array(followup_requests.id)
             FROM followup_requests
-            WHERE followup_requests.obj_id = ANY(%(ids)s){"" if admin else f" AND ({readable_requests_sql(principal)})"}""",
+            WHERE followup_requests.obj_id = ANY(%(ids)s){"" if admin else f" AND ({readable_requests_sql()})"}""",
     }
     return [sql[k] for k in kinds]
 

@@ -1040,9 +1040,9 @@ def _with_nearby_sources(session: Session, principal: Principal, obj: models.Obj
     object, nor moving objects), with the pipeline's associations (``dups``)."""
     if obj.is_roid:
         return []
-    from broker.objects.nested import my_groups_sql
+    from broker.objects.nested import MY_GROUPS_SQL
 
-    mine = "" if principal.is_admin else f" AND s.group_id IN ({my_groups_sql(principal)})"
+    mine = "" if principal.is_admin else f" AND s.group_id IN ({MY_GROUPS_SQL})"
     r = DUPLICATE_RADIUS_DEG
     rows = fetch(session, f"""
         SELECT objs.id, objs.ra, objs.dec FROM objs

@@ -133,7 +133,7 @@ def _visible_objs(session: Session, principal: Principal, obj_ids: list[str]) ->
 
     if not obj_ids:
         return set()
-    visible = "" if principal.is_admin else f" AND ({visible_obj_sql(principal)})"
+    visible = "" if principal.is_admin else f" AND ({visible_obj_sql()})"
     return {r[0] for r in fetch(session, f"SELECT objs.id FROM objs WHERE objs.id = ANY(%(ids)s){visible}",
                                 {"ids": sorted(obj_ids), "uid": principal.user_id}, prepare=True)}
 
@@ -369,7 +369,7 @@ def upload_groups(session: Session, principal: Principal, raw, sitewide_group: s
             raise ValidationError(f"Invalid group_ids: public group {sitewide_group} not found", field="group_ids")
         wanted = [gid]
     else:
-        wanted = [g for g in raw]
+        wanted = list(raw)
     # one query: which of the groups named the caller can read (all for an admin), and their own
     # single-user group
     member = "EXISTS (SELECT 1 FROM group_users gu WHERE gu.group_id = g.id AND gu.user_id = %(uid)s)"

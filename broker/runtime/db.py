@@ -203,9 +203,9 @@ def fetch(session: Session | sa.Connection, sql: str, params: dict | None = None
         entry = prepared.get(sql)
         if entry is None and len(prepared) < MAX_PREPARED:
             names = list(dict.fromkeys(_PARAM.findall(sql)))
-            text = _PARAM.sub(lambda m: f"${names.index(m.group(1)) + 1}", sql).replace("%%", "%")
+            text = _PARAM.sub(lambda m: f"${names.index(m.group(1)) + 1}", sql)  # (a "%%" stays: a literal %)
             entry = (f"skybroker_{len(prepared)}", names)
-            conn.exec_driver_sql(f"PREPARE {entry[0]} AS {text}".replace("%", "%%"), {})
+            conn.exec_driver_sql(f"PREPARE {entry[0]} AS {text}", {})
             prepared[sql] = entry
         if entry is not None:
             name, names = entry

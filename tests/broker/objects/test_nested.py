@@ -80,6 +80,8 @@ def test_prepared_statements_survive_rollbacks_and_new_connections(engine):
         s.rollback()
         assert db.fetch(s, sql, params, prepare=True) == plain
         assert db.fetch(s, sql, {"names": []}, prepare=True) == []
+        modulo = "SELECT 7 %% 4 WHERE 'ab' LIKE 'a%%' AND %(x)s"  # a literal % in a prepared statement
+        assert db.fetch(s, modulo, {"x": True}, prepare=True) == db.fetch(s, modulo, {"x": True}) == [(3,)]
         assert s.execute(sa.text("SELECT count(*) FROM pg_prepared_statements")).scalar() >= 1
     engine.dispose()
     with Session(engine) as s:
