@@ -10,6 +10,7 @@ from . import (candidates, classifications, filters, followup, gcn, groups, inge
                system, users)
 from . import objs  # /api/objs, /api/source_exists
 from . import annotations, comments, spectra, thumbnails  # issue 9, part B
+from . import kafka_clusters  # issue 11
 from .base import BaseHandler
 
 
@@ -32,6 +33,7 @@ class Route:
 INT_PARAMS = {"group_id", "stream_id", "filter_id", "user_id", "photometry_id", "classification_id",
               "taxonomy_id", "telescope_id", "instrument_id", "allocation_id", "followup_request_id", "default_followup_id"}
 INT_PARAMS |= {"spectrum_id", "annotation_id", "comment_id", "thumbnail_id"}  # issue 9, part B
+INT_PARAMS |= {"cluster_id"}  # issue 11
 
 
 def route(path: str, handler: type[BaseHandler], methods: str) -> Route:
@@ -50,6 +52,8 @@ ROUTES: tuple[Route, ...] = (
     route("/api/groups/{group_id}/usersFromGroups", groups.GroupUsersFromOtherGroupsHandler, "POST"),
     route("/api/groups/{group_id}/streams", groups.GroupStreamHandler, "POST"),
     route("/api/groups/{group_id}/streams/{stream_id}", groups.GroupStreamHandler, "DELETE"),
+    route("/api/kafka_clusters", kafka_clusters.KafkaClusterHandler, "GET POST"),
+    route("/api/kafka_clusters/{cluster_id}", kafka_clusters.KafkaClusterHandler, "GET PATCH DELETE"),
     route("/api/streams", streams.StreamHandler, "GET POST"),
     route("/api/streams/{stream_id}", streams.StreamHandler, "GET PATCH DELETE"),
     route("/api/streams/{stream_id}/users", streams.StreamUserHandler, "POST"),

@@ -1,6 +1,7 @@
 """/api/streams and their users."""
 
 from broker.access import streams as svc
+from broker.ingest.clusters import cluster_status
 from broker.validation import boolean, integer, nullable, obj, string
 
 import models
@@ -10,10 +11,20 @@ from .base import BaseHandler, endpoint
 ALTDATA = nullable({
     "type": "object",
     "description": 'Stream settings: {"topic": Kafka topic, "format": "ztf_avro" | "lsst_avro" | "json" | "gcn", '
-                   '"classifications": {"taxonomy_id": id, "scores": {score name: class name}}}',
+                   '"cluster": Kafka cluster name (default: "default", the configuration\'s), "start": "earliest" | '
+                   '"latest" | ISO date or time, "classifications": {"taxonomy_id": id, "scores": {score name: '
+                   'class name}}}. Our additions: cluster, start, topic patterns and {date} names',
     "properties": {
-        "topic": {"type": "string", "minLength": 1, "pattern": "^[a-zA-Z0-9._-]+$"},
+        "topic": {"type": "string", "minLength": 1, "maxLength": 1000,
+                  "description": "A topic name; a pattern starting with '^' (a regular expression, e.g. "
+                                 "'^ztf_.*_programid1$'); or a name with {date}, today's and yesterday's UTC date "
+                                 "as YYYYMMDD (e.g. 'ztf_{date}_programid1')"},
         "format": {"type": "string", "enum": ["ztf_avro", "lsst_avro", "json", "gcn"]},
+        "cluster": {"type": "string", "minLength": 1, "maxLength": 100,
+                    "description": "Name of the Kafka cluster to read from (/api/kafka_clusters)"},
+        "start": {"type": "string", "minLength": 1, "maxLength": 40,
+                  "description": "Where the consumer group starts on a topic it has not read yet: 'earliest' "
+                                 "(default), 'latest', or an ISO date or time (UTC)"},
         "classifications": {
             "type": "object",
             "properties": {"taxonomy_id": {"type": "integer"},
@@ -34,15 +45,17 @@ STREAM_USER_POST = obj({"user_id": integer("ID of the user to give access")}, re
 
 
 class StreamHandler(BaseHandler):
-    @endpoint("Retrieve all streams the user can read (theirs and every auto-join stream), or one",
+    @endpoint("Retrieve all streams the user can read (theirs and every auto-join stream), or one; a stream "
+              "Kafka reads has ingest_status (our addition): its cluster, consumers and current errors",
               tags="streams")
     def get(self, stream_id=None):
         with self.session() as session:
+            status = cluster_status(session, stale_after_s=max(30.0, 3 * self.config.ingest.stats_interval_s))
             if stream_id is None:
                 rows = session.execute(svc.readable_streams(self.principal).order_by(models.Stream.id)).scalars()
-                self.success([svc.stream_to_dict(s) for s in rows])
+                self.success([svc.stream_to_dict(s, status) for s in rows])
             else:
-                self.success(svc.stream_to_dict(svc.get_stream(session, self.principal, int(stream_id))))
+                self.success(svc.stream_to_dict(svc.get_stream(session, self.principal, int(stream_id)), status))
 
     @endpoint("POST a new stream", tags="streams", acls=("Manage streams",), body=STREAM_POST)
     def post(self):

@@ -17,6 +17,9 @@ class FailedAlert(Base):
     __tablename__ = "failed_alerts"
     id: Mapped[int] = mapped_column(primary_key=True)
     stream_id: Mapped[int | None] = mapped_column(sa.ForeignKey("streams.id", ondelete="SET NULL"), index=True)
+    # the Kafka cluster's name ("default": the configuration's); topics are named per cluster
+    cluster: Mapped[str] = mapped_column(sa.String, nullable=False, default="default",
+                                         server_default="default")
     topic: Mapped[str] = mapped_column(sa.String, nullable=False)
     partition: Mapped[int] = mapped_column(sa.Integer, nullable=False)
     offset: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
@@ -26,7 +29,8 @@ class FailedAlert(Base):
 
     __private_columns__ = ("raw",)
     __table_args__ = (
-        sa.UniqueConstraint("topic", "partition", "offset", name="uq_failed_alerts_topic_partition_offset"),
+        sa.UniqueConstraint("cluster", "topic", "partition", "offset",
+                            name="uq_failed_alerts_cluster_topic_partition_offset"),
     )
 
 
@@ -56,14 +60,20 @@ class IngestCounter(Base):
 
 
 class IngestStatus(Base):
-    """What one consumer process last reported: its partitions, their lag, its rate."""
+    """What one consumer process last reported for one Kafka cluster: its partitions, their lag, its rate,
+    and the last error the cluster gave it (cleared once the cluster answers again)."""
 
     __tablename__ = "ingest_status"
     consumer: Mapped[str] = mapped_column(sa.String, primary_key=True)  # host:pid
+    cluster: Mapped[str] = mapped_column(sa.String, primary_key=True, default="default", server_default="default")
     topics: Mapped[list] = mapped_column(JSONB, nullable=False, default=list)
     lag: Mapped[dict] = mapped_column(JSONB, nullable=False, default=dict)  # "topic/partition" -> messages
     alerts_per_second: Mapped[float] = mapped_column(sa.Float, nullable=False, default=0.0)
     consumed: Mapped[int] = mapped_column(sa.BigInteger, nullable=False, default=0)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    error_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
+    topic_errors: Mapped[dict] = mapped_column(JSONB, nullable=False, default=dict,
+                                               server_default=sa.text("'{}'::jsonb"))  # topic -> error
     updated_at: Mapped[datetime] = mapped_column(sa.DateTime, nullable=False, default=utcnow)
 
 

@@ -41,3 +41,24 @@ class StreamUser(Base, Timestamped):
     user: Mapped[User] = relationship(lazy="joined")
 
     __table_args__ = (sa.UniqueConstraint("stream_id", "user_id", name="uq_stream_users_stream_user"),)
+
+
+class KafkaCluster(Base, Timestamped):
+    """A Kafka cluster that streams read from (our addition to SkyPortal's schema): its bootstrap servers and
+    security set-up. ``settings`` holds what is not secret (SASL user name, OAuth client id and token endpoint,
+    CA and client certificates, extra client properties); ``_secrets`` the rest (passwords, client secrets,
+    private keys), encrypted with the server's key, as facility credentials are. The cluster named
+    ``default`` is the one in the configuration and is not stored here."""
+
+    __tablename__ = "kafka_clusters"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String, unique=True, nullable=False)
+    bootstrap_servers: Mapped[str] = mapped_column(sa.String, nullable=False)
+    security_protocol: Mapped[str] = mapped_column(sa.String, nullable=False, default="PLAINTEXT")
+    sasl_mechanism: Mapped[str | None] = mapped_column(sa.String)
+    # the consumer group on this cluster; null: the configuration's kafka.group_id
+    group_id: Mapped[str | None] = mapped_column(sa.String)
+    settings: Mapped[dict] = mapped_column(JSONB, nullable=False, default=dict)
+    _secrets: Mapped[str | None] = mapped_column("secrets", sa.Text)
+
+    __private_columns__ = ("_secrets",)

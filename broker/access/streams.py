@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -11,8 +13,23 @@ from broker.access.auth import Principal
 from broker.errors import Conflict, ValidationError
 
 
-def stream_to_dict(stream: models.Stream) -> dict:
-    return stream.to_dict()
+def stream_to_dict(stream: models.Stream, status: dict | None = None) -> dict:
+    """SkyPortal's stream; with ``status`` (:func:`broker.ingest.clusters.cluster_status`), a stream Kafka
+    reads also gets ``ingest_status`` (our addition): its cluster, how many consumers read it, and the
+    cluster's or its topics' current errors (e.g. credentials refused), null when all is well."""
+    out = stream.to_dict()
+    alt = stream.altdata or {}
+    if status is not None and alt.get("topic") and alt.get("format"):
+        from broker.ingest.pipeline import subscription
+
+        cluster = alt.get("cluster") or "default"
+        st = status.get(cluster) or {}
+        sub = subscription(alt["topic"], models.utcnow().date())
+        mine = {t: e for t, e in (st.get("topic_errors") or {}).items()
+                if (re.search(sub, t) if sub.startswith("^") else t == sub)}
+        out["ingest_status"] = {"cluster": cluster, "consumers": st.get("consumers", 0), "error": st.get("error"),
+                                "error_at": st.get("error_at"), "topic_errors": mine}
+    return out
 
 
 def _check_name(session: Session, name: str, exclude: int | None = None) -> None:
@@ -25,11 +42,28 @@ def _check_name(session: Session, name: str, exclude: int | None = None) -> None
         raise Conflict(f"A stream named '{name}' already exists", field="name")
 
 
+TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+
+
+def check_topic(topic: str) -> None:
+    """A Kafka topic name; a pattern (``^…``, a regular expression); or a name with ``{date}`` in it."""
+    if topic.startswith("^"):
+        try:
+            re.compile(topic)
+        except re.error as exc:
+            raise ValidationError(f"Invalid field 'altdata.topic': not a regular expression ({exc})",
+                                  field="altdata.topic") from None
+        return
+    if not TOPIC_NAME.match(topic.replace("{date}", "0")):
+        raise ValidationError("Invalid field 'altdata.topic': a topic name (letters, digits, '.', '_', '-'), "
+                              "a pattern starting with '^', or a name with {date} in it", field="altdata.topic")
+
+
 def check_altdata(session: Session, altdata: dict | None) -> None:
-    """A stream Kafka reads needs both ``topic`` and ``format``; a classification map needs a
-    taxonomy that holds every class it names."""
+    """A stream Kafka reads needs both ``topic`` and ``format``; its ``cluster`` must exist and its
+    ``start`` must be one we know; a classification map needs a taxonomy that holds every class it names."""
     from broker.ingest.decoding import FORMATS
-    from broker.ingest.pipeline import taxonomy_class_names
+    from broker.ingest.pipeline import parse_start, taxonomy_class_names
 
     if not altdata:
         return
@@ -41,6 +75,17 @@ def check_altdata(session: Session, altdata: dict | None) -> None:
     if has_format and altdata["format"] not in FORMATS:
         raise ValidationError(f"Invalid value for field 'altdata.format': must be one of {list(FORMATS)}",
                               field="altdata.format")
+    if has_topic:
+        check_topic(altdata["topic"])
+    elif "cluster" in altdata or "start" in altdata:
+        raise ValidationError("Missing required field 'altdata.topic': cluster and start belong to a stream "
+                              "Kafka reads", field="altdata.topic")
+    cluster = altdata.get("cluster")
+    if cluster not in (None, "default") and session.execute(
+            sa.select(models.KafkaCluster.id).where(models.KafkaCluster.name == cluster)).first() is None:
+        raise ValidationError(f"Invalid field 'altdata.cluster': no Kafka cluster named '{cluster}'",
+                              field="altdata.cluster")
+    parse_start(altdata.get("start"))
     cls = altdata.get("classifications")
     if cls is not None:
         tax = session.get(models.Taxonomy, cls["taxonomy_id"])

@@ -1,7 +1,9 @@
 """Kafka consumers that feed :mod:`broker.ingest.pipeline`.
 
-One consumer group for every stream's topic; ``--processes N`` (and more machines with the same
-``kafka.group_id``) share the partitions. Per batch: consume up to ``ingest.batch_size`` messages or
+Each ingest process consumes every Kafka cluster its streams read (:mod:`broker.ingest.clusters`): one
+:class:`Ingestor` per cluster, in a thread of its own, with its own consumer group, offsets, outage
+handling and lag (:class:`IngestProcess`), so a cluster that is down or refuses our credentials never stalls
+the others. ``--processes N`` (and more machines with the same groups) share the partitions. Per batch: consume up to ``ingest.batch_size`` messages or
 ``ingest.batch_timeout_ms`` → one database transaction → commit → *then* commit the Kafka offsets.
 A database outage stops offset commits; the batch is retried with backoff until it commits (or the
 process stops, and the batch is redelivered). Streams are re-read every ``ingest.refresh_interval_s``,
@@ -12,22 +14,24 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 import models
 
 from broker.runtime.config import Config
-from broker.ingest.pipeline import (Message, StreamInfo, load_streams, mark_written, next_offsets, not_yet_written,
-                                    process_batch, process_isolated)
+from broker.ingest.clusters import DEFAULT, ClusterSpec, cluster_status, default_cluster, load_clusters
+from broker.ingest.pipeline import (Message, StreamRoutes, load_streams, mark_written, next_offsets,
+                                    not_yet_written, process_batch, process_isolated)
 from broker.runtime.db import first_line, is_outage
 from broker.runtime.supervisor import ProcessSupervisor
 
@@ -39,10 +43,12 @@ def consumer_name(pid: int | None = None) -> str:
     return f"{socket.gethostname()}:{os.getpid() if pid is None else pid}"
 
 
-def consumer_config(cfg: Config, **overrides) -> dict:
+def consumer_config(cfg: Config, cluster: ClusterSpec | None = None, **overrides) -> dict:
+    """librdkafka properties of an ingest consumer of ``cluster`` (default: the configuration's)."""
+    cluster = cluster or default_cluster(cfg)
     conf = {
-        "bootstrap.servers": cfg.kafka.bootstrap_servers,
-        "group.id": cfg.kafka.group_id,
+        **cluster.client_config(),
+        "group.id": cluster.consumer_group(cfg.kafka.group_id),
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
@@ -53,9 +59,16 @@ def consumer_config(cfg: Config, **overrides) -> dict:
         "topic.metadata.refresh.interval.ms": 5_000,
         "fetch.max.bytes": 64 * 1024 * 1024,
         "client.id": f"skybroker-ingest-{socket.gethostname()}-{os.getpid()}",
+        # librdkafka's log lines into ours, not stderr; its errors come through error_cb (once each), so
+        # only its critical lines are logged
+        "logger": logging.getLogger("skybroker.kafka"),
+        "log_level": 2,
     }
     conf.update(overrides)
     return conf
+
+
+_AFTER = re.compile(r" \(after \d+ms in state \w+(, \d+ identical error\(s\) suppressed)?\)")
 
 
 @dataclass
@@ -70,16 +83,25 @@ class Stats:
 
 
 class Ingestor:
-    """Consume every active stream's topic and write batches; ``stop()`` ends it promptly."""
+    """Consume every active stream's topic on one Kafka cluster and write batches; ``stop()`` ends it
+    promptly. The cluster's errors (unreachable, credentials refused, a topic missing or not allowed) are
+    kept, reported in ``ingest_status`` at once, and cleared when the cluster answers again."""
 
-    def __init__(self, cfg: Config, session_factory, *, consumer_overrides: dict | None = None,
-                 on_commit=None):
+    def __init__(self, cfg: Config, session_factory, *, cluster: ClusterSpec | None = None,
+                 consumer_overrides: dict | None = None, on_commit=None):
         """``on_commit(messages, result)``, if given, runs after each batch's database commit."""
         self.cfg = cfg
+        self.cluster = cluster or default_cluster(cfg)
+        self.group_key = self.cluster.offsets_key(cfg.kafka.group_id)  # this cluster's ingest_offsets rows
         self.on_commit = on_commit
         self.session_factory = session_factory
-        self.consumer = Consumer(consumer_config(cfg, **(consumer_overrides or {})))
-        self.streams: dict[str, StreamInfo] = {}
+        self.error: str | None = None
+        self.error_at: datetime | None = None
+        self.topic_errors: dict[str, str] = {}
+        self._report_now = False
+        self.consumer = Consumer(consumer_config(cfg, self.cluster, error_cb=self._on_error,
+                                                 on_commit=self._offsets_committed, **(consumer_overrides or {})))
+        self.streams: StreamRoutes = StreamRoutes({}, [])
         self.topics: list[str] = []
         self._stop = threading.Event()
         self.stats = Stats()
@@ -94,19 +116,75 @@ class Ingestor:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    # -- the cluster's errors -------------------------------------------------------------------
+    def _on_error(self, err: KafkaError) -> None:
+        """librdkafka's error callback (runs inside consume(), in this thread). "All brokers are down" only
+        sums up the error before it (refused credentials, a refused connection), which is kept."""
+        if err.code() == KafkaError._ALL_BROKERS_DOWN and self.error is not None:
+            return
+        text = _AFTER.sub("", err.str())
+        if text != self.error:
+            log.warning("Kafka cluster '%s': %s", self.cluster.name, text)
+            self._report_now = True
+        self.error, self.error_at = text, models.utcnow()
+
+    def _answered(self) -> None:
+        """The cluster answered (messages, an assignment, metadata): its error, if any, is over."""
+        if self.error is not None:
+            log.info("Kafka cluster '%s' answers again", self.cluster.name)
+            self.error = self.error_at = None
+            self._report_now = True
+
+    def _topic_error(self, topic: str, text: str) -> None:
+        if self.topic_errors.get(topic) != text:
+            log.warning("Kafka cluster '%s', topic %s: %s", self.cluster.name, topic, text)
+            self.topic_errors[topic] = text
+            self._report_now = True
+
     # -- streams ------------------------------------------------------------------------------
     def refresh_streams(self) -> None:
         with self.session_factory() as session:
-            self.streams = load_streams(session)
-        topics = sorted(self.streams)
+            self.streams = load_streams(session, self.cluster.name)
+        topics = self.streams.subscription
         if topics != self.topics:
             if topics:
-                self.consumer.subscribe(topics)
-                log.info("%s subscribed to %s", self.name, topics)
+                self.consumer.subscribe(topics, on_assign=self._on_assign)
+                log.info("%s subscribed to %s on cluster '%s'", self.name, topics, self.cluster.name)
             else:
                 self.consumer.unsubscribe()
             self.topics = topics
+            self.topic_errors = {t: e for t, e in self.topic_errors.items() if self.streams.get(t) is not None}
         self._next_refresh = time.monotonic() + self.cfg.ingest.refresh_interval_s
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Partitions that this consumer group has never committed start where their stream's ``start``
+        says (the consumer's own default is the earliest offset)."""
+        self._answered()
+        for tp in partitions:
+            self.topic_errors.pop(tp.topic, None)
+        todo = [tp for tp in partitions if getattr(self.streams.get(tp.topic), "start", "earliest") != "earliest"]
+        if todo:
+            try:
+                fresh = [tp for tp in consumer.committed(todo, timeout=10) if tp.offset < 0]
+            except KafkaException as exc:  # rather from the committed offset than a guess: plain assignment
+                log.warning("no committed offsets for %s (%s); assigning as they are", todo, exc)
+                fresh = []
+            by_key = {(tp.topic, tp.partition): tp for tp in partitions}
+            at_times = []
+            for tp in fresh:
+                start = self.streams[tp.topic].start
+                if start == "latest":
+                    by_key[(tp.topic, tp.partition)].offset = OFFSET_END
+                else:
+                    ms = int((start - datetime(1970, 1, 1)).total_seconds() * 1000)
+                    at_times.append(TopicPartition(tp.topic, tp.partition, ms))
+            if at_times:
+                try:
+                    for tp in consumer.offsets_for_times(at_times, timeout=10):
+                        by_key[(tp.topic, tp.partition)].offset = tp.offset if tp.offset >= 0 else OFFSET_END
+                except KafkaException as exc:
+                    log.warning("cannot find offsets by time for %s (%s); reading from the earliest", at_times, exc)
+        consumer.assign(partitions)
 
     # -- main loop ----------------------------------------------------------------------------
     def run(self) -> None:
@@ -118,7 +196,7 @@ class Ingestor:
                     self._stop.wait(min(1.0, self.cfg.ingest.refresh_interval_s))
                     continue
                 self.run_once()
-                if time.monotonic() >= self._next_report:
+                if self._report_now or time.monotonic() >= self._next_report:
                     self.report()
         finally:
             self.consumer.close()  # leaves the group at once, so partitions move promptly
@@ -135,13 +213,18 @@ class Ingestor:
                     continue
                 if err.fatal():
                     raise KafkaException(err)
-                # e.g. a topic that does not exist yet: the consumer retries by itself
-                log.warning("Kafka error on %s: %s", m.topic(), err)
+                # e.g. a topic that does not exist yet, or one we may not read: the consumer retries by itself
+                if m.topic():
+                    self._topic_error(m.topic(), err.str())
+                else:
+                    self._on_error(err)
                 continue
             ts_type, ts = m.timestamp()
-            batch.append(Message(m.topic(), m.partition(), m.offset(), m.value(), ts if ts_type else None))
+            batch.append(Message(m.topic(), m.partition(), m.offset(), m.value(), ts if ts_type else None,
+                                 self.cluster.name))
         if not batch:
             return 0
+        self._answered()
         result = self._with_db_retry(self._write, batch)
         if result is None:  # stopping before the batch committed: not acknowledged, redelivered later
             return 0
@@ -178,7 +261,7 @@ class Ingestor:
         return self._transaction(process_isolated, batch)
 
     def _transaction(self, process, batch: list[Message]):
-        group = self.cfg.kafka.group_id
+        group = self.group_key
         with self.session_factory() as session, session.begin():
             todo = not_yet_written(session, group, batch)
             result = process(session, self.streams, todo, self.cfg.ingest.association_radius_arcsec,
@@ -202,13 +285,21 @@ class Ingestor:
             delay = min(delay * 2, 30.0)
 
     def _commit_offsets(self, batch: list[Message]) -> None:
+        """Commit the batch's offsets, without waiting: a cluster that goes down right now must not hold this
+        loop (a synchronous commit waits for its coordinator for as long as it takes). A commit that fails
+        (the cluster went down, the partitions moved in a rebalance) only means redelivery, and the rows
+        already hold these offsets (``ingest_offsets``), so nothing is written twice."""
         offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets(batch).items()]
         try:
-            self.consumer.commit(offsets=offsets, asynchronous=False)
+            self.consumer.commit(offsets=offsets, asynchronous=True)
         except KafkaException as exc:
-            # e.g. partitions revoked in a rebalance: the rows are committed; the new owner
-            # re-reads these messages and writes nothing twice.
             log.warning("offset commit failed (%s); redelivery is harmless", exc)
+
+    def _offsets_committed(self, err, partitions) -> None:
+        """librdkafka's commit callback (runs inside consume(), in this thread)."""
+        if err is not None and err.code() != KafkaError._NO_OFFSET:
+            log.warning("offset commit on cluster '%s' failed (%s); redelivery is harmless", self.cluster.name,
+                        err.str() if hasattr(err, "str") else err)
 
     # -- counters -----------------------------------------------------------------------------
     def lag(self) -> dict[str, int]:
@@ -235,51 +326,178 @@ class Ingestor:
         st = self.stats
         now = time.monotonic()
         rate = st.window_consumed / max(now - st.window_start, 1e-9)
+        if self.error is not None:  # still failing? one metadata round trip says
+            try:
+                self.consumer.list_topics(timeout=2)
+            except KafkaException:
+                pass
+            else:
+                self._answered()
         lag = self.lag()
-        log.info("ingest %s: consumed %d, ingested %d, failed %d, %.0f alerts/s, lag %s, passed %s",
-                 self.name, st.consumed, st.ingested, st.failed, rate, sum(lag.values()), dict(st.passed))
+        log.info("ingest %s, cluster '%s': consumed %d, ingested %d, failed %d, %.0f alerts/s, lag %s, passed %s",
+                 self.name, self.cluster.name, st.consumed, st.ingested, st.failed, rate, sum(lag.values()),
+                 dict(st.passed))
         st.window_start, st.window_consumed = now, 0
         self._next_report = now + self.cfg.ingest.stats_interval_s
-        from sqlalchemy.dialects.postgresql import insert
+        self._report_now = False
+        record_status(self.session_factory, self.name, self.cluster.name, topics=self.topics, lag=lag,
+                      alerts_per_second=rate, consumed=st.consumed, error=self.error, error_at=self.error_at,
+                      topic_errors=dict(self.topic_errors))
 
-        row = dict(consumer=self.name, topics=self.topics, lag=lag, alerts_per_second=rate,
-                   consumed=st.consumed, updated_at=models.utcnow())
-        stmt = insert(models.IngestStatus).values(**row)
-        stmt = stmt.on_conflict_do_update(index_elements=["consumer"], set_={k: stmt.excluded[k] for k in row})
-        try:
-            with self.session_factory() as session, session.begin():
-                session.execute(stmt)
-        except DBAPIError as exc:
-            log.warning("could not record ingest status: %s", first_line(exc))
+
+def record_status(session_factory, consumer: str, cluster: str, **values) -> None:
+    """Upsert one consumer's status row for one cluster (a database error is logged, not raised)."""
+    from sqlalchemy.dialects.postgresql import insert
+
+    row = dict(consumer=consumer, cluster=cluster, updated_at=models.utcnow(), **values)
+    stmt = insert(models.IngestStatus).values(**row)
+    stmt = stmt.on_conflict_do_update(index_elements=["consumer", "cluster"],
+                                      set_={k: stmt.excluded[k] for k in row})
+    try:
+        with session_factory() as session, session.begin():
+            session.execute(stmt)
+    except DBAPIError as exc:
+        log.warning("could not record ingest status: %s", first_line(exc))
 
 
 # -- processes ---------------------------------------------------------------------------------
 
+class _ClusterThread:
+    """One cluster's :class:`Ingestor` in a thread of its own; ``failed`` holds why it died, if it did."""
+
+    def __init__(self, spec: ClusterSpec, make_ingestor):
+        self.spec, self.fingerprint = spec, spec.fingerprint()
+        self.ingestor: Ingestor | None = None
+        self.failed: str | None = None
+        self.thread = threading.Thread(target=self._run, args=(make_ingestor,), daemon=True,
+                                       name=f"ingest-{spec.name}")
+        self.thread.start()
+
+    def _run(self, make_ingestor) -> None:
+        try:
+            self.ingestor = make_ingestor(self.spec)
+            self.ingestor.run()
+        except Exception as exc:  # noqa: BLE001 - any one cluster's failure is recorded; the others go on
+            log.exception("the consumer of Kafka cluster '%s' stopped", self.spec.name)
+            self.failed = f"consumer stopped: {type(exc).__name__}: {exc}"
+
+    def stop(self) -> None:
+        if self.ingestor is not None:
+            self.ingestor.stop()
+
+    def join(self, timeout: float = 30.0) -> None:
+        self.thread.join(timeout)
+
+
+class IngestProcess:
+    """What one ingest process consumes: every Kafka cluster some stream reads, each with its own
+    :class:`Ingestor` thread (own consumer group, commits, outage handling, lag). Clusters and streams are
+    re-read every ``ingest.refresh_interval_s``: a new cluster gets a consumer, a changed one (address,
+    credentials) is remade, one no stream reads any more is stopped and its status row removed. A cluster's
+    consumer that dies is restarted after a backoff (1 s doubling to 60 s) and its error shown in
+    ``ingest_status``; a cluster whose credentials cannot be decrypted, or that a stream names but that
+    does not exist, is reported there too. The other clusters go on regardless."""
+
+    def __init__(self, cfg: Config, session_factory, vault, *, on_commit=None):
+        self.cfg, self.session_factory, self.vault, self.on_commit = cfg, session_factory, vault, on_commit
+        self.name = consumer_name()
+        self.threads: dict[str, _ClusterThread] = {}
+        self._backoff: dict[str, tuple[float, float]] = {}  # cluster -> (retry at, next delay)
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self.threads.values():
+            t.stop()
+
+    def _make(self, spec: ClusterSpec) -> Ingestor:
+        return Ingestor(self.cfg, self.session_factory, cluster=spec, on_commit=self.on_commit)
+
+    def run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    self.refresh()
+                except Exception as exc:  # noqa: BLE001 - an outage or a bad row: next round tries again
+                    log.warning("could not re-read Kafka clusters (%s); trying again", first_line(exc))
+                self._stop.wait(self.cfg.ingest.refresh_interval_s)
+        finally:
+            for t in self.threads.values():
+                t.stop()
+            for t in self.threads.values():
+                t.join()
+            forget_consumer(self.session_factory, self.name)
+
+    def refresh(self) -> None:
+        with self.session_factory() as session:
+            specs, unreadable = load_clusters(session, self.cfg, self.vault)
+            used = {(alt.get("cluster") or DEFAULT) for alt in session.execute(
+                sa.select(models.Stream.altdata).where(models.Stream.altdata["topic"].isnot(None),
+                                                       models.Stream.altdata["format"].isnot(None))).scalars()}
+        now = time.monotonic()
+        for name in sorted(used):
+            t = self.threads.get(name)
+            spec = specs.get(name)
+            problem = unreadable.get(name) or (None if spec else "streams name this cluster, which does not exist")
+            if t is not None and (problem or t.fingerprint != spec.fingerprint()):
+                log.info("Kafka cluster '%s' changed; remaking its consumer", name)
+                self._retire(name)
+                t = None
+            if problem:
+                record_status(self.session_factory, self.name, name, error=problem, error_at=models.utcnow())
+                continue
+            if t is not None and not t.thread.is_alive():
+                self._retire(name)
+                delay = self._backoff.get(name, (0.0, 1.0))[1]
+                self._backoff[name] = (now + delay, min(delay * 2, 60.0))
+                log.warning("restarting the consumer of Kafka cluster '%s' in %.0f s", name, delay)
+                record_status(self.session_factory, self.name, name, error=t.failed or "consumer stopped",
+                              error_at=models.utcnow())
+                t = None
+            if t is None and now >= self._backoff.get(name, (0.0, 1.0))[0]:
+                self.threads[name] = _ClusterThread(spec, self._make)
+            elif t is not None and t.ingestor is not None and t.ingestor.stats.batches:
+                self._backoff.pop(name, None)  # it runs and writes: the next death starts the backoff again
+        for name in [n for n in self.threads if n not in used]:
+            self._retire(name)
+            forget_consumer(self.session_factory, self.name, name)
+        for name in [n for n in self._backoff if n not in used]:
+            del self._backoff[name]
+
+    def _retire(self, name: str) -> None:
+        t = self.threads.pop(name)
+        t.stop()
+        t.join()
+
+
 def _child(cfg: Config, on_commit=None) -> None:
-    """One ingest process: runs an Ingestor until SIGTERM (never an mp.Event: a child killed while
-    holding its lock would hang the parent's set() for ever)."""
+    """One ingest process: runs an :class:`IngestProcess` until SIGTERM (never an mp.Event: a child killed
+    while holding its lock would hang the parent's set() for ever)."""
     import signal
 
+    from broker.followup.vault import vault_from_config
     from broker.runtime import db
 
     logging.basicConfig(level=cfg.logging.level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
     engine = db.make_engine(cfg.database.url.get(), cfg)
-    ing = Ingestor(cfg, db.make_session_factory(engine), on_commit=on_commit)
+    proc = IngestProcess(cfg, db.make_session_factory(engine), vault_from_config(cfg), on_commit=on_commit)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    signal.signal(signal.SIGTERM, lambda signum, frame: ing.stop())
+    signal.signal(signal.SIGTERM, lambda signum, frame: proc.stop())
     try:
-        ing.run()
-        forget_consumer(ing.session_factory, ing.name)
+        proc.run()
     finally:
         engine.dispose()
 
 
-def forget_consumer(session_factory, name: str) -> None:
-    """Drop a consumer's status row (it stopped, or died and was noticed)."""
+def forget_consumer(session_factory, name: str, cluster: str | None = None) -> None:
+    """Drop a consumer's status rows (it stopped, or died and was noticed), or its row for one cluster."""
+    stmt = sa.delete(models.IngestStatus).where(models.IngestStatus.consumer == name)
+    if cluster is not None:
+        stmt = stmt.where(models.IngestStatus.cluster == cluster)
     try:
         with session_factory() as session, session.begin():
-            session.execute(sa.delete(models.IngestStatus).where(models.IngestStatus.consumer == name))
+            session.execute(stmt)
     except DBAPIError as exc:
         log.warning("could not remove the status of %s: %s", name, first_line(exc))
 
@@ -319,12 +537,14 @@ def start_processes(cfg: Config, n: int, on_commit=None) -> IngestSupervisor:
 
 
 def ingest_stats(session, stale_after_s: float) -> dict:
-    """Counters, the consumers that reported within ``stale_after_s`` and the failed-alert count."""
+    """Counters, the consumers that reported within ``stale_after_s`` (one row per process and cluster),
+    each cluster's consumers, lag and error, and the failed-alert count."""
     cutoff = models.utcnow() - timedelta(seconds=stale_after_s)
     consumers = [c.to_dict() for c in session.execute(
         sa.select(models.IngestStatus).where(models.IngestStatus.updated_at >= cutoff)
-        .order_by(models.IngestStatus.consumer)).scalars()]
+        .order_by(models.IngestStatus.consumer, models.IngestStatus.cluster)).scalars()]
     return {"counters": counters(session), "consumers": consumers,
+            "clusters": cluster_status(session, stale_after_s),
             "failed_alerts": session.execute(sa.select(sa.func.count()).select_from(models.FailedAlert)).scalar_one()}
 
 

@@ -9,9 +9,10 @@ The caller commits the transaction and only then the Kafka offsets.
 from __future__ import annotations
 
 import logging
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import sqlalchemy as sa
@@ -37,8 +38,8 @@ def _text(s: str, limit: int = 2000) -> str:
 
 def _failed_row(m: "Message", stream_id: int | None, error: str, now: datetime) -> dict:
     """A ``failed_alerts`` row: the message whole, where it came from, and why it failed."""
-    return dict(stream_id=stream_id, topic=m.topic, partition=m.partition, offset=m.offset, raw=m.value or b"",
-                error=_text(error), now=now)
+    return dict(stream_id=stream_id, cluster=m.cluster, topic=m.topic, partition=m.partition, offset=m.offset,
+                raw=m.value or b"", error=_text(error), now=now)
 
 
 def mjd_to_datetime(mjd: float) -> datetime:
@@ -72,6 +73,9 @@ class StreamInfo:
     score_classes: tuple[tuple[str, str], ...] = ()  # (score name, class name)
     taxonomy_classes: frozenset[str] = frozenset()
     rules: Rules = Rules({}, {})
+    cluster: str = "default"
+    # where a consumer group that has read nothing of a topic yet starts: "earliest", "latest", or a time
+    start: str | datetime = "earliest"
 
 
 @dataclass
@@ -83,6 +87,57 @@ class Message:
     offset: int
     value: bytes | None
     timestamp_ms: int | None = None
+    cluster: str = "default"
+
+
+# -- which stream a topic belongs to -----------------------------------------------------------------------
+
+DATE = "{date}"
+
+
+def subscription(topic: str, today: date) -> str:
+    """What a stream's ``altdata.topic`` subscribes to: a topic name as it is; a pattern (``^...``, a regular
+    expression, as librdkafka takes it) as it is; a name with ``{date}`` (ZTF's nightly
+    ``ztf_{date}_programid1``, as Kowalski subscribes) as the pattern of yesterday's and today's UTC dates
+    in YYYYMMDD, so that the end of a night is not dropped at midnight."""
+    if DATE not in topic:
+        return topic
+    days = "|".join((today - timedelta(days=d)).strftime("%Y%m%d") for d in (1, 0))
+    return "^" + f"({days})".join(part.replace(".", "\\.") for part in topic.split(DATE)) + "$"
+
+
+def is_pattern(topic: str) -> bool:
+    return topic.startswith("^")
+
+
+class StreamRoutes(dict):
+    """topic → :class:`StreamInfo` for one cluster: streams with a topic name, then those with a pattern
+    (the stream with the lowest id among those that match), each topic resolved once. ``subscription``:
+    what the consumer subscribes to."""
+
+    def __init__(self, exact: dict[str, StreamInfo], patterns: list[tuple[str, StreamInfo]]):
+        super().__init__(exact)
+        self.patterns = [(re.compile(p), s) for p, s in patterns]
+        self.subscription = sorted(exact) + sorted({p for p, _ in patterns})
+        self.misses: set[str] = set()
+
+    def __missing__(self, topic: str) -> StreamInfo:
+        if topic not in self.misses:
+            for regex, stream in self.patterns:
+                if regex.search(topic):
+                    self[topic] = stream
+                    return stream
+            self.misses.add(topic)
+        raise KeyError(topic)
+
+    def get(self, topic, default=None):
+        try:
+            return self[topic]
+        except KeyError:
+            return default
+
+    def by_id(self) -> dict[int, StreamInfo]:
+        return {s.id: s for s in list(self.values()) + [s for _, s in self.patterns]}
 
 
 @dataclass
@@ -113,9 +168,23 @@ def taxonomy_class_names(hierarchy: dict) -> set[str]:
     return out
 
 
-def load_streams(session: Session) -> dict[str, StreamInfo]:
-    """Streams with a topic and a format, with their filters compiled; keyed by topic."""
-    streams = session.execute(sa.select(models.Stream)).scalars().all()
+def parse_start(value) -> str | datetime:
+    """A stream's ``altdata.start``: "earliest" (the default), "latest", or an ISO date or time (UTC)."""
+    if value in (None, "earliest", "latest"):
+        return value or "earliest"
+    try:
+        t = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError("Invalid field 'altdata.start': must be \"earliest\", \"latest\" or an ISO date "
+                              "or time (UTC)", field="altdata.start") from None
+    return t.replace(tzinfo=None) - (t.utcoffset() or timedelta(0))
+
+
+def load_streams(session: Session, cluster: str | None = None, today: date | None = None) -> StreamRoutes:
+    """Streams with a topic and a format, with their filters compiled, keyed by topic: those of Kafka
+    cluster ``cluster`` (``altdata.cluster``; none named: "default"), or every stream."""
+    today = today or models.utcnow().date()
+    streams = session.execute(sa.select(models.Stream).order_by(models.Stream.id)).scalars().all()
     filters = session.execute(sa.select(models.Filter).order_by(models.Filter.id)).scalars().all()
     by_stream: dict[int, list[FilterInfo]] = defaultdict(list)
     for f in filters:
@@ -128,12 +197,20 @@ def load_streams(session: Session) -> dict[str, StreamInfo]:
     from broker.followup.default_rules import rules_by_trigger
 
     rules = Rules(*rules_by_trigger(session))
-    out = {}
+    exact: dict[str, StreamInfo] = {}
+    patterns: list[tuple[str, StreamInfo]] = []
     for s in streams:
         alt = s.altdata or {}
         topic, fmt = alt.get("topic"), alt.get("format")
         if not topic or not fmt:
             continue
+        if cluster is not None and (alt.get("cluster") or "default") != cluster:
+            continue
+        try:
+            start = parse_start(alt.get("start"))
+        except ValidationError:  # saved before the field was checked: read from the start, loudly
+            log.error("stream %d has an invalid altdata.start %r; reading from the earliest", s.id, alt.get("start"))
+            start = "earliest"
         cls = alt.get("classifications") or {}
         tax_id = cls.get("taxonomy_id")
         classes: frozenset[str] = frozenset()
@@ -142,11 +219,17 @@ def load_streams(session: Session) -> dict[str, StreamInfo]:
             classes = frozenset(taxonomy_class_names(tax.hierarchy)) if tax else frozenset()
             if tax is None:
                 tax_id = None
-        out[topic] = StreamInfo(
+        info = StreamInfo(
             s.id, s.name, topic, fmt, tuple(by_stream.get(s.id, ())), tax_id,
-            tuple(sorted((cls.get("scores") or {}).items())), classes, rules,
+            tuple(sorted((cls.get("scores") or {}).items())), classes, rules, alt.get("cluster") or "default",
+            start,
         )
-    return out
+        sub = subscription(topic, today)
+        if is_pattern(sub):
+            patterns.append((sub, info))
+        else:
+            exact.setdefault(topic, info)  # two streams on one topic: the older one reads it
+    return StreamRoutes(exact, patterns)
 
 
 # -- SQL -------------------------------------------------------------------------------------
@@ -236,9 +319,9 @@ _INSERT_DUPLICATES = sa.text("""
 """)
 
 _INSERT_FAILED = sa.text("""
-    INSERT INTO failed_alerts (stream_id, topic, partition, "offset", raw, error, created_at)
-    VALUES (:stream_id, :topic, :partition, :offset, :raw, :error, :now)
-    ON CONFLICT ON CONSTRAINT uq_failed_alerts_topic_partition_offset DO NOTHING
+    INSERT INTO failed_alerts (stream_id, cluster, topic, partition, "offset", raw, error, created_at)
+    VALUES (:stream_id, :cluster, :topic, :partition, :offset, :raw, :error, :now)
+    ON CONFLICT ON CONSTRAINT uq_failed_alerts_cluster_topic_partition_offset DO NOTHING
 """)
 
 _COUNTERS = sa.text("""

@@ -103,9 +103,16 @@ class LocalKafkaConfig:
 
 @dataclass(frozen=True)
 class KafkaConfig:
+    """The ``default`` cluster (streams that name no other); more clusters are managed through the API."""
+
     bootstrap_servers: str
     group_id: str
     local: LocalKafkaConfig
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: Secret | None = None
+    ssl_ca_location: str | None = None
 
 
 @dataclass(frozen=True)
@@ -298,6 +305,18 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("setting ingest.association_radius_arcsec must be positive")
     if cfg.logging.level.upper() not in _LOG_LEVELS:
         raise ConfigError(f"setting logging.level must be one of {sorted(_LOG_LEVELS)}")
+    k = cfg.kafka
+    if k.security_protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+        raise ConfigError("setting kafka.security_protocol must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
+    if k.security_protocol.startswith("SASL"):
+        if k.sasl_mechanism not in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
+            raise ConfigError("setting kafka.sasl_mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 with "
+                              f"{k.security_protocol} (OAuth clusters are added through /api/kafka_clusters)")
+        if k.sasl_username is None or k.sasl_password is None:
+            raise ConfigError("settings kafka.sasl_username and kafka.sasl_password are needed with "
+                              f"{k.security_protocol}")
+    if not k.group_id.strip():
+        raise ConfigError("setting kafka.group_id must not be empty")
     if cfg.database.url is not None and not cfg.database.url.get().startswith("postgresql"):
         raise ConfigError("setting database.url must be a postgresql:// URL (skybroker needs PostgreSQL)")
 

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -89,17 +90,75 @@ def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 60.0) -> 
         time.sleep(0.05)
 
 
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
+
+
+@dataclass(frozen=True)
+class ClientListener:
+    """A secured listener for clients, beside the PLAINTEXT one (which stays for the broker itself and for
+    admin tools): TLS, SASL, or SASL over TLS, as other people's clusters serve Kafka.
+
+    ``keystore_pem``: a PEM file with the broker's private key (PKCS#8, unencrypted) and its certificate
+    chain, for ``SSL``/``SASL_SSL``. ``users``: name → password, for PLAIN (in the listener's JAAS
+    configuration) and SCRAM (written into the metadata log when the storage is formatted). OAUTHBEARER
+    takes unsecured JWTs (``alg: none``, Kafka's default validator), as Kafka's own tests do."""
+
+    port: int
+    protocol: str = "SASL_SSL"  # SSL | SASL_PLAINTEXT | SASL_SSL
+    mechanism: str | None = "SCRAM-SHA-512"
+    keystore_pem: Path | None = None
+    users: dict = field(default_factory=dict)
+    name: str = "SECURE"
+
+    def __post_init__(self):
+        if self.protocol not in ("SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+            raise ValueError(f"listener protocol must be SSL, SASL_PLAINTEXT or SASL_SSL, not {self.protocol!r}")
+        if self.protocol.startswith("SASL") and self.mechanism not in SASL_MECHANISMS:
+            raise ValueError(f"listener mechanism must be one of {SASL_MECHANISMS}, not {self.mechanism!r}")
+        if self.protocol.endswith("SSL") and self.keystore_pem is None:
+            raise ValueError("an SSL listener needs keystore_pem")
+
+    def properties(self) -> dict[str, str]:
+        prefix = f"listener.name.{self.name.lower()}."
+        props = {}
+        if self.keystore_pem is not None:
+            props[prefix + "ssl.keystore.type"] = "PEM"
+            props[prefix + "ssl.keystore.location"] = str(self.keystore_pem)
+        if self.protocol.startswith("SASL"):
+            mech = self.mechanism
+            props[prefix + "sasl.enabled.mechanisms"] = mech
+            if mech == "PLAIN":
+                users = " ".join(f'user_{u}="{p}"' for u, p in self.users.items())
+                module = f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};"
+            elif mech.startswith("SCRAM"):
+                module = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            else:
+                module = ('org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required '
+                          'unsecuredLoginStringClaim_sub="broker";')
+            props[prefix + f"{mech.lower()}.sasl.jaas.config"] = module
+        return props
+
+    def format_args(self) -> list[str]:
+        """``kafka-storage format`` arguments that create this listener's SCRAM users."""
+        if not (self.mechanism or "").startswith("SCRAM"):
+            return []
+        return [arg for u, p in self.users.items()
+                for arg in ("--add-scram", f"{self.mechanism}=[name={u},password={p}]")]
+
+
 class LocalKafka:
     """One KRaft node (``process.roles=broker,controller``) on 127.0.0.1."""
 
     def __init__(self, *, version: str, data_dir: Path, cache_dir: Path, port: int = 9092,
-                 controller_port: int = 9093, heap: str = "512m"):
+                 controller_port: int = 9093, heap: str = "512m", listener: ClientListener | None = None):
+        """``listener``: a secured client listener besides the PLAINTEXT one on ``port``."""
         self.version = version
         self.data_dir = Path(data_dir)
         self.cache_dir = Path(cache_dir)
         self.port = port
         self.controller_port = controller_port
         self.heap = heap
+        self.listener = listener
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -110,16 +169,34 @@ class LocalKafka:
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
 
+    @property
+    def secure_bootstrap_servers(self) -> str:
+        """The secured client listener's address (``listener`` must be set)."""
+        if self.listener is None:
+            raise KafkaServiceError("this broker has no secured listener")
+        return f"127.0.0.1:{self.listener.port}"
+
     def _properties(self) -> Path:
+        listeners = [f"PLAINTEXT://127.0.0.1:{self.port}", f"CONTROLLER://127.0.0.1:{self.controller_port}"]
+        advertised = [f"PLAINTEXT://127.0.0.1:{self.port}"]
+        protocols = ["CONTROLLER:PLAINTEXT", "PLAINTEXT:PLAINTEXT"]
+        extra = {}
+        if self.listener is not None:
+            lst = self.listener
+            listeners.append(f"{lst.name}://127.0.0.1:{lst.port}")
+            advertised.append(f"{lst.name}://127.0.0.1:{lst.port}")
+            protocols.append(f"{lst.name}:{lst.protocol}")
+            extra = lst.properties()
         props = {
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "listeners": ",".join(listeners),
+            "advertised.listeners": ",".join(advertised),
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "listener.security.protocol.map": ",".join(protocols),
+            **extra,
             "log.dirs": str(self.data_dir / "kraft"),
             "num.partitions": "1",
             "offsets.topic.replication.factor": "1",
@@ -150,7 +227,8 @@ class LocalKafka:
         libs = fetch_kafka(self.version, self.cache_dir, progress)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for port in (self.port, self.controller_port):
+        ports = [self.port, self.controller_port] + ([self.listener.port] if self.listener else [])
+        for port in ports:
             if _port_open("127.0.0.1", port):
                 raise KafkaServiceError(
                     f"port {port} on 127.0.0.1 is already in use: is another Kafka running? "
@@ -163,7 +241,8 @@ class LocalKafka:
                 cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             progress(f"Formatting KRaft storage in {self.data_dir / 'kraft'}")
             proc = subprocess.run(
-                self._java(libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)),
+                self._java(libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
+                           *(self.listener.format_args() if self.listener else [])),
                 capture_output=True, text=True,
             )
             if proc.returncode != 0:

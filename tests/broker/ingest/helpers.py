@@ -81,3 +81,20 @@ def make_group_with_filter(owner, admin, stream_id: int, criteria=None, autosave
     r = owner.post("/api/filters", json=body)
     assert r.status_code == 200, r.text
     return gid, r.json()["data"]["id"]
+
+
+@contextmanager
+def running_process(cfg, session_factory):
+    """An :class:`IngestProcess` (every cluster its streams read) in a thread, as an ingest process runs it."""
+    from broker.followup.vault import vault_from_config
+    from broker.ingest.consumers import IngestProcess
+
+    proc = IngestProcess(cfg, session_factory, vault_from_config(cfg))
+    t = threading.Thread(target=proc.run, daemon=True)
+    t.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+        t.join(60)
+        assert not t.is_alive(), "the ingest process did not stop"

@@ -82,11 +82,14 @@ def test_a_process_that_keeps_dying_makes_the_supervisor_give_up(config):
 
 
 def test_skybroker_ingest_exits_non_zero_when_it_cannot_go_on(config, engine, kafka_bootstrap, tmp_path):
-    """A consumer configuration librdkafka refuses kills every process at start: the command gives up."""
-    cfg = replace(ingest_config(config, kafka_bootstrap), paths=replace(config.paths, data_dir=tmp_path))
+    """Every process dies at start (its data directory is a file, so the key that decrypts cluster
+    credentials cannot be kept there): the command gives up and exits non-zero."""
+    cfg = ingest_config(config, kafka_bootstrap)
+    not_a_dir = tmp_path / "data"
+    not_a_dir.write_text("a file, not a directory")
     env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False),
-           "KAFKA_BOOTSTRAP_SERVERS": cfg.kafka.bootstrap_servers, "SKYBROKER_KAFKA__GROUP_ID": "",
-           "SKYBROKER_PATHS__DATA_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+           "KAFKA_BOOTSTRAP_SERVERS": cfg.kafka.bootstrap_servers, "SKYBROKER_PATHS__DATA_DIR": str(not_a_dir),
+           "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "broker.runtime.cli", "ingest", "--processes", "1"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:

@@ -86,3 +86,22 @@ def test_cli_stops_at_start_naming_the_setting(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "missing setting server.host" in proc.stderr
+
+
+def test_default_cluster_security_is_checked_and_its_password_hidden():
+    """The configuration's Kafka cluster may use SASL (PLAIN/SCRAM) or TLS; what it needs is checked at start."""
+    with pytest.raises(ConfigError, match=r"kafka\.group_id must not be empty"):
+        load_config(REPO_CONFIG, env={"SKYBROKER_KAFKA__GROUP_ID": ""})
+    with pytest.raises(ConfigError, match=r"kafka\.security_protocol"):
+        load_config(REPO_CONFIG, env={"SKYBROKER_KAFKA__SECURITY_PROTOCOL": "KERBEROS"})
+    with pytest.raises(ConfigError, match=r"kafka\.sasl_mechanism"):
+        load_config(REPO_CONFIG, env={"SKYBROKER_KAFKA__SECURITY_PROTOCOL": "SASL_SSL"})
+    with pytest.raises(ConfigError, match=r"kafka\.sasl_username and kafka\.sasl_password"):
+        load_config(REPO_CONFIG, env={"SKYBROKER_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
+                                      "SKYBROKER_KAFKA__SASL_MECHANISM": "SCRAM-SHA-256"})
+    cfg = load_config(REPO_CONFIG, env={"SKYBROKER_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
+                                        "SKYBROKER_KAFKA__SASL_MECHANISM": "SCRAM-SHA-256",
+                                        "SKYBROKER_KAFKA__SASL_USERNAME": "reader",
+                                        "SKYBROKER_KAFKA__SASL_PASSWORD": "hunter22"})
+    assert cfg.kafka.sasl_password.get() == "hunter22"
+    assert "hunter22" not in repr(cfg)
