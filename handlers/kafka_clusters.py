@@ -15,7 +15,7 @@ FIELDS = {
                    minLength=1, maxLength=100),
     "bootstrap_servers": string("host:port[,host:port...]", minLength=1, maxLength=2000),
     "security_protocol": string("How to connect", enum=list(svc.PROTOCOLS)),
-    "sasl_mechanism": nullable(string("SASL mechanism (SASL_* protocols)", enum=list(svc.MECHANISMS))),
+    "sasl_mechanism": nullable(string("SASL mechanism (SASL_* protocols)", enum=[*svc.MECHANISMS, None])),
     "group_id": nullable(string("Consumer group on this cluster (null: the configuration's kafka.group_id)",
                                 minLength=1, maxLength=255)),
     "sasl_username": nullable(string("SASL user name (PLAIN, SCRAM)", maxLength=1000)),

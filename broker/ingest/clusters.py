@@ -65,9 +65,12 @@ GCN_TOPICS = {
 
 # client properties a cluster's "options" may not set: ours to manage (the commit discipline, identity,
 # security) or secret (those go in the encrypted fields)
-_MANAGED = re.compile(r"^(bootstrap\.servers|group\.id|client\.id|security\.protocol|sasl\..*|ssl\..*|https\..*|"
-                      r"enable\.auto\.(commit|offset\.store)|isolation\.level|.*(password|secret|jaas|key).*|"
-                      r".*_cb|logger|plugin\.library\.paths)$")
+# (sasl.kerberos.kinit.cmd and plugin.library.paths would even run programs on our machine). TLS tuning that is
+# not a file or a secret stays open.
+_MANAGED = re.compile(r"^(bootstrap\.servers|group\.id|client\.id|security\.protocol|sasl\..*|https\..*|"
+                      r"ssl\.(?!(endpoint\.identification\.algorithm|cipher\.suites|curves\.list|sigalgs\.list)$).*|"
+                      r"ssl_.*|enable\.auto\.(commit|offset\.store)|isolation\.level|"
+                      r".*(password|secret|jaas|key|cmd|path|location|file).*|.*_cb|on_.*|logger|opaque|debug)$")
 
 
 @dataclass
@@ -253,8 +256,9 @@ def check_spec(spec: ClusterSpec) -> None:
             if s.get(key) or x.get(key):
                 raise ValidationError(f"Invalid field '{key}': {proto} does not use TLS", field=key)
     if bool(s.get("ssl_certificate_pem")) != bool(x.get("ssl_key_pem")):
-        raise ValidationError("Invalid field 'ssl_key_pem': a client certificate and its key go together",
-                              field="ssl_key_pem" if s.get("ssl_certificate_pem") else "ssl_certificate_pem")
+        missing = "ssl_key_pem" if s.get("ssl_certificate_pem") else "ssl_certificate_pem"
+        raise ValidationError(f"Missing required field '{missing}': a client certificate and its key go together",
+                              field=missing)
     _check_pem(s, x)
     _check_options(s.get("options") or {})
 

@@ -173,8 +173,13 @@ class Ingestor:
             at_times = []
             for tp in fresh:
                 start = self.streams[tp.topic].start
-                if start == "latest":
-                    by_key[(tp.topic, tp.partition)].offset = OFFSET_END
+                if start == "latest":  # the end now, as a number: what arrives from here on is read
+                    try:
+                        end = consumer.get_watermark_offsets(tp, timeout=10)[1]
+                    except KafkaException as exc:
+                        log.warning("no end offset for %s (%s); reading from the end when it is known", tp, exc)
+                        end = OFFSET_END
+                    by_key[(tp.topic, tp.partition)].offset = end
                 else:
                     ms = int((start - datetime(1970, 1, 1)).total_seconds() * 1000)
                     at_times.append(TopicPartition(tp.topic, tp.partition, ms))

@@ -5,7 +5,9 @@ nothing."""
 
 import json
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
+
 
 from broker.ingest.replay import messages, publish
 
@@ -179,3 +181,34 @@ def test_a_cluster_taken_down_and_brought_back_loses_nothing(shared_dir, admin, 
                  what="the error cleared")
     assert consumed(engine, s_scram) == 30  # nothing read twice
     assert count(engine, "SELECT count(*) FROM failed_alerts WHERE stream_id=:s", s=s_scram) == 0
+
+
+def test_streams_start_where_they_say(shared_dir, admin, make_user, config, engine, session_factory,
+                                      kafka_bootstrap, make_topic):
+    """A consumer group that has read nothing of a topic starts at the stream's ``start``: the earliest offset
+    (default), the latest (what was there before is skipped), or the first message at or after a time."""
+    from confluent_kafka import Producer
+
+    owner = make_user()
+    t_latest, t_dated = make_topic(1), make_topic(1)
+    s_latest = make_stream(admin, t_latest, "ztf_avro", start="latest")
+    _, f_latest = make_group_with_filter(owner, admin, s_latest)
+    s_dated = make_stream(admin, t_dated, "ztf_avro", start="2025-06-01T00:00:00Z")
+    _, f_dated = make_group_with_filter(owner, admin, s_dated)
+    publish(kafka_bootstrap, t_latest, ztf(5, seed=11))  # before the group's first read: skipped
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    old_ms = int(datetime(2024, 1, 1, tzinfo=timezone.utc).timestamp() * 1000)
+    for i, payload in enumerate(ztf(7, seed=12)):
+        producer.produce(t_dated, payload, timestamp=old_ms if i < 3 else 0)  # 0: the time of sending
+    assert producer.flush(30) == 0
+
+    def assigned(topic):  # reported after the assignment, whose start offsets are then fixed
+        return count(engine, "SELECT count(*) FROM ingest_status WHERE lag ? :k", k=f"{topic}/0")
+
+    cfg = ingest_config(config, kafka_bootstrap)
+    with running_process(cfg, session_factory):
+        wait_for(lambda: passed(engine, f_dated) == 4, what="the messages from the start time on")
+        wait_for(lambda: assigned(t_latest), what="the latest-start topic assigned")
+        publish(kafka_bootstrap, t_latest, ztf(3, seed=13))
+        wait_for(lambda: passed(engine, f_latest) == 3, what="what came after the start")
+    assert consumed(engine, s_latest) == 3 and consumed(engine, s_dated) == 4
