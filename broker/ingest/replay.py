@@ -126,12 +126,14 @@ def messages(files: list[str], fmt: str, *, count: int | None = None, derive_new
         yield encode(packet, schema, fmt)
 
 
-def publish(bootstrap: str, topic: str, payloads, *, key_prefix: str = "") -> int:
-    """Produce every payload to ``topic``; wait for all deliveries; return how many."""
+def publish(cluster: str | dict, topic: str, payloads, *, key_prefix: str = "") -> int:
+    """Produce every payload to ``topic`` of ``cluster`` (bootstrap servers, or client properties with the
+    cluster's security); wait for all deliveries; return how many."""
     from confluent_kafka import Producer
 
     errors = []
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "compression.type": "lz4",
+    conf = {"bootstrap.servers": cluster} if isinstance(cluster, str) else dict(cluster)
+    producer = Producer({**conf, "linger.ms": 20, "compression.type": "lz4",
                          "message.max.bytes": 16 * 1024 * 1024, "enable.idempotence": True})
 
     def on_delivery(err, msg):

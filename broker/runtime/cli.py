@@ -226,6 +226,11 @@ def cmd_replay(cfg: Config, args) -> int:
     """Publish alert files to a stream's topic."""
     import models
 
+    import re
+
+    from broker.followup.vault import vault_from_config
+    from broker.ingest.clusters import DEFAULT, load_clusters
+    from broker.ingest.pipeline import is_pattern, subscription
     from broker.ingest.replay import messages, publish
 
     rt = Runtime(cfg)
@@ -240,9 +245,22 @@ def cmd_replay(cfg: Config, args) -> int:
         if not alt.get("topic") or not alt.get("format"):
             print(f"error: stream '{args.stream}' has no altdata.topic/format", file=sys.stderr)
             return 1
-        n = publish(cfg.kafka.bootstrap_servers, alt["topic"],
+        with session_factory() as session:
+            clusters, unreadable = load_clusters(session, cfg, vault_from_config(cfg))
+        name = alt.get("cluster") or DEFAULT
+        if name not in clusters:
+            print(f"error: stream '{args.stream}' reads Kafka cluster '{name}', which "
+                  f"{unreadable.get(name) or 'does not exist'}", file=sys.stderr)
+            return 1
+        topic = args.topic or alt["topic"]
+        sub = subscription(alt["topic"], models.utcnow().date())
+        if not (re.search(sub, topic) if is_pattern(sub) else topic == sub):
+            print(f"error: stream '{args.stream}' reads {sub!r}" + (f", not {topic!r}" if args.topic else
+                  ": name one of its topics with --topic"), file=sys.stderr)
+            return 1
+        n = publish(clusters[name].client_config(), topic,
                     messages(args.files, alt["format"], count=args.count, derive_new=args.derive))
-        print(f"published {n} alert(s) to {alt['topic']}")
+        print(f"published {n} alert(s) to {topic} on cluster '{name}'")
         return 0
     finally:
         rt.close()
@@ -442,6 +460,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--stream", required=True, help="stream name (its altdata gives topic and format)")
     rep.add_argument("--count", type=int, help="publish this many (cycling through the files)")
     rep.add_argument("--derive", action="store_true", help="give each copy new ids and a random position")
+    rep.add_argument("--topic", help="the topic, for a stream that reads a pattern or {date} names (on the "
+                                     "stream's cluster, with its credentials)")
     rep.set_defaults(func=cmd_replay)
 
     sim = sub.add_parser("simulate", help="simulators of remote services")

@@ -212,3 +212,40 @@ def test_streams_start_where_they_say(shared_dir, admin, make_user, config, engi
         publish(kafka_bootstrap, t_latest, ztf(3, seed=13))
         wait_for(lambda: passed(engine, f_latest) == 3, what="what came after the start")
     assert consumed(engine, s_latest) == 3 and consumed(engine, s_dated) == 4
+
+
+def test_replay_publishes_to_the_streams_own_cluster(shared_dir, admin, config, engine, kafka_bootstrap,
+                                                     scram_kafka):
+    """``skybroker replay`` publishes on the stream's cluster with its credentials (SCRAM over TLS here); a
+    stream that reads a pattern needs ``--topic``, one of the topics it matches."""
+    import os
+    import subprocess
+    import sys
+
+    from confluent_kafka import Consumer, TopicPartition
+
+    from .test_ingest import lsst_sample
+
+    scram_name, _ = scram_cluster(admin, scram_kafka)
+    tag = _tag()
+    make_stream(admin, f"^lsst_{tag}_.*$", "lsst_avro", cluster=scram_name)
+    env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False),
+           "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "SKYBROKER_PATHS__DATA_DIR": str(config.paths.data_dir)}
+
+    def replay(*extra):
+        return subprocess.run([sys.executable, "-m", "broker.runtime.cli", "replay", lsst_sample(), "--stream",
+                               f"stream-^lsst_{tag}_.*$", "--count", "4", "--derive", *extra],
+                              env=env, capture_output=True, text=True, timeout=120)
+
+    bad = replay()
+    assert bad.returncode == 1 and "--topic" in bad.stderr, bad.stderr
+    bad = replay("--topic", "elsewhere")
+    assert bad.returncode == 1 and "not 'elsewhere'" in bad.stderr, bad.stderr
+    ok = replay("--topic", f"lsst_{tag}_night1")
+    assert ok.returncode == 0, ok.stderr
+    assert f"published 4 alert(s) to lsst_{tag}_night1 on cluster '{scram_name}'" in ok.stdout
+    c = Consumer({"bootstrap.servers": scram_kafka.bootstrap_servers, "group.id": "probe"})
+    try:
+        assert c.get_watermark_offsets(TopicPartition(f"lsst_{tag}_night1", 0), timeout=10)[1] == 4
+    finally:
+        c.close()
