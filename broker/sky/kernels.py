@@ -45,12 +45,17 @@ def galactic(ra, dec):
 # -- pixels ------------------------------------------------------------------------------------------
 
 def uniq_to_order_ipix(uniq):
-    """NUNIQ → (order, nested ipix). ``uniq`` int64 array."""
+    """NUNIQ → (order, nested ipix), by integer bit operations only (exact to order 29, as ligo.skymap's
+    ``moc.uniq2nest``). ``uniq`` int64 array; NUNIQ = 4·4**order + ipix lies in [2**(2o+2), 2**(2o+4)), so the
+    order is (index of the highest set bit − 2) // 2."""
     uniq = np.asarray(uniq, dtype=np.int64)
-    order = (np.floor(np.log2(uniq)).astype(np.int64) - 2) // 2
-    # float64 log2 can round up just below a power of two (order 29): correct it with integer shifts
-    order -= (np.int64(4) << (2 * order)) > uniq
-    order += (np.int64(16) << (2 * order)) <= uniq
+    msb = np.zeros(uniq.shape, dtype=np.int64)
+    x = uniq.copy()
+    for s in (32, 16, 8, 4, 2, 1):
+        big = x >= (np.int64(1) << s)
+        msb += np.where(big, s, 0)
+        x = np.where(big, x >> s, x)
+    order = (msb - 2) >> 1
     ipix = uniq - (np.int64(4) << (2 * order))
     return order, ipix
 
@@ -228,3 +233,56 @@ def merge_uniform(order: int, ipix, columns):
     uniq = np.concatenate(out_uniq)
     srt = np.argsort(uniq, kind="stable")
     return uniq[srt], [np.concatenate(oc)[srt] for oc in out_cols]
+
+
+def compact_siblings(level: int, ipix, columns, small, stop: int = 0):
+    """Merge sibling tiles into their parents, level by level, from ``level`` up to ``stop``.
+
+    ``ipix``: sorted NESTED indices of tiles all at ``level``; ``columns``: per-tile arrays, the first being
+    the probability density [1/sr] (then distance layers); ``small``: per-tile booleans, the tail whose total
+    probability the caller has bounded. Four siblings become their parent when every column is equal in all
+    four (lossless, as ``ligo.skymap.bayestar.derasterize``), or when all four are small: the parent then has
+    the mean density (the same probability) and the other columns of its densest child, and is small.
+
+    Returns ``(uniq, columns)`` of the tiles finished below ``stop`` (unsorted) and ``(ipix, columns, small)``
+    of those that reached ``stop``, for the caller to merge further with tiles from elsewhere."""
+    ipix = np.asarray(ipix, dtype=np.int64)
+    cols = [np.asarray(c, dtype=np.float64) for c in columns]
+    small = np.asarray(small, dtype=bool)
+    done_uniq, done_cols = [], [[] for _ in cols]
+
+    def finish(lvl, keep):
+        done_uniq.append(order_ipix_to_uniq(np.full(int(np.count_nonzero(keep)), lvl), ipix[keep]))
+        for dc, c in zip(done_cols, cols):
+            dc.append(c[keep])
+
+    while level > stop and ipix.size >= 4:
+        n = ipix.size
+        first = np.flatnonzero((ipix[:n - 3] & 3) == 0)
+        first = first[ipix[first + 3] == ipix[first] + 3]  # four siblings, all present
+        if first.size == 0:
+            break
+        idx = first[:, None] + np.arange(4)
+        equal = np.ones(first.size, dtype=bool)
+        for c in cols:
+            equal &= np.all(c[idx] == c[idx[:, :1]], axis=1)
+        merge = equal | np.all(small[idx], axis=1)
+        if not merge.any():
+            break
+        groups = idx[merge]
+        member = np.zeros(n, dtype=bool)
+        member[groups.ravel()] = True
+        finish(level, ~member)
+        densest = groups[np.arange(len(groups)), np.argmax(cols[0][groups], axis=1)]
+        parent_cols = [cols[0][groups].mean(axis=1)] + [c[densest] for c in cols[1:]]
+        lossless = equal[merge]
+        parent_cols[0][lossless] = cols[0][groups[lossless, 0]]  # exactly the children's value
+        small = np.all(small[groups], axis=1)
+        ipix = ipix[groups[:, 0]] >> 2
+        cols = parent_cols
+        level -= 1
+    if level > stop:
+        finish(level, np.ones(ipix.size, dtype=bool))
+        ipix, cols, small = ipix[:0], [c[:0] for c in cols], small[:0]
+    uniq = np.concatenate(done_uniq) if done_uniq else np.zeros(0, dtype=np.int64)
+    return (uniq, [np.concatenate(dc) if dc else np.zeros(0) for dc in done_cols]), (ipix, cols, small)
