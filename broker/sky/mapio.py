@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import math
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -149,6 +150,8 @@ def _read_flat(fh, offset: int, row_dtype, nrows: int, colnames, meta: dict, tai
     ordering = str(meta.get("ORDERING", "RING")).upper()
     if ordering not in ("NESTED", "RING"):
         raise ValidationError(f"Invalid sky map: ORDERING {ordering!r} is neither NESTED nor RING", field="skymap")
+    if os.fstat(fh.fileno()).st_size < offset + nrows * row_dtype.itemsize:
+        raise ValidationError("Invalid sky map: the file is shorter than its table (truncated?)", field="skymap")
     order = nside.bit_length() - 1
     chunk = 4 ** min(order, CHUNK_ORDER)
     area = float(pixel_area_sr(order))
