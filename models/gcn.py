@@ -54,7 +54,8 @@ class GcnNotice(Base, Timestamped):
     notice_type: Mapped[str] = mapped_column(sa.String, nullable=False)  # e.g. LVC_PRELIMINARY, SWIFT_XRT_POSITION
     notice_format: Mapped[str] = mapped_column(sa.String, nullable=False)  # json | voevent | dictionary
     date: Mapped[datetime | None] = mapped_column(sa.DateTime)
-    content: Mapped[bytes] = mapped_column(sa.LargeBinary, nullable=False)
+    # deferred: loaded when read (an LVK notice carries its sky map), never by listings
+    content: Mapped[bytes] = mapped_column(sa.LargeBinary, nullable=False, deferred=True)
     stream: Mapped[str | None] = mapped_column(sa.String)  # mission, e.g. SWIFT, LVC, WXT
     has_localization: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False,
                                                    server_default="false")
@@ -74,16 +75,16 @@ class Localization(Base, Timestamped):
                                               nullable=False, index=True)
     localization_name: Mapped[str] = mapped_column(sa.String, nullable=False)
     # the map's arrays as little-endian int64 / float64 bytes (numpy tobytes): compact and fast for
-    # maps of millions of pixels
-    uniq: Mapped[bytes] = mapped_column(sa.LargeBinary, nullable=False)
-    probdensity: Mapped[bytes] = mapped_column(sa.LargeBinary, nullable=False)
-    distmu: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
-    distsigma: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
-    distnorm: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    # maps of millions of pixels; deferred: loaded only when the map is read, never by listings
+    uniq: Mapped[bytes] = mapped_column(sa.LargeBinary, nullable=False, deferred=True)
+    probdensity: Mapped[bytes] = mapped_column(sa.LargeBinary, nullable=False, deferred=True)
+    distmu: Mapped[bytes | None] = mapped_column(sa.LargeBinary, deferred=True)
+    distsigma: Mapped[bytes | None] = mapped_column(sa.LargeBinary, deferred=True)
+    distnorm: Mapped[bytes | None] = mapped_column(sa.LargeBinary, deferred=True)
     area_50: Mapped[float | None] = mapped_column(sa.Float)  # deg²
     area_90: Mapped[float | None] = mapped_column(sa.Float)
     notice_id: Mapped[int | None] = mapped_column(sa.ForeignKey("gcnnotices.id", ondelete="SET NULL"))
-    contour: Mapped[dict | None] = mapped_column(JSONB)  # SkyPortal's GeoJSON 50%/90% contours
+    contour: Mapped[dict | None] = mapped_column(JSONB, deferred=True)  # SkyPortal's GeoJSON 50%/90% contours
 
     event: Mapped[GcnEvent] = relationship(back_populates="localizations")
     tags: Mapped[list["LocalizationTag"]] = relationship(cascade="all, delete-orphan", passive_deletes=True,

@@ -86,7 +86,7 @@ def _notice_time(value, name: str) -> datetime:
     return whole_second(_utc(value, name))
 
 
-MIN_ERROR_DEG, MAX_ERROR_DEG = 1e-4, 180.0  # 0.36 arcsec .. the whole sky
+MIN_ERROR_DEG, MAX_ERROR_DEG = 1e-9, 180.0  # 3.6 µarcsec (1% of an order-29 pixel) .. the whole sky
 
 
 def _number(value, name: str) -> float:
@@ -135,11 +135,12 @@ def cone_skymap(ra, dec, error_deg, prefix: str = "") -> SkyMap:
     vec = hp.ang2vec(ra, dec, lonlat=True)
     radius = math.radians(min(4 * error_deg, 180.0))
     ipix = np.sort(hp.query_disc(nside, vec, radius, inclusive=False, nest=True))
-    if ipix.size == 0:  # cannot happen at 16 pixels per σ, but never a map without pixels
-        ipix = np.array([hp.vec2pix(nside, *vec, nest=True)], dtype=np.int64)
     ra_p, dec_p = hp.pix2ang(nside, ipix, nest=True, lonlat=True)
     d = K.angular_distance(ra_p, dec_p, ra, dec)
     dens = np.exp(-0.5 * (d / error_deg) ** 2)
+    if not dens.sum() > 0:  # a circle far below the finest pixel (order 29): the pixel that holds it
+        ipix = np.array([hp.vec2pix(nside, *vec, nest=True)], dtype=np.int64)
+        dens = np.ones(1)
     dens /= dens.sum() * K.pixel_area_sr(order)
     return SkyMap(K.order_ipix_to_uniq(order, ipix.astype(np.int64)), dens,
                   meta={"ra": ra, "dec": dec, "error": error_deg})
@@ -548,7 +549,16 @@ def parse_json_notice(notice: dict) -> ParsedNotice:
     else:
         ra, dec, err = notice.get("ra"), notice.get("dec"), notice.get("ra_dec_error")
     sm = name = None
-    if None not in (ra, dec, err):
+    if None not in (ra, dec, err) and isinstance(err, (list, tuple)):
+        # the GCN schema's ellipse: [semi-major, semi-minor, position angle] in degrees
+        if len(err) != 3:
+            raise ValidationError("Invalid ra_dec_error: an ellipse is [semi-major, semi-minor, position angle] "
+                                  "in degrees", field="ra_dec_error")
+        ra, dec = _number(ra, "ra"), _number(dec, "dec")
+        amaj, amin, phi = (_number(v, f"ra_dec_error[{i}]") for i, v in enumerate(err))
+        sm = ellipse_skymap(ra % 360, dec, amaj, amin, phi, prefix="ra_dec_error.")
+        name = f"{ra:.5f}_{dec:.5f}_{amaj:.5f}_{amin:.5f}_{phi:.5f}"
+    elif None not in (ra, dec, err):
         ra, dec, err = _number(ra, "ra"), _number(dec, "dec"), _number(err, "ra_dec_error")
         if err == 0:
             err = 0.001
