@@ -6,8 +6,9 @@ import sqlalchemy as sa
 import models
 from broker.sky import gcn as svc
 from broker.sky import summaries
+from broker.sky.pending import attach, is_pending
 from broker.errors import ValidationError
-from broker.validation import array, nullable, obj, string
+from broker.validation import array, integer, nullable, obj, string
 
 from .base import BaseHandler, Param, endpoint
 
@@ -38,6 +39,8 @@ LOCALIZATION_POST = obj({
     "distmu": nullable(NUMS), "distsigma": nullable(NUMS), "distnorm": nullable(NUMS),
     "ra": {"type": "number"}, "dec": {"type": "number"}, "error": {"type": "number", "exclusiveMinimum": 0},
     "fits": string("base64 FITS sky map (flat or multi-order, gzip too)"),
+    "notice_id": integer("Our addition: the notice whose map (pending at its URL) this is; without it, the "
+                         "event's pending notices whose URL's file has this localization_name"),
 }, required=("dateobs", "localization_name"))
 ALIAS_BODY = obj({"alias": string(minLength=1)}, required=("alias",))
 TAG_POST = obj({"dateobs": string(), "text": string(minLength=1)}, required=("dateobs", "text"))
@@ -154,8 +157,11 @@ class GcnEventHandler(BaseHandler):
                                          .where(models.Group.id.in_(parsed.group_ids))).scalars().all()
             event, notice = svc.store_notice(session, parsed, raw, user_id=self.principal.user_id,
                                              readable_group_ids=groups)
+            pending = notice is not None and is_pending(notice)
             return {"gcnevent_id": event.id, "dateobs": event.dateobs.isoformat(),
-                    "notice_id": None if notice is None else notice.id}
+                    "notice_id": None if notice is None else notice.id,
+                    # our addition: the notice's map is at a URL and not stored yet
+                    "localization_pending": pending, "skymap_url": notice.skymap_url if pending else None}
 
     @endpoint("Delete a GCN event", tags="gcn_events", acls=("Manage GCNs",))
     def delete(self, dateobs):
@@ -304,7 +310,8 @@ class SourcesInGcnHandler(BaseHandler):
 
 
 class LocalizationPostHandler(BaseHandler):
-    @endpoint("Our addition: add a localization to an event (multi-order arrays, a cone, or a FITS file)",
+    @endpoint("Our addition: add a localization to an event (multi-order arrays, a cone, or a FITS file); it "
+              "ends the wait for a map a notice points to (notice_id, or the URL's file name)",
               tags="localizations", acls=("Manage GCNs",), body=LOCALIZATION_POST)
     async def post(self):
         self.success(await self.blocking(self._add, self.body))
@@ -313,6 +320,7 @@ class LocalizationPostHandler(BaseHandler):
         with self.session() as session, session.begin():
             event = svc.find_event(session, b["dateobs"], self.principal, missing=ValidationError)
             loc = svc.add_localization(session, event, b["localization_name"], svc.skymap_from_body(b))
+            attach(session, event, loc, b.get("notice_id"))
             return {"localization_id": loc.id}
 
 

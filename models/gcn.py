@@ -61,6 +61,12 @@ class GcnNotice(Base, Timestamped):
                                                    server_default="false")
     localization_ingested: Mapped[bool] = mapped_column(sa.Boolean, nullable=False, default=False,
                                                         server_default="false")
+    # a map the notice points to by URL (pending until fetched or POSTed; broker/sky/pending.py): the URL,
+    # the last fetch error, how many tries, and when to try again
+    skymap_url: Mapped[str | None] = mapped_column(sa.Text)
+    skymap_error: Mapped[str | None] = mapped_column(sa.Text)
+    skymap_attempts: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0, server_default="0")
+    skymap_retry_at: Mapped[datetime | None] = mapped_column(sa.DateTime)
 
     event: Mapped[GcnEvent] = relationship(back_populates="notices")
     __private_columns__ = ("content",)
@@ -102,11 +108,17 @@ class LocalizationTile(Base):
     __tablename__ = "localizationtiles"
     id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
     localization_id: Mapped[int] = mapped_column(sa.ForeignKey("localizations.id", ondelete="CASCADE"),
-                                                 nullable=False, index=True)
-    healpix: Mapped[object] = mapped_column(healpix_alchemy.Tile, nullable=False, index=True)
+                                                 nullable=False)
+    # no index of its own: regions are read by (localization_id, cumprob), and an index on a million ranges
+    # per map made storing one take minutes
+    healpix: Mapped[object] = mapped_column(healpix_alchemy.Tile, nullable=False)
     probdensity: Mapped[float] = mapped_column(sa.Float, nullable=False)
     prob: Mapped[float] = mapped_column(sa.Float, nullable=False)  # probdensity × pixel area
     uniq: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
+    # the probability of this tile and every tile ranked before it (density, then UNIQ, descending)
+    cumprob: Mapped[float] = mapped_column(sa.Float, nullable=False)
+
+    __table_args__ = (sa.Index("ix_localizationtiles_localization_id_cumprob", "localization_id", "cumprob"),)
 
 
 class ObjLocalization(Base):

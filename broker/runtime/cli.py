@@ -127,9 +127,10 @@ def cmd_run(cfg: Config, args) -> int:
             ingest = start_processes(_with_url(cfg, rt.engine.url.render_as_string(hide_password=False)),
                                      cfg.ingest.processes)
         app = make_app(cfg, session_factory)
-        from broker.runtime.worker import FollowupWorker
+        from broker.runtime.worker import FollowupWorker, SkymapFetcher
 
         worker = FollowupWorker(app.followup, rt.engine, cfg.facilities.poll_interval_s).start()
+        skymaps = SkymapFetcher(session_factory, cfg.gcn.fetch_interval_s).start() if cfg.gcn.fetch_skymaps else None
         server = listen(app, cfg)
         api_children = None
         if cfg.server.processes > 1:  # more API processes on the same port, kept alive like ingestion
@@ -175,6 +176,8 @@ def cmd_run(cfg: Config, args) -> int:
         if api_children is not None:
             api_children.stop()
         worker.stop()
+        if skymaps is not None:
+            skymaps.stop()
         if simulator is not None:
             simulator()
         if ingest is not None:
@@ -285,23 +288,28 @@ def cmd_simulate(cfg: Config, args) -> int:
 
 
 def cmd_followup(cfg: Config, args) -> int:
-    """The follow-up worker alone: submits rule-made requests, polls facilities."""
+    """The follow-up worker alone: submits rule-made requests, polls facilities (and, with
+    gcn.fetch_skymaps, fetches the sky maps notices point to)."""
     from broker.runtime.app import default_facilities
     from broker.followup.vault import vault_from_config
     from broker.followup.requests import FollowupService
-    from broker.runtime.worker import FollowupWorker
+    from broker.runtime.worker import FollowupWorker, SkymapFetcher
 
     rt = Runtime(cfg)
     try:
         session_factory = rt.open_database()
         service = FollowupService(cfg, vault_from_config(cfg), default_facilities(cfg), session_factory)
         worker = FollowupWorker(service, rt.engine, cfg.facilities.poll_interval_s).start()
-        print("follow-up worker running; Ctrl-C to stop", flush=True)
+        skymaps = SkymapFetcher(session_factory, cfg.gcn.fetch_interval_s).start() if cfg.gcn.fetch_skymaps else None
+        print("follow-up worker running" + (" (and fetching pending sky maps)" if skymaps else "") +
+              "; Ctrl-C to stop", flush=True)
         done = threading.Event()
         signal.signal(signal.SIGINT, lambda s, f: done.set())
         signal.signal(signal.SIGTERM, lambda s, f: done.set())
         done.wait()
         worker.stop()
+        if skymaps is not None:
+            skymaps.stop()
         return 0
     finally:
         rt.close()

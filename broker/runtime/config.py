@@ -155,6 +155,14 @@ class FacilitiesConfig:
 
 
 @dataclass(frozen=True)
+class GcnConfig:
+    """Sky maps that notices point to by URL: fetched in the background when ``fetch_skymaps`` is on."""
+
+    fetch_skymaps: bool = False
+    fetch_interval_s: float = 30.0
+
+
+@dataclass(frozen=True)
 class PathsConfig:
     data_dir: Path
     cache_dir: Path
@@ -183,6 +191,7 @@ class Config:
     kafka: KafkaConfig
     ingest: IngestConfig
     facilities: FacilitiesConfig
+    gcn: GcnConfig
     paths: PathsConfig
     secrets: SecretsConfig
     admin: AdminConfig

@@ -86,3 +86,43 @@ class FollowupWorker:
                         self.service.submit_pending()
         finally:
             raw.close()
+
+
+class SkymapFetcher:
+    """Every ``interval_s``, fetches the sky maps notices point to by URL and that are still pending
+    (:func:`broker.sky.pending.fetch_pending`: each map in its own transaction, a failed one retried later
+    with backoff). Nothing ends the loop but :meth:`stop`: an outage or a bug in one round is logged and the
+    next round starts on time."""
+
+    def __init__(self, session_factory, interval_s: float, fetch=None):
+        self.session_factory = session_factory
+        self.interval_s = interval_s
+        self.fetch = fetch
+        self._stop = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.rounds = 0
+
+    def start(self) -> "SkymapFetcher":
+        self.thread = threading.Thread(target=self.run, name="skybroker-skymaps", daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+    def run(self) -> None:
+        from broker.sky.pending import fetch_pending
+
+        while not self._stop.is_set():
+            try:
+                fetch_pending(self.session_factory, self.fetch)
+            except Exception as exc:
+                if is_outage(exc):
+                    log.warning("sky-map fetcher lost the database (%s); next round in %.0f s", first_line(exc),
+                                self.interval_s)
+                else:
+                    log.exception("sky-map fetcher round failed; next round in %.0f s", self.interval_s)
+            self.rounds += 1
+            self._stop.wait(self.interval_s)

@@ -776,7 +776,8 @@ def store_notice(session: Session, parsed: ParsedNotice, raw: bytes | None, rece
         has_loc = parsed.skymap is not None or parsed.skymap_url is not None
         notice = N(dateobs=event.dateobs, ivorn=parsed.ivorn, notice_type=parsed.notice_type,
                    notice_format=parsed.notice_format, date=parsed.date or event.dateobs, content=raw,
-                   stream=parsed.stream, has_localization=has_loc, localization_ingested=False)
+                   stream=parsed.stream, has_localization=has_loc, localization_ingested=False,
+                   skymap_url=parsed.skymap_url if parsed.skymap is None else None)
         session.add(notice)
     session.flush()
     if parsed.skymap is not None:
@@ -844,16 +845,22 @@ def skymap_properties(sm: SkyMap, area_90: float) -> tuple[dict, list[str]]:
 
 
 def _write_tiles(session: Session, localization_id: int, sm: SkyMap) -> None:
+    """The map's tiles by COPY, each with its depth-29 range, probability and the cumulative probability at
+    its rank (the kernel's ranking: density, then UNIQ, descending), so a credible region is an index range
+    scan (``cumprob <= level``), the kernel's region tile for tile."""
     import io
 
     order, ipix = K.uniq_to_order_ipix(sm.uniq)
     shift = 2 * (29 - order)
     lo, hi = ipix << shift, (ipix + 1) << shift
     prob = sm.probdensity * K.pixel_area_sr(order)
-    buf = io.StringIO("".join([f'{localization_id},"[{a},{b})",{c!r},{d!r},{u}\n' for a, b, c, d, u in zip(
-        lo.tolist(), hi.tolist(), sm.probdensity.tolist(), prob.tolist(), sm.uniq.tolist())]))
+    ranked, cum_sorted, _ = K._ranked(sm.uniq, sm.probdensity)
+    cum = np.empty(len(ranked))
+    cum[ranked] = cum_sorted
+    buf = io.StringIO("".join([f'{localization_id},"[{a},{b})",{c!r},{d!r},{u},{e!r}\n' for a, b, c, d, u, e in zip(
+        lo.tolist(), hi.tolist(), sm.probdensity.tolist(), prob.tolist(), sm.uniq.tolist(), cum.tolist())]))
     with session.connection().connection.dbapi_connection.cursor() as cur:
-        cur.copy_expert("COPY localizationtiles (localization_id, healpix, probdensity, prob, uniq) "
+        cur.copy_expert("COPY localizationtiles (localization_id, healpix, probdensity, prob, uniq, cumprob) "
                         "FROM STDIN WITH (FORMAT csv)", buf)
 
 
@@ -883,16 +890,11 @@ def crossmatch_objects(session: Session, loc: models.Localization, sm: SkyMap, *
 
 
 def region_obj_ids(localization_id: int, cumprob: float) -> sa.Select:
-    """Objects inside the ``cumprob`` credible region, by a window sum over the tiles in SQL.
-
-    The tiles are ranked as the kernel ranks pixels (density, then UNIQ, descending) and their
-    probabilities summed in that order, so the region is the kernel's, object for object.
-    """
+    """Objects inside the ``cumprob`` credible region: the tiles whose cumulative probability (stored with
+    them, in the kernel's ranking) is within it, an index range scan, so the region is the kernel's, object
+    for object."""
     T = models.LocalizationTile
-    ranked = (sa.select(T.healpix, sa.func.sum(T.prob).over(
-        order_by=(T.probdensity.desc(), T.uniq.desc()), rows=(None, 0)).label("cum"))
-        .where(T.localization_id == localization_id).subquery())
-    region = sa.select(ranked.c.healpix).where(ranked.c.cum <= cumprob).subquery()
+    region = sa.select(T.healpix).where(T.localization_id == localization_id, T.cumprob <= cumprob).subquery()
     # bounds rather than range containment, so each tile is one B-tree range scan of objs.healpix
     return (sa.select(models.Obj.id)
             .join(region, sa.and_(models.Obj.healpix >= sa.func.lower(region.c.healpix),
@@ -1069,6 +1071,11 @@ def event_to_dict(event: models.GcnEvent, *, single: bool = True, notice_content
     out["localizations"] = sorted((localization_to_dict(loc, detail=single) for loc in event.localizations),
                                   key=lambda d: d["created_at"], reverse=True)
     out["gcn_triggers"] = [t.to_dict() for t in event.gcn_triggers]
+    # our addition: maps that notices point to and that are not stored yet (broker/sky/pending.py)
+    out["localizations_pending"] = [
+        {"notice_id": n.id, "url": n.skymap_url, "error": n.skymap_error, "attempts": n.skymap_attempts,
+         "next_attempt_at": n.skymap_retry_at.isoformat() if n.skymap_retry_at else None}
+        for n in event.notices if n.has_localization and not n.localization_ingested]
     if single:
         out["properties"] = sorted((p.to_dict() for p in event.gcn_properties), key=lambda d: d["created_at"],
                                    reverse=True)

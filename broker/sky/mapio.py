@@ -237,3 +237,28 @@ def write_moc_fits(sm: SkyMap, meta: dict) -> bytes:
     buf = io.BytesIO()
     Table(cols, meta={"ORDERING": "NUNIQ", **meta}).write(buf, format="fits")
     return buf.getvalue()
+
+
+def write_flat_fits(path, nside: int, ordering: str, block, columns=("PROB",), block_pixels: int = 1 << 20) -> None:
+    """Write a flat HEALPix map to a gzipped FITS file block by block, never holding it whole (an NSIDE-8192
+    map has 805 M pixels). ``block(start, stop)`` → {column: values of pixels start..stop} in ``ordering``'s
+    (NESTED or RING) numbering; columns are written as 32-bit floats (format E), one pixel per row."""
+    from astropy.io import fits
+
+    npix = 12 * nside * nside
+    hdr = fits.BinTableHDU.from_columns(fits.ColDefs([fits.Column(name=c, format="E") for c in columns]),
+                                        nrows=0).header
+    hdr["NAXIS2"] = npix
+    hdr["PIXTYPE"], hdr["ORDERING"], hdr["NSIDE"], hdr["INDXSCHM"] = "HEALPIX", ordering, nside, "IMPLICIT"
+    row = np.dtype([(c, ">f4") for c in columns])
+    with gzip.open(path, "wb", compresslevel=1) as out:
+        out.write(fits.PrimaryHDU().header.tostring().encode())
+        out.write(hdr.tostring().encode())
+        for start in range(0, npix, block_pixels):
+            stop = min(npix, start + block_pixels)
+            values = block(start, stop)
+            rec = np.empty(stop - start, dtype=row)
+            for c in columns:
+                rec[c] = values[c]
+            out.write(rec.tobytes())
+        out.write(b"\0" * (-(npix * row.itemsize) % 2880))

@@ -57,7 +57,8 @@ def test_swift_notices_join_by_trigger_and_keep_arcsecond_circles(admin):
         for xml in (xml1, xml2):
             r = admin.post("/api/gcn_event", json={"xml": xml})
             assert r.status_code == 200, r.text
-            assert set(r.json()["data"]) == {"gcnevent_id", "dateobs", "notice_id"}
+            assert set(r.json()["data"]) == {"gcnevent_id", "dateobs", "notice_id", "localization_pending", "skymap_url"}
+            assert r.json()["data"]["localization_pending"] is False  # a circle: stored at once
     ev = event(admin, dateobs)
     assert ev["dateobs"] == "2022-09-30T11:11:52"
     assert ev["trigger_id"] == "1125809"

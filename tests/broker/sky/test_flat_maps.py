@@ -10,8 +10,7 @@ import pytest
 from broker.errors import ValidationError
 from broker.sky import kernels as K
 from broker.sky.mapio import TAIL, read_fits
-
-from .flatfits import write_flat
+from broker.sky.mapio import write_flat_fits as write_flat
 
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "gcn"
 
