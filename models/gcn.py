@@ -103,22 +103,21 @@ class Localization(Base, Timestamped):
 
 
 class LocalizationTile(Base):
-    """One pixel of a localization as a depth-29 HEALPix range, with its probability and greedy rank."""
+    """One tile of a localization: its depth-29 HEALPix range, probability, and the probability of it and
+    every tile ranked before it (density, then UNIQ, descending: the kernel's ranking).
+
+    Written only by ``broker.sky.gcn._write_tiles`` (binary COPY), in the transaction that creates the
+    localization. The key (localization_id, cumprob, uniq) is the one index: a credible region is a range
+    scan of it. There is no foreign key: its per-row check was most of the cost of storing a map of a million
+    tiles; the rows go with their localization by the trigger ``localizations_delete_tiles`` (migration 0018)."""
 
     __tablename__ = "localizationtiles"
-    id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
-    localization_id: Mapped[int] = mapped_column(sa.ForeignKey("localizations.id", ondelete="CASCADE"),
-                                                 nullable=False)
-    # no index of its own: regions are read by (localization_id, cumprob), and an index on a million ranges
-    # per map made storing one take minutes
+    localization_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    cumprob: Mapped[float] = mapped_column(sa.Float, primary_key=True)
+    uniq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
     healpix: Mapped[object] = mapped_column(healpix_alchemy.Tile, nullable=False)
     probdensity: Mapped[float] = mapped_column(sa.Float, nullable=False)
     prob: Mapped[float] = mapped_column(sa.Float, nullable=False)  # probdensity × pixel area
-    uniq: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
-    # the probability of this tile and every tile ranked before it (density, then UNIQ, descending)
-    cumprob: Mapped[float] = mapped_column(sa.Float, nullable=False)
-
-    __table_args__ = (sa.Index("ix_localizationtiles_localization_id_cumprob", "localization_id", "cumprob"),)
 
 
 class ObjLocalization(Base):

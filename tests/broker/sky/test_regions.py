@@ -71,3 +71,27 @@ def test_listing_events_never_loads_maps(admin, engine, session_factory):
     text = "\n".join(statements)
     assert "localizations.uniq" not in text and "localizations.probdensity" not in text
     assert "gcnnotices.content" not in text
+
+
+def test_tiles_go_with_their_localization(admin, engine):
+    """Tiles have no foreign key (its per-row check was most of the cost of storing a large map): a trigger
+    deletes them with their localization, and with their event's."""
+    def tiles(loc_id):
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT count(*) FROM localizationtiles WHERE localization_id = :i"),
+                                {"i": loc_id}).scalar()
+
+    dateobs = "2026-11-21T03:04:05"
+    r = admin.post("/api/gcn_event", json={"dateobs": dateobs, "skymap": {"ra": 10.0, "dec": 5.0, "error": 1.0}})
+    assert r.status_code == 200, r.text
+    r = admin.post("/api/localization", json={"dateobs": dateobs, "localization_name": "second", "ra": 11.0,
+                                               "dec": 5.0, "error": 0.5})
+    assert r.status_code == 200, r.text
+    second = r.json()["data"]["localization_id"]
+    ev = admin.get(f"/api/gcn_event/{dateobs}").json()["data"]
+    first = next(loc["id"] for loc in ev["localizations"] if loc["id"] != second)
+    assert tiles(first) > 0 and tiles(second) > 0
+    assert admin.delete(f"/api/localization/{dateobs}/name/second").status_code == 200
+    assert tiles(second) == 0 and tiles(first) > 0
+    assert admin.delete(f"/api/gcn_event/{dateobs}").status_code == 200
+    assert tiles(first) == 0
