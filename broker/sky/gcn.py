@@ -802,7 +802,7 @@ def add_localization(session: Session, event: models.GcnEvent, name: str, sm: Sk
         raise ValidationError(f"Event {event.dateobs.isoformat()} already has a localization named '{name}'",
                               field="localization_name")
     sm.validate()
-    a50, a90 = K.credible_region_area(sm.uniq, sm.probdensity, [0.5, 0.9])
+    a50, a90 = K.credible_region_area(sm.uniq, sm.probdensity, [0.5, 0.9], sm.ranking())
 
     def raw(a, dt):
         return None if a is None else np.ascontiguousarray(a, dtype=dt).tobytes()
@@ -830,7 +830,7 @@ def skymap_properties(sm: SkyMap, area_90: float) -> tuple[dict, list[str]]:
     if math.isfinite(area_90):
         props["area_90"] = area_90
         tags += [f"< {t} sq. deg." for t in (200, 500, 1000) if area_90 < t]
-    p500 = float(K.area_probability(sm.uniq, sm.probdensity, [500.0])[0])
+    p500 = float(K.area_probability(sm.uniq, sm.probdensity, [500.0], sm.ranking())[0])
     if math.isfinite(p500):
         props["probability_500"] = p500
         if p500 >= 0.9:
@@ -868,7 +868,7 @@ def _write_tiles(session: Session, localization_id: int, sm: SkyMap) -> None:
 
     order, ipix = K.uniq_to_order_ipix(sm.uniq)
     shift = 2 * (29 - order)
-    ranked, cum_sorted, _ = K._ranked(sm.uniq, sm.probdensity)
+    ranked, cum_sorted, _ = sm.ranking()
     rows = np.empty(len(sm.uniq), dtype=_TILE_ROW)
     rows["nfields"] = 6
     rows["len_loc"], rows["localization_id"] = 4, localization_id
@@ -934,7 +934,7 @@ def stored_skymap(loc: models.Localization) -> SkyMap:
 
 def contours(sm: SkyMap, levels=(0.5, 0.9)) -> dict[str, list[int]]:
     """The credible regions of ``levels`` as MOCs: {"50%": sorted UNIQ pixels, ...}."""
-    credible = K.moc_credible_levels(sm.uniq, sm.probdensity)
+    credible = K.moc_credible_levels(sm.uniq, sm.probdensity, sm.ranking())
     return {f"{int(x * 100)}%": np.sort(sm.uniq[credible <= x]).tolist() for x in levels}
 
 
@@ -956,7 +956,7 @@ def geojson_contour(sm: SkyMap, levels=(50, 90)) -> dict:
     import contourpy
 
     ra0, dec0 = posterior_max(sm)
-    cl = K.moc_credible_levels(sm.uniq, sm.probdensity) * 100
+    cl = K.moc_credible_levels(sm.uniq, sm.probdensity, sm.ranking()) * 100
     order, ipix = K.uniq_to_order_ipix(sm.uniq)
     inside = cl <= max(levels) + 5
     if not inside.any():

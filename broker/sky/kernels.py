@@ -108,9 +108,10 @@ def _ranked(uniq, probdensity):
     return order, np.cumsum(dens[order] * area_sr), np.cumsum(area_sr) * SR_TO_DEG2
 
 
-def moc_credible_levels(uniq, probdensity):
-    """Credible level of every pixel of a multi-order map (in the input order)."""
-    order, cumprob, _ = _ranked(uniq, probdensity)
+def moc_credible_levels(uniq, probdensity, ranked=None):
+    """Credible level of every pixel of a multi-order map (in the input order). ``ranked``: the map's
+    ``_ranked`` if already computed (a map of a million tiles takes 0.1 s to rank)."""
+    order, cumprob, _ = ranked or _ranked(uniq, probdensity)
     out = np.empty(len(order))
     out[order] = cumprob
     return out
@@ -120,15 +121,15 @@ def _interp_from_zero(x, xp, fp, right):
     return np.interp(x, np.concatenate(([0.0], xp)), np.concatenate(([0.0], fp)), right=right)
 
 
-def credible_region_area(uniq, probdensity, levels):
+def credible_region_area(uniq, probdensity, levels, ranked=None):
     """Area [deg²] of the credible region(s) at ``levels`` (e.g. 0.5, 0.9), interpolated between pixels."""
-    _, cumprob, cumarea = _ranked(uniq, probdensity)
+    _, cumprob, cumarea = ranked or _ranked(uniq, probdensity)
     return _interp_from_zero(np.asarray(levels, dtype=np.float64), cumprob, cumarea, right=FULL_SKY_DEG2)
 
 
-def area_probability(uniq, probdensity, areas_deg2):
+def area_probability(uniq, probdensity, areas_deg2, ranked=None):
     """Probability enclosed by the most probable ``areas_deg2`` of the map."""
-    _, cumprob, cumarea = _ranked(uniq, probdensity)
+    _, cumprob, cumarea = ranked or _ranked(uniq, probdensity)
     return _interp_from_zero(np.asarray(areas_deg2, dtype=np.float64), cumarea, cumprob, right=1.0)
 
 
