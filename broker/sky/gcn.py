@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
 import math
 import re
@@ -41,6 +42,7 @@ import models
 from broker.sky import kernels as K
 from broker.errors import NotFound, ValidationError
 from broker.sky.mapio import SkyMap, read_fits
+from broker.runtime.db import register_staging
 
 RECENT_DAYS = 7.0  # new alerts are crossmatched against localizations of events this recent
 
@@ -804,15 +806,11 @@ def add_localization(session: Session, event: models.GcnEvent, name: str, sm: Sk
     sm.validate()
     a50, a90 = K.credible_region_area(sm.uniq, sm.probdensity, [0.5, 0.9], sm.ranking())
 
-    def raw(a, dt):
-        return None if a is None else np.ascontiguousarray(a, dtype=dt).tobytes()
-
-    loc = L(dateobs=event.dateobs, localization_name=name, uniq=raw(sm.uniq, "<i8"),
-            probdensity=raw(sm.probdensity, "<f8"), distmu=raw(sm.distmu, "<f8"),
-            distsigma=raw(sm.distsigma, "<f8"), distnorm=raw(sm.distnorm, "<f8"),
+    loc = L(dateobs=event.dateobs, localization_name=name, uniq=b"", probdensity=b"",
             area_50=float(a50), area_90=float(a90), notice_id=notice_id, contour=geojson_contour(sm))
     session.add(loc)
     session.flush()
+    _write_arrays(session, loc, sm)
     props, loc_tags = skymap_properties(sm, float(a90))
     props.update(properties or {})
     session.add(models.LocalizationProperty(localization_id=loc.id, data=props))
@@ -859,31 +857,87 @@ _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x0
 _COPY_TRAILER = b"\xff\xff"
 
 
-def _write_tiles(session: Session, localization_id: int, sm: SkyMap) -> None:
-    """The map's tiles by binary COPY (built as one numpy array: no per-row Python), each with its depth-29
-    range, probability and the cumulative probability at its rank (the kernel's ranking: density, then
-    UNIQ, descending), so a credible region is an index range scan (``cumprob <= level``), the kernel's
-    region tile for tile."""
-    import io
+_ARRAYS_DDL = ("CREATE TEMP TABLE IF NOT EXISTS localization_arrays_staging (uniq bytea STORAGE EXTERNAL, "
+               "probdensity bytea STORAGE EXTERNAL, distmu bytea STORAGE EXTERNAL, distsigma bytea STORAGE EXTERNAL, "
+               "distnorm bytea STORAGE EXTERNAL) ON COMMIT DELETE ROWS")
+_ARRAYS = ("uniq", "probdensity", "distmu", "distsigma", "distnorm")
+register_staging("localization_arrays_staging", _ARRAYS_DDL)
 
-    order, ipix = K.uniq_to_order_ipix(sm.uniq)
-    shift = 2 * (29 - order)
-    ranked, cum_sorted, _ = sm.ranking()
-    rows = np.empty(len(sm.uniq), dtype=_TILE_ROW)
-    rows["nfields"] = 6
-    rows["len_loc"], rows["localization_id"] = 4, localization_id
-    rows["len_range"], rows["flags"] = 1 + 12 + 12, 0x02  # RANGE_LB_INC: [lo, hi)
-    rows["len_lo"], rows["lo"] = 8, ipix << shift
-    rows["len_hi"], rows["hi"] = 8, (ipix + 1) << shift
-    rows["len_dens"], rows["probdensity"] = 8, sm.probdensity
-    rows["len_prob"], rows["prob"] = 8, sm.probdensity * K.pixel_area_sr(order)
-    rows["len_uniq"], rows["uniq"] = 8, sm.uniq
-    rows["len_cum"] = 8
-    rows["cumprob"][ranked] = cum_sorted
-    buf = io.BytesIO(_COPY_HEADER + rows.tobytes() + _COPY_TRAILER)
+
+def _write_arrays(session: Session, loc: models.Localization, sm: SkyMap) -> None:
+    """The map's arrays into its localization row as little-endian bytes, sent by binary COPY (as they
+    are: a bound bytea parameter travels hex-escaped, twice the size, and took seconds for a large map)."""
+    fields = [None if getattr(sm, k) is None else
+              np.ascontiguousarray(getattr(sm, k), dtype="<i8" if k == "uniq" else "<f8").tobytes() for k in _ARRAYS]
+    row = [len(_ARRAYS).to_bytes(2, "big")]
+    for f in fields:
+        row.append((-1).to_bytes(4, "big", signed=True) if f is None else len(f).to_bytes(4, "big") + f)
+    buf = io.BytesIO(_COPY_HEADER + b"".join(row) + _COPY_TRAILER)
+    fairy = session.connection().connection
+    with fairy.dbapi_connection.cursor() as cur:
+        if "localization_arrays_staging" not in fairy.info.get("staging", ()):
+            cur.execute(_ARRAYS_DDL)
+        cur.execute("DELETE FROM localization_arrays_staging")
+        cur.copy_expert("COPY localization_arrays_staging FROM STDIN WITH (FORMAT binary)", buf)
+        cur.execute("UPDATE localizations l SET " + ", ".join(f"{k} = a.{k}" for k in _ARRAYS) +
+                    " FROM localization_arrays_staging a WHERE l.id = %s", (loc.id,))
+    session.expire(loc, list(_ARRAYS))
+
+
+class _TileRows(io.RawIOBase):
+    """The COPY stream of a map's tiles, made ``_TILE_BLOCK`` rows at a time as PostgreSQL reads it (a map
+    of millions of tiles is never held as one buffer)."""
+
+    def __init__(self, localization_id: int, sm: SkyMap):
+        self.localization_id, self.sm = localization_id, sm
+        # in rank order: the key (localization_id, cumprob, uniq) then grows row by row, so its B-tree is
+        # only ever appended to (in UNIQ order, every row landed on a random page: 3x slower)
+        self.ranked, self.cum, _ = sm.ranking()
+        self.pending = _COPY_HEADER
+        self.next = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def _block(self) -> bytes:
+        a, b = self.next, min(self.next + _TILE_BLOCK, len(self.sm.uniq))
+        self.next = b
+        take = self.ranked[a:b]
+        uniq, dens = self.sm.uniq[take], self.sm.probdensity[take]
+        order, ipix = K.uniq_to_order_ipix(uniq)
+        shift = 2 * (29 - order)
+        rows = np.empty(b - a, dtype=_TILE_ROW)
+        rows["nfields"] = 6
+        rows["len_loc"], rows["localization_id"] = 4, self.localization_id
+        rows["len_range"], rows["flags"] = 1 + 12 + 12, 0x02  # RANGE_LB_INC: [lo, hi)
+        rows["len_lo"], rows["lo"] = 8, ipix << shift
+        rows["len_hi"], rows["hi"] = 8, (ipix + 1) << shift
+        rows["len_dens"], rows["probdensity"] = 8, dens
+        rows["len_prob"], rows["prob"] = 8, dens * K.pixel_area_sr(order)
+        rows["len_uniq"], rows["uniq"] = 8, uniq
+        rows["len_cum"], rows["cumprob"] = 8, self.cum[a:b]
+        return rows.tobytes() + (_COPY_TRAILER if b == len(self.sm.uniq) else b"")
+
+    def read(self, size: int = -1) -> bytes:
+        while not self.pending and self.next < len(self.sm.uniq):
+            self.pending = self._block()
+        if size is None or size < 0:
+            size = len(self.pending)
+        out, self.pending = self.pending[:size], self.pending[size:]
+        return out
+
+
+_TILE_BLOCK = 1 << 16
+
+
+def _write_tiles(session: Session, localization_id: int, sm: SkyMap) -> None:
+    """The map's tiles by binary COPY (made by numpy a block at a time: no per-row Python, no whole-map
+    buffer), each with its depth-29 range, probability and the cumulative probability at its rank (the
+    kernel's ranking: density, then UNIQ, descending), so a credible region is an index range scan
+    (``cumprob <= level``), the kernel's region tile for tile."""
     with session.connection().connection.dbapi_connection.cursor() as cur:
         cur.copy_expert("COPY localizationtiles (localization_id, healpix, probdensity, prob, uniq, cumprob) "
-                        "FROM STDIN WITH (FORMAT binary)", buf)
+                        "FROM STDIN WITH (FORMAT binary)", _TileRows(localization_id, sm), size=1 << 20)
 
 
 def crossmatch_objects(session: Session, loc: models.Localization, sm: SkyMap, *, since: datetime | None = None,

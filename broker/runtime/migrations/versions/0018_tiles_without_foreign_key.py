@@ -33,9 +33,14 @@ def upgrade() -> None:
         CREATE TRIGGER localizations_delete_tiles AFTER DELETE ON localizations
         FOR EACH ROW EXECUTE FUNCTION localizations_delete_tiles()
     """)
+    # a map's arrays are float64/int64 bytes that do not compress: stored as they are (no pglz attempt)
+    for col in ('uniq', 'probdensity', 'distmu', 'distsigma', 'distnorm'):
+        op.execute(f"ALTER TABLE localizations ALTER COLUMN {col} SET STORAGE EXTERNAL")
 
 
 def downgrade() -> None:
+    for col in ('uniq', 'probdensity', 'distmu', 'distsigma', 'distnorm'):
+        op.execute(f"ALTER TABLE localizations ALTER COLUMN {col} SET STORAGE EXTENDED")
     op.execute("DROP TRIGGER localizations_delete_tiles ON localizations")
     op.execute("DROP FUNCTION localizations_delete_tiles()")
     op.drop_constraint('pk_localizationtiles', 'localizationtiles', type_='primary')
