@@ -60,9 +60,11 @@ def main() -> int:
                     help="objects for the SQL credible-region query (0: skip)")
     ap.add_argument("--real-size", action="store_true", help="the real-size section instead (see above)")
     ap.add_argument("--nsides", default="1024,2048,4096", help="NSIDEs of the real-size section")
+    ap.add_argument("--ligo-max-nside", type=int, default=2048,
+                    help="run ligo.skymap's side up to this NSIDE (it needs ~5 GB at 2048, ~4x that at 4096)")
     args = ap.parse_args()
     if args.real_size:
-        return real_size([int(n) for n in args.nsides.split(",")], args.sql_objects)
+        return real_size([int(n) for n in args.nsides.split(",")], args.sql_objects, args.ligo_max_nside)
     from astropy.coordinates import SkyCoord
     from astropy.table import Table
     from ligo.skymap.postprocess.crossmatch import crossmatch
@@ -244,7 +246,7 @@ def _run(code: str) -> list[float]:
     return [float(x) for x in out.stdout.split()]
 
 
-def real_size(nsides: list[int], n_objects: int) -> int:
+def real_size(nsides: list[int], n_objects: int, ligo_max_nside: int = 2048) -> int:
     import datetime
     import io
     import statistics
@@ -293,7 +295,8 @@ def real_size(nsides: list[int], n_objects: int) -> int:
                 write_flat_fits(path, nside, ordering, _posterior_block(nside, ordering == "NESTED"),
                                 block_pixels=1 << 22)
                 tiles, t_read, t_up, mb = _run(_UPLOAD.format(repo=repo, url=url, path=str(path), name=name))
-                l_tiles, t_ligo, l_mb = _run(_LIGO.format(path=str(path)))
+                l_tiles, t_ligo, l_mb = (_run(_LIGO.format(path=str(path))) if nside <= ligo_max_nside
+                                         else (float("nan"),) * 3)
                 with sf() as session:
                     loc_id = session.execute(sa.select(models.Localization.id).where(
                         models.Localization.localization_name == name)).scalar_one()
@@ -306,7 +309,7 @@ def real_size(nsides: list[int], n_objects: int) -> int:
                         t = time.perf_counter()
                         n_in = conn.execute(stmt).scalar()
                         times.append(time.perf_counter() - t)
-                print(f"{name:<22} {int(tiles):>9} {t_read:>7.1f} {t_up:>9.1f} {mb:>8.0f} | {int(l_tiles):>10} "
+                print(f"{name:<22} {int(tiles):>9} {t_read:>7.1f} {t_up:>9.1f} {mb:>8.0f} | {l_tiles:>10.0f} "
                       f"{t_ligo:>7.1f} {l_mb:>8.0f} | {statistics.median(times):>11.3f} {n_in:>8}", flush=True)
                 path.unlink()
         # cone notices (Einstein Probe, Swift), parsed and stored
