@@ -127,5 +127,5 @@ def test_poison_gcn_notices_fail_alone(admin, config, engine, session_factory, k
     errors = failed(engine, kafka_topic)
     assert set(errors) == {1, 3, 5, 7, 9, 11}
     assert "Error2Radius" in errors[1]
-    assert "Invalid error: must be 0.0001 to 180 deg" in errors[3] and "Invalid ra: not a number" in errors[5]
+    assert "Invalid error: must be 1e-09 to 180 deg" in errors[3] and "Invalid ra: not a number" in errors[5]
     assert all(e.startswith("bad GCN notice") for e in errors.values())
