@@ -22,6 +22,7 @@ import argparse
 import base64
 import json
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -129,7 +130,8 @@ def sql_region(sm, n_objects: int) -> None:
     from models.objects import healpix_index
 
     cfg = load_config(env={})
-    pg = db.EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="skybroker-bench-")) / "pgdata")
+    work = Path(tempfile.mkdtemp(prefix="skybroker-bench-"))
+    pg = db.EmbeddedPostgres(work / "pgdata")
     try:
         engine = db.make_engine(pg.start(), cfg)
         db.upgrade(engine, cfg.admin.sitewide_group)
@@ -181,6 +183,7 @@ def sql_region(sm, n_objects: int) -> None:
               f"{'MET' if statistics.median(times) < 1 else 'NOT MET'}")
     finally:
         pg.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 # -- real sizes ----------------------------------------------------------------------------------------------
@@ -335,6 +338,7 @@ def real_size(nsides: list[int], n_objects: int, ligo_max_nside: int = 2048) -> 
               f"p50 {statistics.median(times) * 1000:.0f} ms (target < 100 ms)")
     finally:
         pg.stop()
+        shutil.rmtree(work, ignore_errors=True)  # the database and the maps: gigabytes
     return 0
 
 
