@@ -22,6 +22,9 @@ ALTDATA = nullable({
         "format": {"type": "string", "enum": ["ztf_avro", "lsst_avro", "json", "gcn"]},
         "cluster": {"type": "string", "minLength": 1, "maxLength": 100,
                     "description": "Name of the Kafka cluster to read from (/api/kafka_clusters)"},
+        "partitions": {"type": "integer", "minimum": 1, "maximum": 1000,
+                       "description": "Partitions of the topic when skybroker creates it (default "
+                                      "kafka.topic_partitions)"},
         "start": {"type": "string", "minLength": 1, "maxLength": 40,
                   "description": "Where the consumer group starts on a topic it has not read yet: 'earliest' "
                                  "(default), 'latest', or an ISO date or time (UTC)"},

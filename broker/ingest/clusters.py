@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -29,7 +30,7 @@ from sqlalchemy.orm import Session
 import models
 
 from broker.access.auth import Principal
-from broker.errors import Conflict, ValidationError
+from broker.errors import BrokerError, Conflict, ValidationError
 from broker.followup.vault import CredentialsUnreadable, Vault
 from broker.runtime.config import Config
 
@@ -176,6 +177,37 @@ def load_clusters(session: Session, cfg: Config, vault: Vault) -> tuple[dict[str
         except CredentialsUnreadable as exc:
             errors[row.name] = exc.message
     return out, errors
+
+
+class TopicError(BrokerError):
+    """A topic could not be looked up or created on its cluster (503: the cluster's side)."""
+
+    status = 503
+
+
+def ensure_topic(spec: ClusterSpec, topic: str, partitions: int, timeout: float = 30.0) -> tuple[int, bool]:
+    """Create ``topic`` on the cluster with ``partitions`` partitions (the broker's replication default) unless
+    it exists; returns (its partitions, whether it was created now)."""
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({**spec.client_config(), "logger": logging.getLogger("skybroker.kafka"), "log_level": 2})
+    try:
+        # every topic's metadata: asking for this one by name would make a broker that auto-creates topics
+        # create it, with its own default partitions
+        md = admin.list_topics(timeout=timeout).topics.get(topic)
+        if md is not None and md.error is None:
+            return len(md.partitions), False
+        fut = admin.create_topics([NewTopic(topic, num_partitions=partitions)], request_timeout=timeout)[topic]
+        try:
+            fut.result(timeout)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # made meanwhile by someone else: fine
+                raise
+            return len(admin.list_topics(timeout=timeout).topics[topic].partitions), False
+        return partitions, True
+    except KafkaException as exc:
+        raise TopicError(f"cannot create topic {topic} on Kafka cluster '{spec.name}': {exc.args[0].str()}") from None
 
 
 # -- the API (our addition): admins manage clusters --------------------------------------------------------

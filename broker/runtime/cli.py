@@ -61,7 +61,7 @@ class Runtime:
         self.kafka = LocalKafka(
             version=local.version, data_dir=self.cfg.paths.data_dir / "kafka",
             cache_dir=self.cfg.paths.cache_dir, port=local.port,
-            controller_port=local.controller_port, heap=local.heap,
+            controller_port=local.controller_port, heap=local.heap, num_partitions=self.cfg.kafka.topic_partitions,
         ).start()
         return self.kafka.bootstrap_servers
 
@@ -232,7 +232,7 @@ def cmd_replay(cfg: Config, args) -> int:
     import re
 
     from broker.followup.vault import vault_from_config
-    from broker.ingest.clusters import DEFAULT, load_clusters
+    from broker.ingest.clusters import DEFAULT, ensure_topic, load_clusters
     from broker.ingest.pipeline import is_pattern, subscription
     from broker.ingest.replay import messages, publish
 
@@ -261,6 +261,9 @@ def cmd_replay(cfg: Config, args) -> int:
             print(f"error: stream '{args.stream}' reads {sub!r}" + (f", not {topic!r}" if args.topic else
                   ": name one of its topics with --topic"), file=sys.stderr)
             return 1
+        partitions, created = ensure_topic(clusters[name], topic, alt.get("partitions") or cfg.kafka.topic_partitions)
+        if created:
+            print(f"created topic {topic} with {partitions} partition(s) on cluster '{name}'")
         n = publish(clusters[name].client_config(), topic,
                     messages(args.files, alt["format"], count=args.count, derive_new=args.derive))
         print(f"published {n} alert(s) to {topic} on cluster '{name}'")
@@ -444,6 +447,7 @@ def cmd_services(cfg: Config, args) -> int:
         version=local.version, data_dir=Path(args.data_dir) if args.data_dir else cfg.paths.data_dir / "kafka",
         cache_dir=cfg.paths.cache_dir, port=args.port or local.port,
         controller_port=args.controller_port or local.controller_port, heap=local.heap,
+        num_partitions=cfg.kafka.topic_partitions,
     )
     return main_foreground(kafka)
 

@@ -108,6 +108,9 @@ class KafkaConfig:
     bootstrap_servers: str
     group_id: str
     local: LocalKafkaConfig
+    # partitions of a topic skybroker creates (replay; a stream's altdata.partitions overrides it), and of
+    # topics the local broker creates on first use: consumers in one group share a topic by its partitions
+    topic_partitions: int = 4
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
@@ -301,6 +304,7 @@ def _validate(cfg: Config) -> None:
     for name, value in (("ingest.batch_size", cfg.ingest.batch_size),
                         ("ingest.batch_timeout_ms", cfg.ingest.batch_timeout_ms),
                         ("ingest.processes", cfg.ingest.processes),
+                        ("kafka.topic_partitions", cfg.kafka.topic_partitions),
                         ("server.processes", cfg.server.processes)):
         if value < 1:
             raise ConfigError(f"setting {name} must be at least 1, got {value}")

@@ -150,8 +150,10 @@ class LocalKafka:
     """One KRaft node (``process.roles=broker,controller``) on 127.0.0.1."""
 
     def __init__(self, *, version: str, data_dir: Path, cache_dir: Path, port: int = 9092,
-                 controller_port: int = 9093, heap: str = "512m", listener: ClientListener | None = None):
-        """``listener``: a secured client listener besides the PLAINTEXT one on ``port``."""
+                 controller_port: int = 9093, heap: str = "512m", listener: ClientListener | None = None,
+                 num_partitions: int = 1):
+        """``listener``: a secured client listener besides the PLAINTEXT one on ``port``; ``num_partitions``:
+        of the topics the broker creates on first use."""
         self.version = version
         self.data_dir = Path(data_dir)
         self.cache_dir = Path(cache_dir)
@@ -159,6 +161,7 @@ class LocalKafka:
         self.controller_port = controller_port
         self.heap = heap
         self.listener = listener
+        self.num_partitions = num_partitions
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -198,7 +201,7 @@ class LocalKafka:
             "listener.security.protocol.map": ",".join(protocols),
             **extra,
             "log.dirs": str(self.data_dir / "kraft"),
-            "num.partitions": "1",
+            "num.partitions": str(self.num_partitions),
             "offsets.topic.replication.factor": "1",
             "offsets.topic.num.partitions": "10",
             "transaction.state.log.replication.factor": "1",

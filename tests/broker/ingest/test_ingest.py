@@ -163,3 +163,40 @@ def test_replay_command(shared_dir, admin, config, engine, kafka_bootstrap, kafk
     bad = subprocess.run([sys.executable, "-m", "broker.runtime.cli", "replay", lsst_sample(), "--stream", "no-such"],
                          env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "no stream named 'no-such'" in bad.stderr
+
+
+def test_replay_creates_missing_topics_with_partitions(shared_dir, admin, config, engine, kafka_bootstrap):
+    """A topic that does not exist yet is created with kafka.topic_partitions partitions (a stream's
+    altdata.partitions first), so the ingest processes of one group can share it."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    from confluent_kafka.admin import AdminClient
+
+    env = {**os.environ, "DATABASE_URL": engine.url.render_as_string(hide_password=False),
+           "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "SKYBROKER_PATHS__DATA_DIR": str(config.paths.data_dir)}
+    tag = uuid.uuid4().hex[:8]
+    default_topic, own_topic = f"fresh-{tag}", f"fresh2-{tag}"
+    make_stream(admin, default_topic, "lsst_avro")
+    make_stream(admin, own_topic, "lsst_avro", partitions=2)
+    kafka = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    try:
+        for topic, partitions in ((default_topic, config.kafka.topic_partitions), (own_topic, 2)):
+            proc = subprocess.run([sys.executable, "-m", "broker.runtime.cli", "replay", lsst_sample(), "--stream",
+                                   f"stream-{topic}", "--count", "12", "--derive"],
+                                  env=env, capture_output=True, text=True, timeout=120)
+            assert proc.returncode == 0, proc.stderr
+            assert f"created topic {topic} with {partitions} partition(s)" in proc.stdout
+            md = kafka.list_topics(timeout=10).topics[topic]
+            assert len(md.partitions) == partitions
+        assert config.kafka.topic_partitions >= 4
+        # a second replay finds it: nothing created
+        again = subprocess.run([sys.executable, "-m", "broker.runtime.cli", "replay", lsst_sample(), "--stream",
+                                f"stream-{own_topic}", "--count", "1"], env=env, capture_output=True, text=True,
+                               timeout=120)
+        assert again.returncode == 0 and "created topic" not in again.stdout, again.stderr
+    finally:
+        for fut in kafka.delete_topics([default_topic, own_topic]).values():
+            fut.result(30)
