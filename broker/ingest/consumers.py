@@ -313,7 +313,7 @@ class Ingestor:
         out = {}
         try:
             assignment = self.consumer.assignment()
-            committed = self.consumer.committed(assignment, timeout=5) if assignment else []
+            committed = self.consumer.committed(assignment, timeout=3) if assignment else []
         except KafkaException as exc:
             log.debug("no committed offsets for the lag report: %s", exc)
             return out
@@ -403,6 +403,8 @@ class IngestProcess:
     ``ingest_status``; a cluster whose credentials cannot be decrypted, or that a stream names but that
     does not exist, is reported there too. The other clusters go on regardless."""
 
+    STOP_TIMEOUT_S = 15.0  # for all the cluster threads together, at shutdown
+
     def __init__(self, cfg: Config, session_factory, vault, *, on_commit=None):
         self.cfg, self.session_factory, self.vault, self.on_commit = cfg, session_factory, vault, on_commit
         self.name = consumer_name()
@@ -429,8 +431,11 @@ class IngestProcess:
         finally:
             for t in self.threads.values():
                 t.stop()
+            # one deadline for all: a consumer stuck in librdkafka (a broker whose name does not resolve, a
+            # long metadata call) must not hold the shutdown; its daemon thread ends with the process
+            deadline = time.monotonic() + self.STOP_TIMEOUT_S
             for t in self.threads.values():
-                t.join()
+                t.join(max(0.0, deadline - time.monotonic()))
             forget_consumer(self.session_factory, self.name)
 
     def refresh(self) -> None:
@@ -472,7 +477,7 @@ class IngestProcess:
     def _retire(self, name: str) -> None:
         t = self.threads.pop(name)
         t.stop()
-        t.join()
+        t.join(self.STOP_TIMEOUT_S)
 
 
 def _child(cfg: Config, on_commit=None) -> None:

@@ -103,12 +103,10 @@ def _ztf_name(rng: random.Random) -> str:
 
 def derive(packet: dict, n: int, rng: random.Random, *, ra: float | None = None,
            dec: float | None = None) -> dict:
-    """A copy with new ids and a (random, or given) position; history moves with it. Only what changes is
-    copied (the cutouts and every other value are shared with ``packet``, which is never modified)."""
-    p = dict(packet)
-    for key in ("candidate", "diaSource", "diaObject"):
-        if isinstance(p.get(key), dict):
-            p[key] = dict(p[key])
+    """A copy with new ids and a (random, or given) position; history moves with it. The copy's own dicts
+    (candidate, cutouts, diaSource, history entries) are copies; deeper values (the cutouts' bytes) are
+    shared with ``packet``, which is never modified."""
+    p = {k: dict(v) if isinstance(v, dict) else v for k, v in packet.items()}  # candidate, cutouts, diaSource...
     for key in ("prv_candidates", "prvDiaSources"):
         if isinstance(p.get(key), list):
             p[key] = [dict(x) if isinstance(x, dict) else x for x in p[key]]
@@ -129,9 +127,10 @@ def derive(packet: dict, n: int, rng: random.Random, *, ra: float | None = None,
         for k, prv in enumerate(p.get("prv_candidates") or []):
             if prv.get("candid") is not None:
                 prv["candid"] = base - k - 1
-                if prv.get("ra") is not None:
-                    prv["ra"] = (prv["ra"] + dra) % 360.0
-                    prv["dec"] = max(-90.0, min(90.0, prv["dec"] + ddec))
+                if prv.get("ra") is not None:  # (a detection at the alert's own position stays exactly there)
+                    same = prv["ra"] == packet["candidate"]["ra"] and prv["dec"] == packet["candidate"]["dec"]
+                    prv["ra"] = ra if same else (prv["ra"] + dra) % 360.0
+                    prv["dec"] = dec if same else max(-90.0, min(90.0, prv["dec"] + ddec))
     elif "diaSource" in p:  # LSST
         obj_id = base
         src = p["diaSource"]
