@@ -1,5 +1,6 @@
 """/api/ingest_stats: ingestion counters and consumer status."""
 
+from broker.ingest.clusters import live_window_s
 from broker.ingest.consumers import ingest_stats
 
 from .base import BaseHandler, endpoint
@@ -10,5 +11,4 @@ class IngestStatsHandler(BaseHandler):
               tags="system_info", acls=("System admin",))
     def get(self):
         with self.session() as session:
-            # a consumer that missed three reports is gone (a dead one's row is also removed by its parent)
-            self.success(ingest_stats(session, stale_after_s=max(30.0, 3 * self.config.ingest.stats_interval_s)))
+            self.success(ingest_stats(session, stale_after_s=live_window_s(self.config)))

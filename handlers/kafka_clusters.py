@@ -1,11 +1,7 @@
 """/api/kafka_clusters: the Kafka clusters streams read from (our addition; System admins only)."""
 
-import sqlalchemy as sa
-
 from broker.ingest import clusters as svc
 from broker.validation import nullable, obj, string
-
-import models
 
 from .base import BaseHandler, endpoint
 
@@ -42,25 +38,18 @@ CLUSTER_PATCH = obj(FIELDS, minProperties=1)
 
 
 class KafkaClusterHandler(BaseHandler):
-    def _status(self, session) -> dict:
-        return svc.cluster_status(session, stale_after_s=max(30.0, 3 * self.config.ingest.stats_interval_s))
-
     @endpoint("Our addition: the Kafka clusters streams read from, with each one's consumers, lag and last "
               "error (the configuration's 'default' cluster first, with id null); secrets are only named",
               tags="system_info", acls=("System admin",))
     def get(self, cluster_id=None):
         vault = self.application.followup.vault
         with self.session() as session:
-            status = self._status(session)
-            if cluster_id is not None:
-                row = svc.get_cluster(session, self.principal, int(cluster_id))
-                self.success(svc.cluster_to_dict(row, vault, status.get(row.name)))
+            if cluster_id is None:
+                self.success(svc.list_clusters(session, self.principal, self.config, vault))
                 return
-            self.principal.require("System admin")
-            out = [svc.cluster_to_dict(svc.default_cluster(self.config), status=status.get(svc.DEFAULT))]
-            rows = session.execute(sa.select(models.KafkaCluster).order_by(models.KafkaCluster.id)).scalars()
-            out += [svc.cluster_to_dict(row, vault, status.get(row.name)) for row in rows]
-            self.success(out)
+            row = svc.get_cluster(session, self.principal, int(cluster_id))
+            status = svc.cluster_status(session, svc.live_window_s(self.config))
+            self.success(svc.cluster_to_dict(row, vault, status.get(row.name)))
 
     @endpoint("Our addition: add a Kafka cluster (bootstrap servers and security: PLAINTEXT, SSL, SASL "
               "PLAIN/SCRAM, OAUTHBEARER with client credentials; preset 'gcn' for NASA's GCN Kafka)",

@@ -1,7 +1,7 @@
 """/api/streams and their users."""
 
 from broker.access import streams as svc
-from broker.ingest.clusters import cluster_status
+from broker.ingest.clusters import cluster_status, live_window_s
 from broker.validation import boolean, integer, nullable, obj, string
 
 import models
@@ -53,7 +53,7 @@ class StreamHandler(BaseHandler):
               tags="streams")
     def get(self, stream_id=None):
         with self.session() as session:
-            status = cluster_status(session, stale_after_s=max(30.0, 3 * self.config.ingest.stats_interval_s))
+            status = cluster_status(session, live_window_s(self.config))
             if stream_id is None:
                 rows = session.execute(svc.readable_streams(self.principal).order_by(models.Stream.id)).scalars()
                 self.success([svc.stream_to_dict(s, status) for s in rows])

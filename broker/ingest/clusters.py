@@ -161,10 +161,17 @@ def default_cluster(cfg: Config) -> ClusterSpec:
     return ClusterSpec(DEFAULT, k.bootstrap_servers, k.security_protocol, k.sasl_mechanism, None, settings, secrets)
 
 
+def spec_of_public(row: models.KafkaCluster) -> ClusterSpec:
+    """A stored cluster without its secrets."""
+    return ClusterSpec(row.name, row.bootstrap_servers, row.security_protocol, row.sasl_mechanism, row.group_id,
+                       dict(row.settings or {}), {}, row.id)
+
+
 def spec_of(row: models.KafkaCluster, vault: Vault) -> ClusterSpec:
     """A stored cluster with its secrets decrypted (:class:`CredentialsUnreadable` if the key changed)."""
-    return ClusterSpec(row.name, row.bootstrap_servers, row.security_protocol, row.sasl_mechanism, row.group_id,
-                       dict(row.settings or {}), vault.decrypt(row._secrets), row.id)
+    spec = spec_of_public(row)
+    spec.secrets = vault.decrypt(row._secrets)
+    return spec
 
 
 def load_clusters(session: Session, cfg: Config, vault: Vault) -> tuple[dict[str, ClusterSpec], dict[str, str]]:
@@ -385,11 +392,6 @@ def update_cluster(session: Session, principal: Principal, vault: Vault, cluster
     return row
 
 
-def spec_of_public(row: models.KafkaCluster) -> ClusterSpec:
-    return ClusterSpec(row.name, row.bootstrap_servers, row.security_protocol, row.sasl_mechanism, row.group_id,
-                       dict(row.settings or {}), {}, row.id)
-
-
 def streams_using(session: Session, name: str) -> list[int]:
     """Ids of the streams whose altdata names cluster ``name``."""
     return list(session.execute(sa.select(models.Stream.id).where(
@@ -426,6 +428,22 @@ def cluster_to_dict(row: models.KafkaCluster | ClusterSpec, vault: Vault | None 
     if out["options"] is None:
         out["options"] = {}
     return out
+
+
+def live_window_s(cfg: Config) -> float:
+    """How recent a consumer's report must be for it to count as live: three reports, at least 30 s (a dead
+    consumer's row is also removed by its parent)."""
+    return max(30.0, 3 * cfg.ingest.stats_interval_s)
+
+
+def list_clusters(session: Session, principal: Principal, cfg: Config, vault: Vault) -> list[dict]:
+    """Every cluster as the API shows it, the configuration's ``default`` first (id null), each with its
+    consumers' status."""
+    principal.require("System admin")
+    status = cluster_status(session, live_window_s(cfg))
+    out = [cluster_to_dict(default_cluster(cfg), status=status.get(DEFAULT))]
+    rows = session.execute(sa.select(models.KafkaCluster).order_by(models.KafkaCluster.id)).scalars()
+    return out + [cluster_to_dict(row, vault, status.get(row.name)) for row in rows]
 
 
 def cluster_status(session: Session, stale_after_s: float) -> dict[str, dict]:

@@ -425,8 +425,11 @@ class IngestProcess:
             while not self._stop.is_set():
                 try:
                     self.refresh()
-                except Exception as exc:  # noqa: BLE001 - an outage or a bad row: next round tries again
-                    log.warning("could not re-read Kafka clusters (%s); trying again", first_line(exc))
+                except Exception as exc:  # noqa: BLE001 - the next round tries again; a bug is logged whole
+                    if is_outage(exc):
+                        log.warning("could not re-read Kafka clusters (%s); trying again", first_line(exc))
+                    else:
+                        log.exception("re-reading Kafka clusters failed; trying again")
                 self._stop.wait(self.cfg.ingest.refresh_interval_s)
         finally:
             for t in self.threads.values():

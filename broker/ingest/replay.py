@@ -56,6 +56,7 @@ class _Container:
     schema for every message."""
 
     def __init__(self, schema):
+        self.schema = schema
         self.parsed = fastavro.parse_schema(schema)
         buf = io.BytesIO()
         fastavro.writer(buf, self.parsed, [])
@@ -88,9 +89,8 @@ def encode(packet: dict, schema, fmt: str) -> bytes:
         return json.dumps(packet).encode()
     if fmt == "ztf_avro":
         container = _CONTAINERS.get(id(schema))
-        if container is None or container.schema is not schema:
+        if container is None or container.schema is not schema:  # (an id can be reused by a new schema)
             container = _CONTAINERS[id(schema)] = _Container(schema)
-            container.schema = schema
         return container.encode(packet)
     if fmt == "lsst_avro":
         return encode_lsst(packet, schema)

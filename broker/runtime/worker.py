@@ -23,17 +23,20 @@ from broker.runtime.db import first_line, is_outage
 log = logging.getLogger("skybroker.worker")
 
 
-class FollowupWorker:
-    def __init__(self, service: FollowupService, engine: Engine, poll_interval_s: float):
-        self.service = service
-        self.engine = engine
-        self.poll_interval_s = poll_interval_s
+class _Loop:
+    """A loop in a daemon thread of its own: :meth:`start` runs :meth:`run`, :meth:`stop` ends it."""
+
+    thread_name = "skybroker-loop"
+
+    def __init__(self):
         self._stop = threading.Event()
         self.thread: threading.Thread | None = None
-        self.failures = 0  # rounds that ended in an error (and were started over)
 
-    def start(self) -> "FollowupWorker":
-        self.thread = threading.Thread(target=self.run, name="skybroker-followup", daemon=True)
+    def run(self) -> None:
+        raise NotImplementedError
+
+    def start(self):
+        self.thread = threading.Thread(target=self.run, name=self.thread_name, daemon=True)
         self.thread.start()
         return self
 
@@ -41,6 +44,17 @@ class FollowupWorker:
         self._stop.set()
         if self.thread is not None:
             self.thread.join(timeout)
+
+
+class FollowupWorker(_Loop):
+    thread_name = "skybroker-followup"
+
+    def __init__(self, service: FollowupService, engine: Engine, poll_interval_s: float):
+        super().__init__()
+        self.service = service
+        self.engine = engine
+        self.poll_interval_s = poll_interval_s
+        self.failures = 0  # rounds that ended in an error (and were started over)
 
     def run(self) -> None:
         """Until stopped: nothing ends this loop. Requests that fail are marked by the service; a lost
@@ -88,29 +102,20 @@ class FollowupWorker:
             raw.close()
 
 
-class SkymapFetcher:
+class SkymapFetcher(_Loop):
     """Every ``interval_s``, fetches the sky maps notices point to by URL and that are still pending
     (:func:`broker.sky.pending.fetch_pending`: each map in its own transaction, a failed one retried later
     with backoff). Nothing ends the loop but :meth:`stop`: an outage or a bug in one round is logged and the
     next round starts on time."""
 
+    thread_name = "skybroker-skymaps"
+
     def __init__(self, session_factory, interval_s: float, fetch=None):
+        super().__init__()
         self.session_factory = session_factory
         self.interval_s = interval_s
         self.fetch = fetch
-        self._stop = threading.Event()
-        self.thread: threading.Thread | None = None
         self.rounds = 0
-
-    def start(self) -> "SkymapFetcher":
-        self.thread = threading.Thread(target=self.run, name="skybroker-skymaps", daemon=True)
-        self.thread.start()
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self.thread is not None:
-            self.thread.join(timeout)
 
     def run(self) -> None:
         from broker.sky.pending import fetch_pending

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 import models
 
-from broker.errors import BrokerError
+from broker.errors import BrokerError, ValidationError
 from broker.runtime.db import first_line, is_outage
 
 log = logging.getLogger("skybroker.skymaps")
@@ -100,8 +100,12 @@ def fetch_pending(session_factory, fetch=None, now: datetime | None = None, limi
 
 
 def attach(session: Session, event: models.GcnEvent, loc: models.Localization, notice_id: int | None) -> None:
-    """A map POSTed for an event ends what was pending: the notice named by ``notice_id`` (our addition), or
-    the event's pending notices whose URL's file has the localization's name."""
+    """A map POSTed for an event ends what was pending: the notice named by ``notice_id`` (our addition; a
+    400 naming it unless it is one of this event's notices whose map is pending), or the event's pending
+    notices whose URL's file has the localization's name."""
+    if notice_id is not None and not any(n.id == notice_id and is_pending(n) for n in event.notices):
+        raise ValidationError(f"Invalid notice_id: notice {notice_id} of event {event.dateobs.isoformat()} has no "
+                              "pending sky map", field="notice_id")
     for notice in event.notices:
         if not is_pending(notice):
             continue

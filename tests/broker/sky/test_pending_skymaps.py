@@ -75,6 +75,12 @@ def test_a_posted_map_ends_the_wait(admin):
 
     xml, dateobs, url = voevent(2)
     out = post(admin, xml)
+    # a notice_id that is not this event's pending notice is a 400 naming it, and nothing is stored
+    r = admin.post("/api/localization", json={"dateobs": dateobs, "localization_name": "wrong-notice",
+                                               "fits": base64.b64encode(BAYESTAR).decode(),
+                                               "notice_id": out["notice_id"] + 10**6})
+    assert r.status_code == 400 and "notice_id" in r.json()["message"], r.text
+    assert pending_of(admin, dateobs)[0]["localizations"] == []
     r = admin.post("/api/localization", json={"dateobs": dateobs, "localization_name": "from-elsewhere",
                                                "fits": base64.b64encode(BAYESTAR).decode(),
                                                "notice_id": out["notice_id"]})
