@@ -290,7 +290,8 @@ def real_size(nsides: list[int], n_objects: int, ligo_max_nside: int = 2048) -> 
             with engine.begin() as conn:
                 conn.execute(sa.text("ANALYZE objs"))
         print(f"{'map':<22} {'tiles':>9} {'read s':>7} {'upload s':>9} {'peak MB':>8} | "
-              f"{'ligo tiles':>10} {'ligo s':>7} {'ligo MB':>8} | {'90% query s':>11} {'objects':>8}")
+              f"{'ligo tiles':>10} {'ligo s':>7} {'ligo MB':>8} | {'time x':>6} {'mem x':>6} | "
+              f"{'90% query s':>11} {'objects':>8}   (x: ligo.skymap's / ours, the baseline in this run)")
         for nside in nsides:
             for ordering in ("NESTED", "RING"):
                 name = f"flat NSIDE {nside} {ordering}"
@@ -313,7 +314,8 @@ def real_size(nsides: list[int], n_objects: int, ligo_max_nside: int = 2048) -> 
                         n_in = conn.execute(stmt).scalar()
                         times.append(time.perf_counter() - t)
                 print(f"{name:<22} {int(tiles):>9} {t_read:>7.1f} {t_up:>9.1f} {mb:>8.0f} | {l_tiles:>10.0f} "
-                      f"{t_ligo:>7.1f} {l_mb:>8.0f} | {statistics.median(times):>11.3f} {n_in:>8}", flush=True)
+                      f"{t_ligo:>7.1f} {l_mb:>8.0f} | {t_ligo / t_up:>6.1f} {l_mb / mb:>6.1f} | "
+                      f"{statistics.median(times):>11.3f} {n_in:>8}", flush=True)
                 path.unlink()
         # cone notices (Einstein Probe, Swift), parsed and stored
         times = []
