@@ -1,5 +1,6 @@
 """/api/candidates, as SkyPortal's CandidateHandler."""
 
+from broker.objects import candidates as cands
 from broker.objects import objs as svc
 from broker.validation import array, integer, nullable, obj, string
 
@@ -36,7 +37,7 @@ LIST_PARAMS = (
     *PAGINATION_PARAMS,
     Param("filterIDs", {"type": "string"}, 'Comma-separated filter IDs (e.g. "1,2")'),
     Param("groupIDs", {"type": "string"}, "Comma-separated group IDs"),
-    Param("savedStatus", {"type": "string", "enum": list(svc.SAVED_STATUSES)}, "Saved status"),
+    Param("savedStatus", {"type": "string", "enum": list(cands.SAVED_STATUSES)}, "Saved status"),
     Param("startDate", {"type": "string"}, "passed_at >= startDate"),
     Param("endDate", {"type": "string"}, "passed_at <= endDate"),
     Param("classificationsReject", {"type": "string"}, "Comma-separated classes to reject"),
@@ -48,7 +49,7 @@ LIST_PARAMS = (
     Param("autosave", {"type": "boolean"}, "Save the candidates of this page as sources (as POST /api/sources)"),
     Param("autosaveGroupIds", {"type": "string"}, "Comma-separated groups to autosave to (default: POST "
                                                    "/api/sources's)"),
-    Param("sortBy", {"type": "string", "enum": sorted(svc.CANDIDATE_SORTS)}, "Our addition (default passed_at)"),
+    Param("sortBy", {"type": "string", "enum": sorted(cands.CANDIDATE_SORTS)}, "Our addition (default passed_at)"),
     Param("sortOrder", {"type": "string", "enum": ["asc", "desc"]}, "Our addition (default desc)"),
     *INCLUDE_PARAMS,
     *OBJ_FILTER_PARAMS,
@@ -68,9 +69,9 @@ class CandidateHandler(BaseHandler):
                 return
             page = self.page(default=25)
             if self.bool_arg("nameOnly") and self.str_arg("objID"):
-                self.success(svc.candidate_name_search(session, self.principal, self.str_arg("objID"), page.size))
+                self.success(cands.candidate_name_search(session, self.principal, self.str_arg("objID"), page.size))
                 return
-            q = svc.CandidateQuery(
+            q = cands.CandidateQuery(
                 filter_ids=svc.parse_ids(self.str_arg("filterIDs"), "filterIDs"),
                 group_ids=svc.parse_ids(self.str_arg("groupIDs"), "groupIDs"),
                 saved_status=self.str_arg("savedStatus", "all"),
@@ -86,11 +87,11 @@ class CandidateHandler(BaseHandler):
             )
             autosave_to = svc.parse_ids(self.str_arg("autosaveGroupIds"), "autosaveGroupIds")
             if not self.bool_arg("autosave"):
-                self.success(svc.list_candidates(session, self.principal, q, page))
+                self.success(cands.list_candidates(session, self.principal, q, page))
                 return
         # SkyPortal's autosave: the page's candidates are saved as sources (the answer shows them as listed)
         with self.session() as session, session.begin():
-            out = svc.list_candidates(session, self.principal, q, page)
+            out = cands.list_candidates(session, self.principal, q, page)
             for c in out["candidates"]:
                 body = {"id": c["id"]} if autosave_to is None else {"id": c["id"], "group_ids": autosave_to}
                 svc.post_source(session, self.principal, body)

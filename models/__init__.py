@@ -12,7 +12,7 @@ from .gcn import (GCN_EVENT_OBJ_STATUSES, GcnEventObj, GcnProperty, GcnTag, GcnT
 from .gcn import GcnSummary  # issue 10, GCN summaries
 from .groups import Group, GroupUser, group_streams
 from .ingest import FailedAlert, IngestCounter, IngestOffset, IngestStatus, ObjDuplicate
-from .objects import Candidate, Obj, Photometry, Source, healpix_index, photometry_groups
+from .objects import Candidate, CandidateCount, CandidateFilterObj, Obj, Photometry, Source, healpix_index, photometry_groups
 from .streams import KafkaCluster, Stream, StreamUser
 from .users import ACL, Role, Token, User, role_acls, token_acls, user_acls, user_roles
 # annotations, comments, thumbnails, spectra (issue 9, part B)
@@ -32,7 +32,7 @@ __all__ = [
     "Allocation", "DefaultFollowupFired", "DefaultFollowupRequest", "FacilityTransaction", "FollowupRequest",
     "FollowupStatus", "Instrument", "TERMINAL_STATUSES", "Telescope", "followup_target_groups",
     "followup_watchers",
-    "ACL", "Base", "FailedAlert", "IngestCounter", "IngestOffset", "IngestStatus", "ObjDuplicate", "Candidate", "Classification", "ClassificationVote", "Filter", "Group", "GroupUser", "Obj",
+    "ACL", "Base", "FailedAlert", "IngestCounter", "IngestOffset", "IngestStatus", "ObjDuplicate", "Candidate", "CandidateCount", "CandidateFilterObj", "Classification", "ClassificationVote", "Filter", "Group", "GroupUser", "Obj",
     "KafkaCluster", "Photometry", "Role", "Source", "Stream", "StreamUser", "Taxonomy", "Timestamped", "Token",
     "User", "classification_groups", "group_streams", "healpix_index", "photometry_groups",
     "role_acls", "taxonomy_groups", "token_acls", "user_acls", "user_roles", "utcnow",

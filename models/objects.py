@@ -33,7 +33,7 @@ class Obj(Base, Timestamped):
 
     __tablename__ = "objs"
     id: Mapped[str] = mapped_column(sa.String, primary_key=True)
-    ra: Mapped[float] = mapped_column(sa.Float, nullable=False)
+    ra: Mapped[float] = mapped_column(sa.Float, nullable=False, index=True)  # indexed: candidates sort by it
     # indexed: positional association scans a narrow declination band
     dec: Mapped[float] = mapped_column(sa.Float, nullable=False, index=True)
     ra_dis: Mapped[float | None] = mapped_column(sa.Float)
@@ -83,12 +83,9 @@ class Candidate(Base, Timestamped):
 
     __tablename__ = "candidates"
     id: Mapped[int] = mapped_column(primary_key=True)
-    obj_id: Mapped[str] = mapped_column(
-        sa.ForeignKey("objs.id", ondelete="CASCADE"), nullable=False, index=True
-    )
-    filter_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("filters.id", ondelete="CASCADE"), nullable=False, index=True
-    )
+    # (obj_id leads uq_candidates_obj_filter_passed, filter_id ix_candidates_filter_passed)
+    obj_id: Mapped[str] = mapped_column(sa.ForeignKey("objs.id", ondelete="CASCADE"), nullable=False)
+    filter_id: Mapped[int] = mapped_column(sa.ForeignKey("filters.id", ondelete="CASCADE"), nullable=False)
     passed_at: Mapped[datetime] = mapped_column(sa.DateTime, nullable=False, index=True)
     passing_alert_id: Mapped[int | None] = mapped_column(sa.BigInteger)
     uploader_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
@@ -98,7 +95,29 @@ class Candidate(Base, Timestamped):
 
     __table_args__ = (
         sa.UniqueConstraint("obj_id", "filter_id", "passed_at", name="uq_candidates_obj_filter_passed"),
+        # a filter's candidates newest first, read from the index alone (the candidates list, page by page)
+        sa.Index("ix_candidates_filter_passed", "filter_id", sa.text("passed_at DESC"), "obj_id"),
     )
+
+
+class CandidateFilterObj(Base):
+    """A (filter, object) pair with at least one candidate row; kept by triggers on ``candidates``
+    (migration 0019). No foreign keys: the triggers remove a pair when its last candidate goes."""
+
+    __tablename__ = "candidate_filter_objs"
+    filter_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    obj_id: Mapped[str] = mapped_column(sa.String, primary_key=True)
+
+
+class CandidateCount(Base):
+    """Objects per filter as insert-only deltas (+n for new pairs, -n for pairs gone), written by the
+    triggers on ``candidates``; a filter's count is the sum of its rows. The worker folds them into one
+    row per filter (broker.objects.objs.fold_candidate_counts)."""
+
+    __tablename__ = "candidate_counts"
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    filter_id: Mapped[int] = mapped_column(sa.Integer, nullable=False, index=True)
+    n: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
 
 
 class Source(Base, Timestamped):

@@ -17,7 +17,6 @@ from typing import Any, Callable
 
 import arrow
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.orm import Session
 
 import models
@@ -357,24 +356,43 @@ class ObjFilters:
     max_latest_magnitude: float | None = None  # latest detection magnitude >= this
 
 
-def detection_stats(principal: Principal):
-    """Per object, over the detections (S/N >= DETECTION_SNR) the caller can see: first and last MJD,
-    how many, peak (smallest) magnitude and the latest detection's magnitude, as SkyPortal's photstats."""
+def _detection_conditions(principal: Principal, q: ObjFilters, oid) -> list:
+    """The detection filters as conditions on object ``oid``, over its detections (S/N >= DETECTION_SNR)
+    the caller can see: first and last MJD, how many, peak (smallest) magnitude and the latest detection's
+    magnitude, as SkyPortal's photstats. Each is a sub-query on the object's own points (the photometry
+    index leads with obj_id), never an aggregate over the whole table."""
     P = models.Photometry
     mag = P.zp - 2.5 * sa.func.log(P.flux)
-    det = (sa.select(P.obj_id, sa.func.min(P.mjd).label("first"), sa.func.max(P.mjd).label("last"),
-                     sa.func.count().label("n"), sa.func.min(mag).label("peak_mag"),
-                     sa.type_coerce(sa.func.array_agg(aggregate_order_by(mag, P.mjd.desc())),
-                                    ARRAY(sa.Float))[1].label("last_mag"))
-           .where(P.flux.is_not(None), P.fluxerr > 0, P.flux / P.fluxerr >= DETECTION_SNR)
-           .group_by(P.obj_id))
+    where = [P.obj_id == oid, P.flux.is_not(None), P.fluxerr > 0, P.flux / P.fluxerr >= DETECTION_SNR]
     if not principal.is_admin:  # only the photometry the caller can see counts
-        det = det.where(photometry_visible_clause(principal))
-    return det.subquery()
+        where.append(photometry_visible_clause(principal))
+
+    def of(column):
+        return sa.select(column).where(*where).scalar_subquery()
+
+    conds = [sa.exists().where(*where)]  # no detection: no match, whatever the bounds
+    if q.first_detection_after:
+        conds.append(of(sa.func.min(P.mjd)) >= _mjd(q.first_detection_after))
+    if q.last_detection_before:
+        conds.append(of(sa.func.max(P.mjd)) <= _mjd(q.last_detection_before))
+    if q.number_detections is not None:
+        conds.append(of(sa.func.count()) >= q.number_detections)
+    if q.min_peak_magnitude is not None:
+        conds.append(of(sa.func.min(mag)) <= q.min_peak_magnitude)
+    if q.max_peak_magnitude is not None:
+        conds.append(of(sa.func.min(mag)) >= q.max_peak_magnitude)
+    latest = sa.select(mag).where(*where).order_by(P.mjd.desc()).limit(1).scalar_subquery()
+    if q.min_latest_magnitude is not None:
+        conds.append(latest <= q.min_latest_magnitude)
+    if q.max_latest_magnitude is not None:
+        conds.append(latest >= q.max_latest_magnitude)
+    return conds
 
 
-def _obj_filters(stmt, principal: Principal, q: ObjFilters, session: Session):
-    """minRedshift / maxRedshift / localization / detections, shared by candidates and sources."""
+def obj_conditions(principal: Principal, q: ObjFilters, session: Session, oid=O.id) -> tuple[list, bool]:
+    """minRedshift / maxRedshift / localization / detections, shared by candidates and sources, as
+    conditions on object id ``oid``: ``(conditions, whether they need the objs row joined on oid)``."""
+    conds = []
     if q.localization_dateobs or q.localization_name:
         from broker.sky.gcn import find_localization, region_obj_ids
 
@@ -383,36 +401,27 @@ def _obj_filters(stmt, principal: Principal, q: ObjFilters, session: Session):
         if not 0 < q.localization_cumprob <= 1:
             raise ValidationError("Invalid localizationCumprob: must be in (0, 1]", field="localizationCumprob")
         loc = find_localization(session, q.localization_dateobs, q.localization_name)
-        stmt = stmt.where(O.id.in_(region_obj_ids(loc.id, q.localization_cumprob)))
+        conds.append(oid.in_(region_obj_ids(loc.id, q.localization_cumprob)))
     wanted = (q.first_detection_after, q.last_detection_before, q.number_detections, q.min_peak_magnitude,
               q.max_peak_magnitude, q.min_latest_magnitude, q.max_latest_magnitude)
     if q.require_detections and any(v is not None for v in wanted):
-        det = detection_stats(principal)
-        stmt = stmt.join(det, det.c.obj_id == O.id)
-        if q.first_detection_after:
-            stmt = stmt.where(det.c.first >= _mjd(q.first_detection_after))
-        if q.last_detection_before:
-            stmt = stmt.where(det.c.last <= _mjd(q.last_detection_before))
-        if q.number_detections is not None:
-            stmt = stmt.where(det.c.n >= q.number_detections)
-        if q.min_peak_magnitude is not None:
-            stmt = stmt.where(det.c.peak_mag <= q.min_peak_magnitude)
-        if q.max_peak_magnitude is not None:
-            stmt = stmt.where(det.c.peak_mag >= q.max_peak_magnitude)
-        if q.min_latest_magnitude is not None:
-            stmt = stmt.where(det.c.last_mag <= q.min_latest_magnitude)
-        if q.max_latest_magnitude is not None:
-            stmt = stmt.where(det.c.last_mag >= q.max_latest_magnitude)
+        conds += _detection_conditions(principal, q, oid)
     if q.min_redshift is not None:
-        stmt = stmt.where(O.redshift >= q.min_redshift)
+        conds.append(O.redshift >= q.min_redshift)
     if q.max_redshift is not None:
-        stmt = stmt.where(O.redshift <= q.max_redshift)
-    return stmt
+        conds.append(O.redshift <= q.max_redshift)
+    return conds, q.min_redshift is not None or q.max_redshift is not None
 
 
-def _visible_classifications(principal: Principal):
+def _obj_filters(stmt, principal: Principal, q: ObjFilters, session: Session):
+    """:func:`obj_conditions` on a statement that selects from objs."""
+    conds, _ = obj_conditions(principal, q, session)
+    return stmt.where(*conds)
+
+
+def _visible_classifications(principal: Principal, oid=O.id):
     cls = models.Classification
-    stmt = sa.select(cls.id).where(cls.obj_id == O.id)
+    stmt = sa.select(cls.id).where(cls.obj_id == oid)
     if not principal.is_admin:
         stmt = stmt.where(cls.id.in_(
             sa.select(models.classification_groups.c.classification_id)
@@ -435,8 +444,9 @@ def _class_match(names: list[str]):
     return sa.or_(*terms)
 
 
-def _classification_exists(principal: Principal, names: list[str]):
-    return _visible_classifications(principal).where(_class_match(names)).exists()
+def classification_exists(principal: Principal, names: list[str], oid=O.id):
+    """Object ``oid`` has a classification ``names`` matches that the caller can see."""
+    return _visible_classifications(principal, oid).where(_class_match(names)).exists()
 
 
 def _mjd(dt: datetime) -> float:
@@ -484,101 +494,7 @@ def _check_sort(sort_by: str, order: str, allowed: set[str]) -> None:
     _check_order(order)
 
 
-# -- candidates ---------------------------------------------------------------------------------
-
-@dataclass
-class CandidateQuery(ObjFilters):
-    filter_ids: list[int] | None = None
-    group_ids: list[int] | None = None
-    saved_status: str = "all"
-    start_date: datetime | None = None
-    end_date: datetime | None = None
-    classifications_reject: list[str] | None = None
-    sort_by: str = "passed_at"  # our addition (SkyPortal orders by passed_at, newest first)
-    sort_order: str = "desc"
-    include_photometry: bool = False
-    details: dict[str, tuple[str, str]] = field(default_factory=dict)  # output key -> (hook, parameter)
-
-
-CANDIDATE_SORTS = {"passed_at", "id", "ra", "dec", "redshift", "created_at"}
-
-
-def _selected_filters(session: Session, principal: Principal, q: CandidateQuery) -> tuple[list[int], list[int]]:
-    """(filter ids, selected group ids) the query runs over; unreadable ones are a 400 naming them."""
-    readable = readable_filters(principal).with_only_columns(F.id, F.group_id)  # (no filter rows loaded)
-    if q.filter_ids:
-        rows = session.execute(readable.where(F.id.in_(q.filter_ids))).all()
-        missing = sorted(set(q.filter_ids) - {fid for fid, _ in rows})
-        if missing:
-            raise ValidationError(f"Invalid filterIDs: no accessible filter(s) {missing}", field="filterIDs")
-        return [fid for fid, _ in rows], sorted({gid for _, gid in rows})
-    if q.group_ids:
-        readable_groups_named(session, principal, q.group_ids, "groupIDs")
-        rows = session.execute(sa.select(F.id).where(F.group_id.in_(q.group_ids))).scalars().all()
-        return list(rows), sorted(q.group_ids)
-    rows = session.execute(readable).all()
-    return [fid for fid, _ in rows], sorted({gid for _, gid in rows})
-
-
-def _saved_any(groups):
-    return sa.exists().where(S.obj_id == O.id, S.active, S.group_id.in_(groups))
-
-
-def _saved_all(groups: list[int]):
-    n = (sa.select(sa.func.count(sa.distinct(S.group_id)))
-         .where(S.obj_id == O.id, S.active, S.group_id.in_(groups)).scalar_subquery())
-    return n == len(groups)
-
-
-def candidate_name_search(session: Session, principal: Principal, prefix: str, limit: int) -> dict:
-    """SkyPortal's nameOnly autocomplete: ids of the caller's candidates starting with ``prefix``."""
-    fids = readable_filters(principal).with_only_columns(F.id)
-    like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    ids = session.execute(sa.select(C.obj_id).where(C.obj_id.like(like, escape="\\"), C.filter_id.in_(fids))
-                          .distinct().order_by(C.obj_id).limit(limit)).scalars().all()
-    return {"candidates": [{"id": i} for i in ids]}
-
-
-def list_candidates(session: Session, principal: Principal, q: CandidateQuery, page: Page) -> dict:
-    if q.saved_status not in SAVED_STATUSES:
-        raise ValidationError(f"Invalid savedStatus: must be one of {list(SAVED_STATUSES)}", field="savedStatus")
-    _check_sort(q.sort_by, q.sort_order, CANDIDATE_SORTS)
-    filter_ids, selected = _selected_filters(session, principal, q)
-    cand = sa.select(C.obj_id, sa.func.max(C.passed_at).label("passed_at")).where(C.filter_id.in_(filter_ids))
-    if q.start_date:
-        cand = cand.where(C.passed_at >= q.start_date)
-    if q.end_date:
-        cand = cand.where(C.passed_at <= q.end_date)
-    cand = cand.group_by(C.obj_id).subquery()
-    stmt = sa.select(*obj_columns(), cand.c.passed_at).join(cand, cand.c.obj_id == O.id)
-    stmt = _obj_filters(stmt, principal, q, session)
-    if q.classifications:
-        stmt = stmt.where(_classification_exists(principal, q.classifications))
-    if q.classifications_reject:
-        stmt = stmt.where(~_classification_exists(principal, q.classifications_reject))
-    accessible = user_group_ids(principal) if not principal.is_admin else sa.select(models.Group.id)
-    st = q.saved_status
-    if st == "savedToAnyAccessible":
-        stmt = stmt.where(_saved_any(accessible))
-    elif st == "notSavedToAnyAccessible":
-        stmt = stmt.where(~_saved_any(accessible))
-    elif st == "savedToAnySelected":
-        stmt = stmt.where(_saved_any(selected))
-    elif st == "notSavedToAnySelected":
-        stmt = stmt.where(~_saved_any(selected))
-    elif st == "savedToAllSelected":
-        stmt = stmt.where(_saved_all(selected))
-    elif st == "notSavedToAllSelected":
-        stmt = stmt.where(~_saved_all(selected))
-    col = cand.c.passed_at if q.sort_by == "passed_at" else getattr(O, q.sort_by)
-    stmt = _sort(stmt, col, q.sort_order)
-
-    rows, total = page_of_objs(session, stmt, page, past_end="error")  # past the last page: 400, as SkyPortal
-    ids = [o["id"] for o, _ in rows]
-    details = candidate_details(session, principal, ids, filter_ids, q.include_photometry, q.details)
-    candidates = with_derived([{**o, "passed_at": passed.isoformat(), **details[o["id"]]} for o, passed in rows])
-    return {"candidates": candidates, "totalMatches": total, "pageNumber": page.number, "numPerPage": page.size}
-
+# -- candidates (their list: broker.objects.candidates) ------------------------------------------
 
 def _mjd_to_iso(mjd: float) -> str:
     from datetime import timedelta
@@ -901,11 +817,11 @@ def _source_filters(stmt, principal: Principal, q: SourceQuery, session: Session
         if q.classifications:
             if q.classifications_simul:
                 for name in q.classifications:
-                    stmt = stmt.where(_classification_exists(principal, [name]))
+                    stmt = stmt.where(classification_exists(principal, [name]))
             else:
-                stmt = stmt.where(_classification_exists(principal, q.classifications))
+                stmt = stmt.where(classification_exists(principal, q.classifications))
         if q.nonclassifications:
-            stmt = stmt.where(~_classification_exists(principal, q.nonclassifications))
+            stmt = stmt.where(~classification_exists(principal, q.nonclassifications))
     if q.has_followup_request:
         stmt = stmt.where(_followup_exists(principal, q.followup_request_status))
     for must, hook, param in q.exists:

@@ -127,9 +127,10 @@ def cmd_run(cfg: Config, args) -> int:
             ingest = start_processes(_with_url(cfg, rt.engine.url.render_as_string(hide_password=False)),
                                      cfg.ingest.processes)
         app = make_app(cfg, session_factory)
-        from broker.runtime.worker import FollowupWorker, SkymapFetcher
+        from broker.runtime.worker import FollowupWorker, Maintenance, SkymapFetcher
 
         worker = FollowupWorker(app.followup, rt.engine, cfg.facilities.poll_interval_s).start()
+        maintenance = Maintenance(session_factory, cfg.database.maintenance_interval_s).start()
         skymaps = SkymapFetcher(session_factory, cfg.gcn.fetch_interval_s).start() if cfg.gcn.fetch_skymaps else None
         server = listen(app, cfg)
         api_children = None
@@ -176,6 +177,7 @@ def cmd_run(cfg: Config, args) -> int:
         if api_children is not None:
             api_children.stop()
         worker.stop()
+        maintenance.stop()
         if skymaps is not None:
             skymaps.stop()
         if simulator is not None:
@@ -296,13 +298,14 @@ def cmd_followup(cfg: Config, args) -> int:
     from broker.runtime.app import default_facilities
     from broker.followup.vault import vault_from_config
     from broker.followup.requests import FollowupService
-    from broker.runtime.worker import FollowupWorker, SkymapFetcher
+    from broker.runtime.worker import FollowupWorker, Maintenance, SkymapFetcher
 
     rt = Runtime(cfg)
     try:
         session_factory = rt.open_database()
         service = FollowupService(cfg, vault_from_config(cfg), default_facilities(cfg), session_factory)
         worker = FollowupWorker(service, rt.engine, cfg.facilities.poll_interval_s).start()
+        maintenance = Maintenance(session_factory, cfg.database.maintenance_interval_s).start()
         skymaps = SkymapFetcher(session_factory, cfg.gcn.fetch_interval_s).start() if cfg.gcn.fetch_skymaps else None
         print("follow-up worker running" + (" (and fetching pending sky maps)" if skymaps else "") +
               "; Ctrl-C to stop", flush=True)
@@ -311,6 +314,7 @@ def cmd_followup(cfg: Config, args) -> int:
         signal.signal(signal.SIGTERM, lambda s, f: done.set())
         done.wait()
         worker.stop()
+        maintenance.stop()
         if skymaps is not None:
             skymaps.stop()
         return 0

@@ -86,6 +86,8 @@ class DatabaseConfig:
     url: Secret | None
     pool_size: int
     echo: bool
+    # how often the worker folds the candidate count deltas (broker.runtime.worker.Maintenance)
+    maintenance_interval_s: float = 300.0
 
     @property
     def embedded(self) -> bool:

@@ -102,32 +102,68 @@ class FollowupWorker(_Loop):
             raw.close()
 
 
-class SkymapFetcher(_Loop):
-    """Every ``interval_s``, fetches the sky maps notices point to by URL and that are still pending
-    (:func:`broker.sky.pending.fetch_pending`: each map in its own transaction, a failed one retried later
-    with backoff). Nothing ends the loop but :meth:`stop`: an outage or a bug in one round is logged and the
-    next round starts on time."""
+class _Periodic(_Loop):
+    """Runs :meth:`round` every ``interval_s`` until stopped. Nothing else ends the loop: an outage or a
+    bug in one round is logged and the next round starts on time."""
 
-    thread_name = "skybroker-skymaps"
+    what = "periodic task"
 
-    def __init__(self, session_factory, interval_s: float, fetch=None):
+    def __init__(self, interval_s: float):
         super().__init__()
-        self.session_factory = session_factory
         self.interval_s = interval_s
-        self.fetch = fetch
         self.rounds = 0
 
-    def run(self) -> None:
-        from broker.sky.pending import fetch_pending
+    def round(self) -> None:
+        raise NotImplementedError
 
+    def run(self) -> None:
         while not self._stop.is_set():
             try:
-                fetch_pending(self.session_factory, self.fetch)
+                self.round()
             except Exception as exc:
                 if is_outage(exc):
-                    log.warning("sky-map fetcher lost the database (%s); next round in %.0f s", first_line(exc),
+                    log.warning("%s lost the database (%s); next round in %.0f s", self.what, first_line(exc),
                                 self.interval_s)
                 else:
-                    log.exception("sky-map fetcher round failed; next round in %.0f s", self.interval_s)
+                    log.exception("%s round failed; next round in %.0f s", self.what, self.interval_s)
             self.rounds += 1
             self._stop.wait(self.interval_s)
+
+
+class SkymapFetcher(_Periodic):
+    """Every ``interval_s``, fetches the sky maps notices point to by URL and that are still pending
+    (:func:`broker.sky.pending.fetch_pending`: each map in its own transaction, a failed one retried later
+    with backoff)."""
+
+    thread_name = "skybroker-skymaps"
+    what = "sky-map fetcher"
+
+    def __init__(self, session_factory, interval_s: float, fetch=None):
+        super().__init__(interval_s)
+        self.session_factory = session_factory
+        self.fetch = fetch
+
+    def round(self) -> None:
+        from broker.sky.pending import fetch_pending
+
+        fetch_pending(self.session_factory, self.fetch)
+
+
+class Maintenance(_Periodic):
+    """Every ``database.maintenance_interval_s``: folds the per-filter candidate count deltas
+    (:func:`broker.objects.candidates.fold_candidate_counts`), so a filter's totalMatches stays a sum of
+    a few rows."""
+
+    thread_name = "skybroker-maintenance"
+    what = "database maintenance"
+
+    def __init__(self, session_factory, interval_s: float):
+        super().__init__(interval_s)
+        self.session_factory = session_factory
+
+    def round(self) -> None:
+        from broker.objects.candidates import fold_candidate_counts
+
+        with self.session_factory() as session, session.begin():
+            removed = fold_candidate_counts(session)
+        log.debug("folded %d candidate count rows", removed)

@@ -1,0 +1,260 @@
+"""SkyPortal's candidate list (GET /api/candidates), read at 10⁶–10⁷ candidates without reading them all.
+
+The list is the objects that passed the selected filters, newest pass first. A page is read from the index
+``ix_candidates_filter_passed`` (filter_id, passed_at DESC, obj_id): one ordered index scan per filter,
+merged (``UNION ALL`` under one ``ORDER BY``: PostgreSQL's Merge Append) and stopped after ``L`` rows. An
+object's first row in that merged stream is its latest pass, so the objects whose first row lies in the
+first ``L`` rows are exactly the head of the list, in order; ``L`` grows (x4) until the page is covered or
+the stream ends. Conditions on the object (saved status, classifications, redshift, detections,
+localization) filter the stream as it is read. The cost follows the page's depth, not the table.
+
+``totalMatches`` (SkyPortal always sends it) is, from cheapest:
+- the stream itself, when it ended before ``L`` rows (small selections: a night, a class);
+- for one filter and no other condition, the sum of the filter's ``candidate_counts`` rows, which the
+  triggers on candidates keep (migration 0019);
+- else a count of the distinct objects, from the index (``candidate_filter_objs`` for several filters
+  and no other condition), which grows with the selection.
+
+Other sorts (ra, dec, redshift, id, created_at: our addition; SkyPortal sorts by passed_at) read objs in
+that column's order and keep those with a pass (an index semi-join the planner chooses); ascending
+passed_at sorts the aggregate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.orm import Session
+
+import models
+
+from broker.access.auth import Principal, readable_filters, readable_groups_named
+from broker.errors import ValidationError
+from broker.objects.objs import (ObjFilters, _check_sort, candidate_details, classification_exists, obj_columns,
+                                 obj_conditions, user_group_ids, with_derived)
+from broker.pagination import Page
+
+C, F, O, S = models.Candidate, models.Filter, models.Obj, models.Source
+SAVED_STATUSES = ("all", "savedToAllSelected", "savedToAnySelected", "savedToAnyAccessible",
+                  "notSavedToAnyAccessible", "notSavedToAnySelected", "notSavedToAllSelected")
+CANDIDATE_SORTS = {"passed_at", "id", "ra", "dec", "redshift", "created_at"}
+STREAM_GROWTH = 4  # the merged stream's row limit grows by this factor until the page is covered
+
+
+@dataclass
+class CandidateQuery(ObjFilters):
+    filter_ids: list[int] | None = None
+    group_ids: list[int] | None = None
+    saved_status: str = "all"
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    classifications_reject: list[str] | None = None
+    sort_by: str = "passed_at"  # our addition (SkyPortal orders by passed_at, newest first)
+    sort_order: str = "desc"
+    include_photometry: bool = False
+    details: dict[str, tuple[str, str]] = field(default_factory=dict)  # output key -> (hook, parameter)
+
+
+def _selected_filters(session: Session, principal: Principal, q: CandidateQuery) -> tuple[list[int], list[int]]:
+    """(filter ids, selected group ids) the query runs over; unreadable ones are a 400 naming them."""
+    readable = readable_filters(principal).with_only_columns(F.id, F.group_id)  # (no filter rows loaded)
+    if q.filter_ids:
+        rows = session.execute(readable.where(F.id.in_(q.filter_ids))).all()
+        missing = sorted(set(q.filter_ids) - {fid for fid, _ in rows})
+        if missing:
+            raise ValidationError(f"Invalid filterIDs: no accessible filter(s) {missing}", field="filterIDs")
+        return sorted(fid for fid, _ in rows), sorted({gid for _, gid in rows})
+    if q.group_ids:
+        readable_groups_named(session, principal, q.group_ids, "groupIDs")
+        rows = session.execute(sa.select(F.id).where(F.group_id.in_(q.group_ids))).scalars().all()
+        return sorted(rows), sorted(q.group_ids)
+    rows = session.execute(readable).all()
+    return sorted(fid for fid, _ in rows), sorted({gid for _, gid in rows})
+
+
+def _saved_any(groups, oid):
+    return sa.exists().where(S.obj_id == oid, S.active, S.group_id.in_(groups))
+
+
+def _saved_all(groups: list[int], oid):
+    n = (sa.select(sa.func.count(sa.distinct(S.group_id)))
+         .where(S.obj_id == oid, S.active, S.group_id.in_(groups)).scalar_subquery())
+    return n == len(groups)
+
+
+@dataclass
+class _Selection:
+    """What a candidate query selects: passes of ``filter_ids`` in the date window, of objects meeting
+    ``conditions(oid)`` (``needs_obj``: they read the objs row, joined on oid)."""
+
+    filter_ids: list[int]
+    start: datetime | None
+    end: datetime | None
+    conditions: object  # (oid column) -> list of SQL conditions
+    needs_obj: bool
+    plain: bool  # no condition beyond the filters (the maintained counts apply)
+
+    def passes(self, *where):
+        """Condition on candidates rows: in the filters' window (``where``: e.g. one filter)."""
+        conds = list(where) or [C.filter_id.in_(self.filter_ids)]
+        if self.start:
+            conds.append(C.passed_at >= self.start)
+        if self.end:
+            conds.append(C.passed_at <= self.end)
+        return conds
+
+    def on(self, stmt, oid):
+        """``stmt`` restricted to objects ``oid`` meeting the conditions."""
+        if self.needs_obj:
+            stmt = stmt.join(O, O.id == oid)
+        return stmt.where(*self.conditions(oid))
+
+
+def _selection(session: Session, principal: Principal, q: CandidateQuery, filter_ids: list[int],
+               selected: list[int]) -> _Selection:
+    base, needs_obj = obj_conditions(principal, q, session, C.obj_id)  # checks the parameters once
+    accessible = user_group_ids(principal) if not principal.is_admin else sa.select(models.Group.id)
+    saved = {
+        "savedToAnyAccessible": lambda oid: _saved_any(accessible, oid),
+        "notSavedToAnyAccessible": lambda oid: ~_saved_any(accessible, oid),
+        "savedToAnySelected": lambda oid: _saved_any(selected, oid),
+        "notSavedToAnySelected": lambda oid: ~_saved_any(selected, oid),
+        "savedToAllSelected": lambda oid: _saved_all(selected, oid),
+        "notSavedToAllSelected": lambda oid: ~_saved_all(selected, oid),
+    }.get(q.saved_status)
+
+    made: list[tuple] = []  # (oid column, its conditions): made once each (a localization is looked up once)
+
+    def conditions(oid):
+        conds = next((list(c) for col, c in made if col is oid), None)
+        if conds is None:
+            conds = obj_conditions(principal, q, session, oid)[0] if base else []
+            made.append((oid, list(conds)))
+        if q.classifications:
+            conds.append(classification_exists(principal, q.classifications, oid))
+        if q.classifications_reject:
+            conds.append(~classification_exists(principal, q.classifications_reject, oid))
+        if saved is not None:
+            conds.append(saved(oid))
+        return conds
+
+    plain = not base and not q.classifications and not q.classifications_reject and saved is None
+    return _Selection(filter_ids, q.start_date, q.end_date, conditions, needs_obj,
+                      plain and q.start_date is None and q.end_date is None)
+
+
+def _newest_page(session: Session, sel: _Selection, page: Page) -> tuple[list[tuple[str, datetime]], int | None]:
+    """The page of (obj_id, latest pass) newest first, from the merged per-filter stream; with the total
+    when the stream ended (else None)."""
+    need = page.number * page.size
+    limit = max(2 * need, 1000)
+    while True:
+        branches = [sel.on(sa.select(C.obj_id, C.passed_at).where(*sel.passes(C.filter_id == f)), C.obj_id)
+                    for f in sel.filter_ids]
+        merged = (sa.union_all(*branches) if len(branches) > 1 else branches[0]).subquery("merged")
+        stream = (sa.select(merged.c.obj_id, merged.c.passed_at)
+                  .order_by(merged.c.passed_at.desc(), merged.c.obj_id).limit(limit).cte("stream"))
+        latest = (sa.select(stream.c.obj_id, sa.func.max(stream.c.passed_at).label("passed_at"))
+                  .group_by(stream.c.obj_id).cte("latest"))
+        rows = (sa.select(latest.c.obj_id, latest.c.passed_at)
+                .order_by(latest.c.passed_at.desc(), latest.c.obj_id)
+                .limit(page.size).offset(need - page.size).subquery("page"))
+        order = (rows.c.passed_at.desc(), rows.c.obj_id)
+        n_rows, n_objs, ids, passed = session.execute(sa.select(
+            sa.select(sa.func.count()).select_from(stream).scalar_subquery(),
+            sa.select(sa.func.count()).select_from(latest).scalar_subquery(),
+            sa.select(sa.func.array_agg(aggregate_order_by(rows.c.obj_id, *order))).scalar_subquery(),
+            sa.select(sa.func.array_agg(aggregate_order_by(rows.c.passed_at, *order))).scalar_subquery(),
+        )).one()
+        ended = n_rows < limit
+        if ended or n_objs >= need:
+            return list(zip(ids or [], passed or [])), (n_objs if ended else None)
+        limit *= STREAM_GROWTH
+
+
+def _sorted_page(session: Session, sel: _Selection, page: Page, sort_by: str,
+                 order: str) -> list[tuple[str, datetime | None]]:
+    """A page sorted by an objs column (or ascending passed_at): (obj_id, None | latest pass)."""
+    offset = (page.number - 1) * page.size
+    if sort_by == "passed_at":  # ascending: the objects' latest passes, sorted
+        latest = (sa.select(C.obj_id, sa.func.max(C.passed_at).label("passed_at")).where(*sel.passes())
+                  .group_by(C.obj_id).subquery())
+        stmt = sel.on(sa.select(latest.c.obj_id, latest.c.passed_at), latest.c.obj_id)
+        stmt = stmt.order_by(latest.c.passed_at.asc(), latest.c.obj_id)
+        return [tuple(r) for r in session.execute(stmt.limit(page.size).offset(offset))]
+    col = getattr(O, sort_by)
+    has_pass = sa.exists().where(C.obj_id == O.id, *sel.passes())
+    stmt = sa.select(O.id).where(has_pass, *sel.conditions(O.id))  # objs is read anyway
+    stmt = stmt.order_by(col.desc().nulls_last() if order == "desc" else col.asc().nulls_last(), O.id)
+    return [(i, None) for i in session.execute(stmt.limit(page.size).offset(offset)).scalars()]
+
+
+def _total(session: Session, sel: _Selection) -> int:
+    CC, FO = models.CandidateCount, models.CandidateFilterObj
+    if sel.plain and len(sel.filter_ids) == 1:
+        return int(session.execute(sa.select(sa.func.coalesce(sa.func.sum(CC.n), 0))
+                                   .where(CC.filter_id == sel.filter_ids[0])).scalar_one())
+    if sel.plain:
+        ids = sa.select(FO.obj_id).where(FO.filter_id.in_(sel.filter_ids)).distinct().subquery()
+        return session.execute(sa.select(sa.func.count()).select_from(ids)).scalar_one()
+    ids = sa.select(C.obj_id).where(*sel.passes()).distinct().subquery()
+    stmt = sel.on(sa.select(sa.func.count()).select_from(ids), ids.c.obj_id)
+    return session.execute(stmt).scalar_one()
+
+
+def list_candidates(session: Session, principal: Principal, q: CandidateQuery, page: Page) -> dict:
+    if q.saved_status not in SAVED_STATUSES:
+        raise ValidationError(f"Invalid savedStatus: must be one of {list(SAVED_STATUSES)}", field="savedStatus")
+    _check_sort(q.sort_by, q.sort_order, CANDIDATE_SORTS)
+    filter_ids, selected = _selected_filters(session, principal, q)
+    sel = _selection(session, principal, q, filter_ids, selected)
+    total = None
+    if not filter_ids:
+        rows, total = [], 0
+    elif q.sort_by == "passed_at" and q.sort_order == "desc":
+        rows, total = _newest_page(session, sel, page)
+    else:
+        rows = _sorted_page(session, sel, page, q.sort_by, q.sort_order)
+    if total is None:
+        total = _total(session, sel)
+    last_page = max(1, -(-total // page.size))
+    if not rows and page.number > last_page:  # past the last page: 400, as SkyPortal
+        raise ValidationError(f"Page number out of range: pageNumber={page.number}, last page is {last_page}",
+                              field="pageNumber")
+    ids = [i for i, _ in rows]
+    passed = dict(rows)
+    missing = [i for i in ids if passed[i] is None]
+    if missing:  # sorted by an objs column: the latest pass of each object of the page
+        passed.update(session.execute(sa.select(C.obj_id, sa.func.max(C.passed_at))
+                                      .where(C.obj_id.in_(missing), *sel.passes()).group_by(C.obj_id)).all())
+    objs = {row[0]: O.dict_of(row) for row in session.execute(sa.select(*obj_columns()).where(O.id.in_(ids)))}
+    details = candidate_details(session, principal, ids, filter_ids, q.include_photometry, q.details)
+    candidates = with_derived([{**objs[i], "passed_at": passed[i].isoformat(), **details[i]} for i in ids])
+    return {"candidates": candidates, "totalMatches": total, "pageNumber": page.number, "numPerPage": page.size}
+
+
+def candidate_name_search(session: Session, principal: Principal, prefix: str, limit: int) -> dict:
+    """SkyPortal's nameOnly autocomplete: ids of the caller's candidates starting with ``prefix``."""
+    fids = readable_filters(principal).with_only_columns(F.id)
+    like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    ids = session.execute(sa.select(C.obj_id).where(C.obj_id.like(like, escape="\\"), C.filter_id.in_(fids))
+                          .distinct().order_by(C.obj_id).limit(limit)).scalars().all()
+    return {"candidates": [{"id": i} for i in ids]}
+
+
+def fold_candidate_counts(session: Session) -> int:
+    """Fold each filter's count deltas into one row, and drop those of deleted filters; returns the rows
+    removed. Concurrent writers only add rows, which the next fold takes (the DELETE's snapshot)."""
+    CC = models.CandidateCount
+    folded = sa.delete(CC).returning(CC.filter_id, CC.n).cte("folded")
+    sums = (sa.select(folded.c.filter_id, sa.func.sum(folded.c.n).label("n"), sa.func.count().label("rows"))
+            .group_by(folded.c.filter_id).cte("sums"))
+    kept = (sa.insert(CC).from_select(["filter_id", "n"], sa.select(sums.c.filter_id, sums.c.n)
+                                      .where(sums.c.filter_id.in_(sa.select(F.id))))
+            .returning(CC.filter_id).cte("kept"))
+    removed = session.execute(sa.select(sa.func.coalesce(sa.func.sum(sums.c.rows), 0),
+                                        sa.select(sa.func.count()).select_from(kept).scalar_subquery())).one()
+    return int(removed[0]) - int(removed[1])
