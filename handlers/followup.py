@@ -6,6 +6,7 @@ from broker.followup import requests as svc
 from broker.followup import instruments as isvc
 from broker.errors import ValidationError
 from broker.objects.objs import caller_groups
+from broker.sky.gcn import STORED_CREDIBLE_LEVEL
 from broker.validation import array, boolean, integer, nullable, obj, string
 
 from .base import PAGINATION_PARAMS, BaseHandler, Param, endpoint
@@ -376,7 +377,8 @@ DEFAULT_POST = obj({
                           "filter_ids": array(integer(), "fire when an object passes one of these filters"),
                           "group_ids": array(integer(), "fire when an object is saved to one of these groups"),
                           "classifications": array(string(), "and only if it is classified as one of these"),
-                          "localization": obj({"cumprob": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                          "localization": obj({"cumprob": {"type": "number", "exclusiveMinimum": 0,
+                                                           "maximum": STORED_CREDIBLE_LEVEL},
                                                "max_age_days": {"type": "number", "exclusiveMinimum": 0}},
                                               required=("cumprob", "max_age_days"),
                                               description="and only inside this credible region of an event "

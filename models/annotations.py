@@ -59,8 +59,8 @@ class AnnotationOnSpectrum(Base, AnnotationMixin):
 
 class AnnotationOnPhotometry(Base, AnnotationMixin):
     __tablename__ = "annotations_on_photometry"
-    photometry_id: Mapped[int] = mapped_column(sa.ForeignKey("photometry.id", ondelete="CASCADE"), nullable=False,
-                                               index=True)
+    # no foreign key (photometry is partitioned, migration 0020): its trigger deletes these with the point
+    photometry_id: Mapped[int] = mapped_column(sa.BigInteger, nullable=False, index=True)
     groups: Mapped[list[Group]] = relationship(secondary=group_annotations_on_photometry)
     __table_args__ = (sa.UniqueConstraint("photometry_id", "origin",
                                           name="uq_annotations_on_photometry_photometry_origin"),)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import healpix_alchemy
 import numpy as np
 import sqlalchemy as sa
+import sqlalchemy.orm
 from astropy import units as u
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -145,12 +147,18 @@ class Source(Base, Timestamped):
     __table_args__ = (sa.UniqueConstraint("obj_id", "group_id", name="uq_sources_obj_group"),)
 
 
+# photometry is partitioned (by mjd, migration 0020): nothing can hold a foreign key to its id alone, so
+# the tables naming points have none; a statement trigger on photometry deletes their rows with the points.
 photometry_groups = sa.Table(
     "photometry_groups",
     Base.metadata,
-    sa.Column("photometry_id", sa.ForeignKey("photometry.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("photometry_id", sa.BigInteger, primary_key=True),
     sa.Column("group_id", sa.ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
 )
+
+# photometry's partitions (migration 0020: a month each from 2024-01, made ahead by the worker; the archive
+# before; the default for anything else): tables of the database that the models do not list
+PHOTOMETRY_PARTITION = re.compile(r"^photometry_(\d{4}_\d{2}|archive|default)$")
 
 
 class Photometry(Base, Timestamped):
@@ -162,7 +170,9 @@ class Photometry(Base, Timestamped):
     """
 
     __tablename__ = "photometry"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    # the table's key is (id, mjd), as a partitioned table's must hold its partition key; id alone is unique
+    # (one sequence) and is the mapper's key
+    id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
     # no index of its own: uq_photometry_point leads with obj_id
     obj_id: Mapped[str] = mapped_column(sa.ForeignKey("objs.id", ondelete="CASCADE"), nullable=False)
     # not indexed (the most-written table; nothing queries photometry by creation time)
@@ -170,7 +180,7 @@ class Photometry(Base, Timestamped):
     stream_id: Mapped[int | None] = mapped_column(sa.ForeignKey("streams.id", ondelete="SET NULL"))
     instrument_id: Mapped[int] = mapped_column(sa.ForeignKey("instruments.id", ondelete="CASCADE"), nullable=False,
                                                index=True)
-    mjd: Mapped[float] = mapped_column(sa.Float, nullable=False)
+    mjd: Mapped[float] = mapped_column(sa.Float, primary_key=True)  # the partition key
     # Flux in µJy (AB); null for an upper limit (non-detection). zp/magsys are always 23.9/ab.
     flux: Mapped[float | None] = mapped_column(sa.Float)
     fluxerr: Mapped[float] = mapped_column(sa.Float, nullable=False)
@@ -204,17 +214,22 @@ class Photometry(Base, Timestamped):
     # outlives its user, as the point does.
     dedup_scope: Mapped[int] = mapped_column(sa.BigInteger, nullable=False, default=0, server_default="0")
 
-    groups: Mapped[list[Group]] = relationship(secondary=photometry_groups)
+    groups: Mapped[list[Group]] = relationship(
+        secondary=photometry_groups,
+        primaryjoin=lambda: Photometry.id == sa.orm.foreign(photometry_groups.c.photometry_id),
+        secondaryjoin=lambda: Group.id == sa.orm.foreign(photometry_groups.c.group_id))
 
     __table_args__ = (
         sa.UniqueConstraint("obj_id", "instrument_id", "origin", "mjd", "fluxerr", "flux", "dedup_scope",
                             name="uq_photometry_point", postgresql_nulls_not_distinct=True),
+        {"postgresql_partition_by": "RANGE (mjd)"},
     )
+    __mapper_args__ = {"primary_key": [id]}
 
 
 photometry_streams = sa.Table(
     "photometry_streams",
     Base.metadata,
-    sa.Column("photometry_id", sa.ForeignKey("photometry.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("photometry_id", sa.BigInteger, primary_key=True),
     sa.Column("stream_id", sa.ForeignKey("streams.id", ondelete="CASCADE"), primary_key=True, index=True),
 )

@@ -192,29 +192,53 @@ class TopicError(BrokerError):
     status = 503
 
 
+def _admin(spec: ClusterSpec):
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({**spec.client_config(), "logger": logging.getLogger("skybroker.kafka"), "log_level": 2})
+
+
 def ensure_topic(spec: ClusterSpec, topic: str, partitions: int, timeout: float = 30.0) -> tuple[int, bool]:
     """Create ``topic`` on the cluster with ``partitions`` partitions (the broker's replication default) unless
     it exists; returns (its partitions, whether it was created now)."""
-    from confluent_kafka import KafkaError, KafkaException
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka import KafkaException
 
-    admin = AdminClient({**spec.client_config(), "logger": logging.getLogger("skybroker.kafka"), "log_level": 2})
-    try:
-        # every topic's metadata: asking for this one by name would make a broker that auto-creates topics
-        # create it, with its own default partitions
-        md = admin.list_topics(timeout=timeout).topics.get(topic)
-        if md is not None and md.error is None:
-            return len(md.partitions), False
-        fut = admin.create_topics([NewTopic(topic, num_partitions=partitions)], request_timeout=timeout)[topic]
-        try:
-            fut.result(timeout)
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # made meanwhile by someone else: fine
-                raise
-            return len(admin.list_topics(timeout=timeout).topics[topic].partitions), False
+    if ensure_topics(spec, {topic: partitions}, timeout):
         return partitions, True
+    try:
+        return len(_admin(spec).list_topics(timeout=timeout).topics[topic].partitions), False
     except KafkaException as exc:
-        raise TopicError(f"cannot create topic {topic} on Kafka cluster '{spec.name}': {exc.args[0].str()}") from None
+        raise TopicError(f"cannot read topic {topic} on Kafka cluster '{spec.name}': {exc.args[0].str()}") from None
+
+
+def ensure_topics(spec: ClusterSpec, wanted: dict[str, int], timeout: float = 30.0) -> list[str]:
+    """Create the topics of ``wanted`` ({topic: partitions}) that the cluster lacks (one metadata request
+    for all); returns those created now. A topic another client made meanwhile is fine."""
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import NewTopic
+
+    admin = _admin(spec)
+    try:
+        # every topic's metadata: asking for one by name would make a broker that auto-creates topics create
+        # it, with its own default partitions
+        have = admin.list_topics(timeout=timeout).topics
+        missing = sorted(t for t in wanted if t not in have or have[t].error is not None)
+        if not missing:
+            return []
+        futures = admin.create_topics([NewTopic(t, num_partitions=wanted[t]) for t in missing],
+                                      request_timeout=timeout)
+        created = []
+        for topic, fut in futures.items():
+            try:
+                fut.result(timeout)
+                created.append(topic)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise
+        return sorted(created)
+    except KafkaException as exc:
+        raise TopicError(f"cannot create topics {sorted(wanted)} on Kafka cluster '{spec.name}': "
+                         f"{exc.args[0].str()}") from None
 
 
 # -- the API (our addition): admins manage clusters --------------------------------------------------------

@@ -29,8 +29,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 import models
 
 from broker.runtime.config import Config
-from broker.ingest.clusters import DEFAULT, ClusterSpec, cluster_status, default_cluster, load_clusters
-from broker.ingest.pipeline import (Message, StreamRoutes, load_streams, mark_written, next_offsets,
+from broker.ingest.clusters import (DEFAULT, ClusterSpec, TopicError, cluster_status, default_cluster, ensure_topics,
+                                    load_clusters)
+from broker.ingest.pipeline import (Message, StreamRoutes, is_pattern, load_streams, mark_written, next_offsets,
                                     not_yet_written, process_batch, process_isolated)
 from broker.runtime.db import first_line, is_outage
 from broker.runtime.supervisor import ProcessSupervisor
@@ -147,6 +148,7 @@ class Ingestor:
             self.streams = load_streams(session, self.cluster.name)
         topics = self.streams.subscription
         if topics != self.topics:
+            self._create_topics(topics)
             if topics:
                 self.consumer.subscribe(topics, on_assign=self._on_assign)
                 log.info("%s subscribed to %s on cluster '%s'", self.name, topics, self.cluster.name)
@@ -155,6 +157,25 @@ class Ingestor:
             self.topics = topics
             self.topic_errors = {t: e for t, e in self.topic_errors.items() if self.streams.get(t) is not None}
         self._next_refresh = time.monotonic() + self.cfg.ingest.refresh_interval_s
+
+    def _create_topics(self, topics: list[str]) -> None:
+        """On the default cluster (ours; other clusters' topics are their operators'), the streams' topic
+        names that do not exist yet are created with their partitions (``altdata.partitions``, else
+        ``kafka.topic_partitions``), so that processes and machines of the group share them: a topic a
+        consumer's subscription made would have the broker's default, often one partition. Patterns are
+        left alone. A failure is the topics' error, shown in the status; the subscription goes on."""
+        if self.cluster.name != DEFAULT:
+            return
+        wanted = {t: self.streams[t].partitions or self.cfg.kafka.topic_partitions
+                  for t in topics if not is_pattern(t)}
+        if not wanted:
+            return
+        try:
+            for topic in ensure_topics(self.cluster, wanted):
+                log.info("%s created topic %s with %d partition(s)", self.name, topic, wanted[topic])
+        except TopicError as exc:
+            for topic in wanted:
+                self._topic_error(topic, str(exc))
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Partitions that this consumer group has never committed start where their stream's ``start``

@@ -76,6 +76,7 @@ class StreamInfo:
     cluster: str = "default"
     # where a consumer group that has read nothing of a topic yet starts: "earliest", "latest", or a time
     start: str | datetime = "earliest"
+    partitions: int | None = None  # altdata.partitions: the topic's, when we create it (else kafka.topic_partitions)
 
 
 @dataclass
@@ -222,7 +223,7 @@ def load_streams(session: Session, cluster: str | None = None, today: date | Non
         info = StreamInfo(
             s.id, s.name, topic, fmt, tuple(by_stream.get(s.id, ())), tax_id,
             tuple(sorted((cls.get("scores") or {}).items())), classes, rules, alt.get("cluster") or "default",
-            start,
+            start, alt.get("partitions") if isinstance(alt.get("partitions"), int) else None,
         )
         sub = subscription(topic, today)
         if is_pattern(sub):
@@ -556,7 +557,7 @@ def crossmatch_recent(session: Session, ids: list[str], ras, decs, now: datetime
     from datetime import timedelta
 
     from broker.sky import kernels as K
-    from broker.sky.gcn import stored_skymap
+    from broker.sky.gcn import STORED_CREDIBLE_LEVEL, stored_skymap
 
     locs = session.execute(
         sa.select(models.Localization).join(models.GcnEvent, models.GcnEvent.dateobs == models.Localization.dateobs)
@@ -568,7 +569,7 @@ def crossmatch_recent(session: Session, ids: list[str], ras, decs, now: datetime
         sm = stored_skymap(loc)
         res = K.crossmatch(sm.uniq, sm.probdensity, ras, decs)
         rows = [(ids[i], loc.id, float(res["credible_level"][i]), float(res["probdensity"][i]))
-                for i in np.flatnonzero(np.isfinite(res["credible_level"]))]
+                for i in np.flatnonzero(res["credible_level"] <= STORED_CREDIBLE_LEVEL)]
         if rows:
             session.execute(_UPSERT_OBJ_LOC, {"o": [r[0] for r in rows], "l": [r[1] for r in rows],
                                               "c": [r[2] for r in rows], "p": [r[3] for r in rows]})

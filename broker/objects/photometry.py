@@ -93,6 +93,13 @@ def ensure_survey_instruments(conn, surveys=tuple(SURVEY_FACILITIES)) -> None:
                      .on_conflict_do_nothing(index_elements=["name"]))
 
 
+def ensure_partitions(session: Session, months_ahead: int) -> int:
+    """Make photometry's monthly partitions (by mjd) up to ``months_ahead`` months after this one, moving
+    rows the default partition held for them (SQL function ``photometry_ensure_partitions``, migration 0020);
+    returns how many were made."""
+    return int(session.execute(sa.text("SELECT photometry_ensure_partitions(:n)"), {"n": months_ahead}).scalar_one())
+
+
 def survey_instrument_ids(session: Session, surveys) -> dict[str, int]:
     """Instrument id of each survey name, creating a missing one."""
     names = sorted(set(surveys))

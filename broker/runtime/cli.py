@@ -130,7 +130,8 @@ def cmd_run(cfg: Config, args) -> int:
         from broker.runtime.worker import FollowupWorker, Maintenance, SkymapFetcher
 
         worker = FollowupWorker(app.followup, rt.engine, cfg.facilities.poll_interval_s).start()
-        maintenance = Maintenance(session_factory, cfg.database.maintenance_interval_s).start()
+        maintenance = Maintenance(session_factory, cfg.database.maintenance_interval_s,
+                                  cfg.database.partitions_ahead_months).start()
         skymaps = SkymapFetcher(session_factory, cfg.gcn.fetch_interval_s).start() if cfg.gcn.fetch_skymaps else None
         server = listen(app, cfg)
         api_children = None
@@ -305,7 +306,8 @@ def cmd_followup(cfg: Config, args) -> int:
         session_factory = rt.open_database()
         service = FollowupService(cfg, vault_from_config(cfg), default_facilities(cfg), session_factory)
         worker = FollowupWorker(service, rt.engine, cfg.facilities.poll_interval_s).start()
-        maintenance = Maintenance(session_factory, cfg.database.maintenance_interval_s).start()
+        maintenance = Maintenance(session_factory, cfg.database.maintenance_interval_s,
+                                  cfg.database.partitions_ahead_months).start()
         skymaps = SkymapFetcher(session_factory, cfg.gcn.fetch_interval_s).start() if cfg.gcn.fetch_skymaps else None
         print("follow-up worker running" + (" (and fetching pending sky maps)" if skymaps else "") +
               "; Ctrl-C to stop", flush=True)

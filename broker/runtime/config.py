@@ -86,8 +86,10 @@ class DatabaseConfig:
     url: Secret | None
     pool_size: int
     echo: bool
-    # how often the worker folds the candidate count deltas (broker.runtime.worker.Maintenance)
+    # how often the worker folds the candidate count deltas and makes photometry's monthly partitions
+    # (broker.runtime.worker.Maintenance), and how many months ahead of now it makes them
     maintenance_interval_s: float = 300.0
+    partitions_ahead_months: int = 3
 
     @property
     def embedded(self) -> bool:

@@ -150,20 +150,27 @@ class SkymapFetcher(_Periodic):
 
 
 class Maintenance(_Periodic):
-    """Every ``database.maintenance_interval_s``: folds the per-filter candidate count deltas
-    (:func:`broker.objects.candidates.fold_candidate_counts`), so a filter's totalMatches stays a sum of
-    a few rows."""
+    """Every ``database.maintenance_interval_s``: makes photometry's monthly partitions up to
+    ``database.partitions_ahead_months`` ahead (so points land in their month, not the default partition),
+    and folds the per-filter candidate count deltas (:func:`broker.objects.candidates.fold_candidate_counts`),
+    so a filter's totalMatches stays a sum of a few rows. Each in a transaction of its own."""
 
     thread_name = "skybroker-maintenance"
     what = "database maintenance"
 
-    def __init__(self, session_factory, interval_s: float):
+    def __init__(self, session_factory, interval_s: float, months_ahead: int = 3):
         super().__init__(interval_s)
         self.session_factory = session_factory
+        self.months_ahead = months_ahead
 
     def round(self) -> None:
         from broker.objects.candidates import fold_candidate_counts
+        from broker.objects.photometry import ensure_partitions
 
+        with self.session_factory() as session, session.begin():
+            made = ensure_partitions(session, self.months_ahead)
+        if made:
+            log.info("made %d photometry partition(s)", made)
         with self.session_factory() as session, session.begin():
             removed = fold_candidate_counts(session)
         log.debug("folded %d candidate count rows", removed)

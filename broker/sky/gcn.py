@@ -817,7 +817,9 @@ def add_localization(session: Session, event: models.GcnEvent, name: str, sm: Sk
     for text in dict.fromkeys([*loc_tags, *(tags or [])]):
         session.add(models.LocalizationTag(localization_id=loc.id, text=text))
     _write_tiles(session, loc.id, sm)
-    crossmatch_objects(session, loc, sm, since=event.dateobs)
+    # the objects that passed a filter in the event's first recent_days: the window ingest crossmatches new
+    # alerts in (an old event's map is not matched against everything that passed since)
+    crossmatch_objects(session, loc, sm, since=event.dateobs, until=event.dateobs + timedelta(days=recent_days))
     return loc
 
 
@@ -940,21 +942,30 @@ def _write_tiles(session: Session, localization_id: int, sm: SkyMap) -> None:
                         "FROM STDIN WITH (FORMAT binary)", _TileRows(localization_id, sm), size=1 << 20)
 
 
+# Objects are stored with a localization (obj_localizations: the candidates' and sources' ``localizations``,
+# the default follow-up rules) only inside this credible region: a map covers the whole sky, and storing every
+# candidate with every recent map would multiply the candidates table by the number of recent events.
+# Queries by region (localizationCumprob) read the tiles and go to 1.
+STORED_CREDIBLE_LEVEL = 0.999
+
+
 def crossmatch_objects(session: Session, loc: models.Localization, sm: SkyMap, *, since: datetime | None = None,
-                       obj_ids: list[str] | None = None) -> int:
-    """Store credible level and density for objects inside the map (candidates since ``since``, or ``obj_ids``)."""
-    O = models.Obj
+                       until: datetime | None = None, obj_ids: list[str] | None = None) -> int:
+    """Store credible level and density for objects inside the map's STORED_CREDIBLE_LEVEL region
+    (candidates that passed in [``since``, ``until``], or ``obj_ids``)."""
+    O, C = models.Obj, models.Candidate
     stmt = sa.select(O.id, O.ra, O.dec)
     if obj_ids is not None:
         stmt = stmt.where(O.id.in_(obj_ids))
     elif since is not None:
-        stmt = stmt.where(O.id.in_(sa.select(models.Candidate.obj_id).where(models.Candidate.passed_at >= since)))
+        window = [C.passed_at >= since] + ([C.passed_at <= until] if until is not None else [])
+        stmt = stmt.where(O.id.in_(sa.select(C.obj_id).where(*window)))
     rows = session.execute(stmt).all()
     if not rows:
         return 0
     ids = [r[0] for r in rows]
     res = K.crossmatch(sm.uniq, sm.probdensity, np.array([r[1] for r in rows]), np.array([r[2] for r in rows]))
-    keep = np.isfinite(res["credible_level"]) & (res["credible_level"] <= 1.0)
+    keep = np.isfinite(res["credible_level"]) & (res["credible_level"] <= STORED_CREDIBLE_LEVEL)
     values = [{"obj_id": ids[i], "localization_id": loc.id, "credible_level": float(res["credible_level"][i]),
                "probdensity": float(res["probdensity"][i])} for i in np.flatnonzero(keep)]
     if values:
@@ -1344,7 +1355,8 @@ def requeue_crossmatch(session: Session, principal, dateobs: str) -> dict:
     event = find_event(session, dateobs.strip(), principal, missing=ValidationError)
     n = 0
     for loc in event.localizations:
-        n += crossmatch_objects(session, loc, stored_skymap(loc), since=event.dateobs)
+        n += crossmatch_objects(session, loc, stored_skymap(loc), since=event.dateobs,
+                                until=event.dateobs + timedelta(days=RECENT_DAYS))
     return {"filters_requeued": len(event.localizations), "localizations": len(event.localizations), "matches": n}
 
 

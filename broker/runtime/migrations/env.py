@@ -11,7 +11,13 @@ def run_migrations_online() -> None:
     connection = context.config.attributes.get("connection")
     if connection is None:
         raise RuntimeError("skybroker runs migrations through broker.runtime.db.upgrade(), which passes a connection")
-    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+    from models.objects import PHOTOMETRY_PARTITION
+
+    def not_a_partition(name, type_, parent):  # (autogenerate: photometry's partitions are not models)
+        return not (type_ == "table" and PHOTOMETRY_PARTITION.match(name or ""))
+
+    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True,
+                      include_name=not_a_partition)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -200,3 +200,34 @@ def test_replay_creates_missing_topics_with_partitions(shared_dir, admin, config
     finally:
         for fut in kafka.delete_topics([default_topic, own_topic]).values():
             fut.result(30)
+
+
+def test_ingest_creates_its_streams_missing_topics_with_partitions(admin, config, session_factory, kafka_bootstrap):
+    """A stream whose topic does not exist on our cluster yet: the consumer creates it with its partitions
+    (altdata.partitions, else kafka.topic_partitions), not the one-partition topic a subscription would make;
+    a pattern is left alone; an existing topic is left as it is."""
+    import uuid
+
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    tag = uuid.uuid4().hex[:8]
+    plain, own, existing = f"ing-{tag}", f"ing2-{tag}", f"ing3-{tag}"
+    kafka = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    kafka.create_topics([NewTopic(existing, num_partitions=1)])[existing].result(30)
+    make_stream(admin, plain, "ztf_avro")
+    make_stream(admin, own, "ztf_avro", partitions=3)
+    make_stream(admin, existing, "ztf_avro")
+    make_stream(admin, f"^ingpat-{tag}-.*", "ztf_avro")
+    cfg = ingest_config(config, kafka_bootstrap)
+    try:
+        with running_ingestor(cfg, session_factory):
+            def sizes():
+                topics = kafka.list_topics(timeout=10).topics
+                return {t: len(topics[t].partitions) for t in (plain, own, existing) if t in topics}
+
+            wait_for(lambda: sizes() == {plain: cfg.kafka.topic_partitions, own: 3, existing: 1}, timeout=60,
+                     what=f"topics created with their partitions (now {sizes()})")
+            assert not [t for t in kafka.list_topics(timeout=10).topics if t.startswith(f"ingpat-{tag}")]
+    finally:
+        for fut in kafka.delete_topics([plain, own, existing]).values():
+            fut.result(30)
