@@ -10,7 +10,7 @@ from .base import BaseHandler, endpoint
 
 ALTDATA = nullable({
     "type": "object",
-    "description": 'Stream settings: {"topic": Kafka topic, "format": "ztf_avro" | "lsst_avro" | "json" | "gcn", '
+    "description": 'Stream settings: {"topic": Kafka topic, "format": "ztf_avro" | "lsst_avro" | "babamul_avro" | "json" | "gcn", '
                    '"cluster": Kafka cluster name (default: "default", the configuration\'s), "start": "earliest" | '
                    '"latest" | ISO date or time, "classifications": {"taxonomy_id": id, "scores": {score name: '
                    'class name}}}. Our additions: cluster, start, topic patterns and {date} names',
@@ -19,7 +19,7 @@ ALTDATA = nullable({
                   "description": "A topic name; a pattern starting with '^' (a regular expression, e.g. "
                                  "'^ztf_.*_programid1$'); or a name with {date}, today's and yesterday's UTC date "
                                  "as YYYYMMDD (e.g. 'ztf_{date}_programid1')"},
-        "format": {"type": "string", "enum": ["ztf_avro", "lsst_avro", "json", "gcn"]},
+        "format": {"type": "string", "enum": ["ztf_avro", "lsst_avro", "babamul_avro", "json", "gcn"]},
         "cluster": {"type": "string", "minLength": 1, "maxLength": 100,
                     "description": "Name of the Kafka cluster to read from (/api/kafka_clusters)"},
         "partitions": {"type": "integer", "minimum": 1, "maximum": 1000,

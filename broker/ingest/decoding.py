@@ -34,7 +34,12 @@ MJD_MIN, MJD_MAX = 40000.0, 100000.0  # 1968 .. 2132: anything else is not a val
 
 ZTF_BANDS = {1: "ztfg", 2: "ztfr", 3: "ztfi"}
 LSST_BANDS = {b: f"lsst{b}" for b in "ugrizy"}
-FORMATS = ("ztf_avro", "lsst_avro", "json", "gcn")  # gcn: notices (JSON or VOEvent XML), see broker.sky.gcn
+FORMATS = ("ztf_avro", "lsst_avro", "babamul_avro", "json", "gcn")  # gcn: notices (JSON or VOEvent XML), see broker.sky.gcn
+# Babamul (BOOM's public ZTF and LSST stream) names bands by their letter; fluxes are LSST nJy, and for ZTF
+# µJy x 1e9 (BOOM multiplies ZTF's µJy by 1e9 and calls it nJy): to µJy, x 1e-3 and x 1e-9
+BABAMUL = {"BabamulZtfAlert": ("ZTF", {"g": "ztfg", "r": "ztfr", "i": "ztfi"}, 1e-9),
+           "BabamulLsstAlert": ("LSST", LSST_BANDS, 1e-3)}
+TAI_UTC_DAYS = 37.0 / 86400  # TAI - UTC since 2017: Babamul's jd is UTC, LSST's midpointMjdTai TAI
 
 ZTF_SCORES = ("rb", "drb", "sgscore1", "classtar")
 LSST_SCORES = ("reliability", "extendedness")
@@ -302,6 +307,71 @@ def normalise_lsst(packet: dict) -> Alert:
                  _classifications(packet), _cutouts(packet))
 
 
+# -- Babamul ----------------------------------------------------------------------------------
+
+def _babamul_point(p: dict, where: str, survey: str, bands: dict, to_ujy: float, limit: bool = False) -> Point:
+    mjd = _num(p.get("jd"), f"{where}.jd") - JD_MJD + (TAI_UTC_DAYS if survey == "LSST" else 0.0)
+    _check_mjd(mjd, f"{where}.jd")
+    band = bands.get(p.get("band"))
+    if band is None:
+        raise AlertError(f"{where}.band must be one of {''.join(bands)} for {survey}, got {p.get('band')!r}")
+    fluxerr = _num(p.get("psfFluxErr"), f"{where}.psfFluxErr") * to_ujy
+    if limit:  # BOOM keeps a limit as its flux error (limit / 5, as ours): back to the 5-sigma magnitude
+        if fluxerr <= 0:
+            raise AlertError(f"{where}.psfFluxErr must be positive")
+        return Point(mjd, band, None, fluxerr, limiting_mag=ZP_UJY - 2.5 * math.log10(DETECTION_NSIGMA * fluxerr))
+    return Point(mjd, band, _num(p.get("psfFlux"), f"{where}.psfFlux") * to_ujy, fluxerr,
+                 _opt_num(p.get("ra"), f"{where}.ra"), _opt_num(p.get("dec"), f"{where}.dec"))
+
+
+def _babamul_object_id(survey: str, object_id: str) -> str:
+    """Babamul's objectId, named as our own decoders name the survey's objects (LSST: LSST<diaObjectId>,
+    LSSTss<ssObjectId>), so that both paths make one object."""
+    if survey == "ZTF":
+        return object_id
+    return f"LSSTss{object_id[3:]}" if object_id.startswith("sso") else f"LSST{object_id}"
+
+
+def normalise_babamul(packet: dict, record: str) -> Alert:
+    """A Babamul alert (record ``BabamulZtfAlert`` / ``BabamulLsstAlert``): BOOM's candidate (the survey's own
+    fields, plus ``psfFlux``/``band``/``jd``), the light curve as ``prv_candidates`` {jd, psfFlux, psfFluxErr,
+    band, ra, dec}, ZTF's ``prv_nondetections`` as upper limits. Forced photometry (``fp_hists``) is not
+    stored, as for the surveys' own alerts; nor are cutouts (Babamul carries none)."""
+    survey, bands, to_ujy = BABAMUL[record]
+    cand = packet.get("candidate")
+    if not isinstance(cand, dict):
+        raise AlertError("Babamul alert has no candidate record")
+    object_id = _babamul_object_id(survey, _name(packet.get("objectId"), "objectId"))
+    alert_id = _int64(packet.get("candid"), "candid")
+    ra, dec = _num(cand.get("ra"), "candidate.ra"), _num(cand.get("dec"), "candidate.dec")
+    _check_position(ra, dec, "candidate")
+    if survey == "LSST":
+        mjd = _num(cand.get("midpointMjdTai"), "candidate.midpointMjdTai")
+    else:
+        mjd = _num(cand.get("jd"), "candidate.jd") - JD_MJD
+    _check_mjd(mjd, "candidate")
+    band = bands.get(cand.get("band"))
+    if band is None:
+        raise AlertError(f"candidate.band must be one of {''.join(bands)} for {survey}, got {cand.get('band')!r}")
+    flux = _num(cand.get("psfFlux"), "candidate.psfFlux") * to_ujy
+    fluxerr = _num(cand.get("psfFluxErr"), "candidate.psfFluxErr") * to_ujy
+    current = Point(mjd, band, flux, fluxerr, ra, dec, _opt_num(cand.get("diffmaglim"), "candidate.diffmaglim"),
+                    alert_id)
+    detections = [current]
+    for i, prv in enumerate(packet.get("prv_candidates") or ()):
+        point = _babamul_point(prv, f"prv_candidates[{i}]", survey, bands, to_ujy)
+        if point.band == band and abs(point.mjd - mjd) < 1e-6:
+            continue  # the light curve holds this detection too
+        detections.append(point)
+    limits = [_babamul_point(p, f"prv_nondetections[{i}]", survey, bands, to_ujy, limit=True)
+              for i, p in enumerate(packet.get("prv_nondetections") or ())]
+    names = ZTF_SCORES if survey == "ZTF" else LSST_SCORES
+    scores = {k: float(cand[k]) for k in names if isinstance(cand.get(k), (int, float))
+              and not isinstance(cand.get(k), bool)}
+    return Alert(survey, object_id, alert_id, ra, dec, mjd, band, flux, fluxerr, detections, limits, scores,
+                 _scalars(cand))
+
+
 # -- cutouts ---------------------------------------------------------------------------------
 
 CUTOUT_KINDS = ("Science", "Template", "Difference")
@@ -393,6 +463,8 @@ def decode_packet(raw: bytes, fmt: str) -> dict:
             return fastavro.schemaless_reader(io.BytesIO(raw[5:]), schema)
         except Exception as exc:  # truncated or foreign bodies raise EOFError, ValueError, ...
             raise AlertError(f"LSST Avro body does not match schema {schema_id}: {type(exc).__name__}: {exc}") from None
+    if fmt == "babamul_avro":
+        return decode_babamul(raw)[0]
     if fmt == "json":
         try:
             packet = json.loads(raw)
@@ -404,6 +476,22 @@ def decode_packet(raw: bytes, fmt: str) -> dict:
             raise AlertError("a JSON alert must be an object")
         return packet
     raise AlertError(f"unknown alert format {fmt!r}: must be one of {FORMATS}")
+
+
+def decode_babamul(raw: bytes) -> tuple[dict, str]:
+    """A Babamul message: an Avro container holding one alert, its schema embedded (no Confluent framing);
+    returns (the alert, its record name)."""
+    try:
+        reader = fastavro.reader(io.BytesIO(raw))
+        records = list(reader)
+    except Exception as exc:  # fastavro raises many types on corrupt input
+        raise AlertError(f"not a Babamul Avro container: {type(exc).__name__}: {exc}") from None
+    if len(records) != 1:
+        raise AlertError(f"a Babamul message must hold exactly one alert, found {len(records)}")
+    record = reader.writer_schema.get("name") if isinstance(reader.writer_schema, dict) else None
+    if record not in BABAMUL:
+        raise AlertError(f"not a Babamul alert: record {record!r} is not one of {sorted(BABAMUL)}")
+    return records[0], record
 
 
 def normalise(packet: dict) -> Alert:
@@ -419,6 +507,8 @@ def decode(raw: bytes, fmt: str) -> Alert:
     if raw is None:
         raise AlertError("empty message (tombstone)")
     try:
+        if fmt == "babamul_avro":
+            return normalise_babamul(*decode_babamul(raw))
         return normalise(decode_packet(raw, fmt))
     except AlertError:
         raise

@@ -273,7 +273,13 @@ def messages(files: list[str], fmt: str, *, count: int | None = None, derive_new
              seed: int = 0) -> Iterator[bytes]:
     """The encoded messages to publish: each file's alerts, cycled to ``count`` if given (Avro copies made
     with ``derive_new`` are patched bytes of the first copy of the same alert: see :class:`_Patcher`)."""
-    packets = [pair for f in files for pair in read_packets(f, fmt)]
+    yield from packet_messages([pair for f in files for pair in read_packets(f, fmt)], fmt, count=count,
+                               derive_new=derive_new, seed=seed)
+
+
+def packet_messages(packets: list[tuple[dict, dict | int | None]], fmt: str, *, count: int | None = None,
+                    derive_new: bool = False, seed: int = 0) -> Iterator[bytes]:
+    """:func:`messages` of (packet, schema) pairs (as :func:`read_packets` gives) rather than files."""
     if not packets:
         return
     rng = random.Random(seed)
