@@ -103,12 +103,17 @@ class Candidate(Base, Timestamped):
 
 
 class CandidateFilterObj(Base):
-    """A (filter, object) pair with at least one candidate row; kept by triggers on ``candidates``
-    (migration 0019). No foreign keys: the triggers remove a pair when its last candidate goes."""
+    """A (filter, object) pair with at least one candidate row, and its latest pass; kept by triggers on
+    ``candidates`` (migration 0019). No foreign keys: the triggers remove a pair when its last candidate goes."""
 
     __tablename__ = "candidate_filter_objs"
     filter_id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
     obj_id: Mapped[str] = mapped_column(sa.String, primary_key=True)
+    last_passed_at: Mapped[datetime] = mapped_column(sa.DateTime, nullable=False)
+
+    # a filter's objects, latest pass first: a page of the candidates list is a slice of it
+    __table_args__ = (sa.Index("ix_candidate_filter_objs_latest", "filter_id", sa.text("last_passed_at DESC"),
+                               "obj_id"),)
 
 
 class CandidateCount(Base):

@@ -1,19 +1,24 @@
 """SkyPortal's candidate list (GET /api/candidates), read at 10⁶–10⁷ candidates without reading them all.
 
-The list is the objects that passed the selected filters, newest pass first. A page is read from the index
-``ix_candidates_filter_passed`` (filter_id, passed_at DESC, obj_id): one ordered index scan per filter,
-merged (``UNION ALL`` under one ``ORDER BY``: PostgreSQL's Merge Append) and stopped after ``L`` rows. An
-object's first row in that merged stream is its latest pass, so the objects whose first row lies in the
-first ``L`` rows are exactly the head of the list, in order; ``L`` grows (x4) until the page is covered or
-the stream ends. Conditions on the object (saved status, classifications, redshift, detections,
-localization) filter the stream as it is read. The cost follows the page's depth, not the table.
+The list is the objects that passed the selected filters, latest pass first. The triggers on candidates keep
+``candidate_filter_objs``: one row per (filter, object) with its latest pass, indexed (filter_id,
+last_passed_at DESC, obj_id) (migration 0019). So:
 
-``totalMatches`` (SkyPortal always sends it) is, from cheapest:
-- the stream itself, when it ended before ``L`` rows (small selections: a night, a class);
-- for one filter and no other condition, the sum of the filter's ``candidate_counts`` rows, which the
-  triggers on candidates keep (migration 0019);
-- else a count of the distinct objects, from the index (``candidate_filter_objs`` for several filters
-  and no other condition), which grows with the selection.
+- one filter (no end date): a page is a slice of that index;
+- several filters: each filter's first ``L`` rows from its index, merged and cut at ``L``; an object's first
+  row in that stream is its latest pass, so the objects whose first row lies in the first ``L`` rows are
+  exactly the head of the list, in order; ``L`` grows (x4) until the page is covered or the stream ends;
+- with an end date, the same stream over the candidate rows themselves (index (filter_id, passed_at DESC,
+  obj_id)), as the latest pass before the end date is not the pair's.
+
+Conditions on the object (saved status, classifications, redshift, detections, a localization's region,
+read first as a list of ids) filter the rows as they are read. The cost follows the page's depth, not the
+table.
+
+``totalMatches`` (SkyPortal always sends it) is, from cheapest: the stream itself when it ended on the page;
+for one filter and no other condition, the sum of the filter's ``candidate_counts`` rows (kept by the same
+triggers, folded by the worker); else counted from the pairs, each filter adding the objects no larger filter
+has (grows with the selection, not with the candidate rows).
 
 Other sorts (ra, dec, redshift, id, created_at: our addition; SkyPortal sorts by passed_at) read objs in
 that column's order and keep those with a pass (an index semi-join the planner chooses); ascending
@@ -26,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
+import sqlalchemy.orm
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
@@ -38,6 +44,7 @@ from broker.objects.objs import (ObjFilters, _check_sort, candidate_details, cla
 from broker.pagination import Page
 
 C, F, O, S = models.Candidate, models.Filter, models.Obj, models.Source
+FO = models.CandidateFilterObj
 SAVED_STATUSES = ("all", "savedToAllSelected", "savedToAnySelected", "savedToAnyAccessible",
                   "notSavedToAnyAccessible", "notSavedToAnySelected", "notSavedToAllSelected")
 CANDIDATE_SORTS = {"passed_at", "id", "ra", "dec", "redshift", "created_at"}
@@ -106,6 +113,19 @@ class _Selection:
             conds.append(C.passed_at <= self.end)
         return conds
 
+    @property
+    def by_pairs(self) -> bool:
+        """Without an end date, an object's latest pass in the window is its pair's latest pass (a start date
+        only keeps the pairs that passed since): the pairs table answers, one row per object and filter."""
+        return self.end is None
+
+    def pairs(self, *where):
+        """Condition on candidate_filter_objs rows (with :attr:`by_pairs`)."""
+        conds = list(where) or [FO.filter_id.in_(self.filter_ids)]
+        if self.start:
+            conds.append(FO.last_passed_at >= self.start)
+        return conds
+
     def on(self, stmt, oid):
         """``stmt`` restricted to objects ``oid`` meeting the conditions."""
         if self.needs_obj:
@@ -147,21 +167,36 @@ def _selection(session: Session, principal: Principal, q: CandidateQuery, filter
 
 
 def _newest_page(session: Session, sel: _Selection, page: Page) -> tuple[list[tuple[str, datetime]], int | None]:
-    """The page of (obj_id, latest pass) newest first, from the merged per-filter stream; with the total
-    when the stream ended (else None)."""
+    """The page of (obj_id, latest pass) newest first; with the total when the list ended on this page
+    (else None). One filter without an end date: a slice of its pairs' index. Otherwise the merged
+    per-filter stream (pairs, or candidate rows with an end date), cut at a growing limit."""
     need = page.number * page.size
+    if sel.by_pairs and len(sel.filter_ids) == 1:
+        stmt = sel.on(sa.select(FO.obj_id, FO.last_passed_at).where(*sel.pairs(FO.filter_id == sel.filter_ids[0])),
+                      FO.obj_id)
+        rows = [tuple(r) for r in session.execute(stmt.order_by(FO.last_passed_at.desc(), FO.obj_id)
+                                                  .limit(page.size).offset(need - page.size))]
+        return rows, (need - page.size + len(rows) if 0 < len(rows) < page.size else None)
     limit = max(2 * need, 1000)
     while True:
-        branches = [sel.on(sa.select(C.obj_id, C.passed_at).where(*sel.passes(C.filter_id == f)), C.obj_id)
-                    for f in sel.filter_ids]
-        merged = (sa.union_all(*branches) if len(branches) > 1 else branches[0]).subquery("merged")
+        # each filter's first `limit` rows from its own index (the planner, left to merge them, may rather
+        # sort the largest filter whole), then the first `limit` of those
+        if sel.by_pairs:
+            branches = [sel.on(sa.select(FO.obj_id, FO.last_passed_at.label("passed_at"))
+                               .where(*sel.pairs(FO.filter_id == f)), FO.obj_id)
+                        .order_by(FO.last_passed_at.desc(), FO.obj_id).limit(limit) for f in sel.filter_ids]
+        else:
+            branches = [sel.on(sa.select(C.obj_id, C.passed_at).where(*sel.passes(C.filter_id == f)), C.obj_id)
+                        .order_by(C.passed_at.desc(), C.obj_id).limit(limit) for f in sel.filter_ids]
+        merged = (sa.union_all(*[b.subquery().select() for b in branches]) if len(branches) > 1
+                  else branches[0]).subquery("merged")
         stream = (sa.select(merged.c.obj_id, merged.c.passed_at)
                   .order_by(merged.c.passed_at.desc(), merged.c.obj_id).limit(limit).cte("stream"))
         latest = (sa.select(stream.c.obj_id, sa.func.max(stream.c.passed_at).label("passed_at"))
                   .group_by(stream.c.obj_id).cte("latest"))
         rows = (sa.select(latest.c.obj_id, latest.c.passed_at)
                 .order_by(latest.c.passed_at.desc(), latest.c.obj_id)
-                .limit(page.size).offset(need - page.size).subquery("page"))
+                .limit(page.size).offset(need - page.size).cte("page"))  # (sorted once, read twice)
         order = (rows.c.passed_at.desc(), rows.c.obj_id)
         n_rows, n_objs, ids, passed = session.execute(sa.select(
             sa.select(sa.func.count()).select_from(stream).scalar_subquery(),
@@ -192,17 +227,38 @@ def _sorted_page(session: Session, sel: _Selection, page: Page, sort_by: str,
     return [(i, None) for i in session.execute(stmt.limit(page.size).offset(offset)).scalars()]
 
 
+def _filter_counts(session: Session, filter_ids: list[int]) -> dict[int, int]:
+    """Objects per filter, from the counts the triggers keep."""
+    CC = models.CandidateCount
+    got = dict(session.execute(sa.select(CC.filter_id, sa.func.sum(CC.n)).where(CC.filter_id.in_(filter_ids))
+                               .group_by(CC.filter_id)).all())
+    return {f: int(got.get(f) or 0) for f in filter_ids}
+
+
 def _total(session: Session, sel: _Selection) -> int:
-    CC, FO = models.CandidateCount, models.CandidateFilterObj
-    if sel.plain and len(sel.filter_ids) == 1:
-        return int(session.execute(sa.select(sa.func.coalesce(sa.func.sum(CC.n), 0))
-                                   .where(CC.filter_id == sel.filter_ids[0])).scalar_one())
-    if sel.plain:
-        ids = sa.select(FO.obj_id).where(FO.filter_id.in_(sel.filter_ids)).distinct().subquery()
-        return session.execute(sa.select(sa.func.count()).select_from(ids)).scalar_one()
-    ids = sa.select(C.obj_id).where(*sel.passes()).distinct().subquery()
-    stmt = sel.on(sa.select(sa.func.count()).select_from(ids), ids.c.obj_id)
-    return session.execute(stmt).scalar_one()
+    """The number of objects the selection lists. Without an end date, from the pairs: the filters from the
+    largest to the smallest, each adding its objects that no filter before it has (an index probe per
+    object of the smaller filters, never a sort or hash of them all); the largest's own count, when nothing
+    else narrows it, is the maintained one. With an end date, the distinct objects of the candidate rows."""
+    if not sel.by_pairs:
+        ids = sa.select(C.obj_id).where(*sel.passes()).distinct().subquery()
+        return session.execute(sel.on(sa.select(sa.func.count()).select_from(ids), ids.c.obj_id)).scalar_one()
+    sizes = _filter_counts(session, sel.filter_ids)
+    order = sorted(sel.filter_ids, key=lambda f: (-sizes[f], f))
+    earlier = sa.orm.aliased(FO)
+    total = 0
+    for i, f in enumerate(order):
+        if i == 0 and sel.plain:
+            total += sizes[f]
+            continue
+        stmt = sa.select(sa.func.count()).select_from(FO).where(*sel.pairs(FO.filter_id == f))
+        if i:
+            later = [earlier.obj_id == FO.obj_id, earlier.filter_id.in_(order[:i])]
+            if sel.start:
+                later.append(earlier.last_passed_at >= sel.start)
+            stmt = stmt.where(~sa.exists().where(*later))
+        total += session.execute(sel.on(stmt, FO.obj_id)).scalar_one()
+    return total
 
 
 def list_candidates(session: Session, principal: Principal, q: CandidateQuery, page: Page) -> dict:

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import arrow
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 import models
@@ -29,6 +30,7 @@ from broker.runtime.db import fetch
 C, F, O, S = models.Candidate, models.Filter, models.Obj, models.Source
 SAVED_STATUSES = ("all", "savedToAllSelected", "savedToAnySelected", "savedToAnyAccessible",
                   "notSavedToAnyAccessible", "notSavedToAnySelected", "notSavedToAllSelected")
+REGION_INLINE_MAX = 100_000  # objects of a credible region passed to queries as a list (above: a sub-query)
 DETECTION_SNR = 5.0  # as SkyPortal's phot_detection_threshold for mag-format photometry
 
 # SkyPortal's Obj fields a client may set (POST /api/candidates, POST /api/sources, PATCH /api/sources/{id})
@@ -394,14 +396,21 @@ def obj_conditions(principal: Principal, q: ObjFilters, session: Session, oid=O.
     conditions on object id ``oid``: ``(conditions, whether they need the objs row joined on oid)``."""
     conds = []
     if q.localization_dateobs or q.localization_name:
-        from broker.sky.gcn import find_localization, region_obj_ids
+        from broker.sky.gcn import find_localization, region_obj_id_list, region_obj_ids
 
         if not q.localization_dateobs:
             raise ValidationError("Invalid localizationName: give localizationDateobs too", field="localizationDateobs")
         if not 0 < q.localization_cumprob <= 1:
             raise ValidationError("Invalid localizationCumprob: must be in (0, 1]", field="localizationCumprob")
         loc = find_localization(session, q.localization_dateobs, q.localization_name)
-        conds.append(oid.in_(region_obj_ids(loc.id, q.localization_cumprob)))
+        # the region's objects as a list when it is not huge: the planner cannot estimate the tiles' range
+        # join (it guesses a ninth of objs per tile) and would scan every candidate; given the ids, it reads
+        # just theirs through the index. A huge region stays a sub-query (a hash join is then right).
+        ids = region_obj_id_list(session, loc.id, q.localization_cumprob, REGION_INLINE_MAX)
+        if ids is not None:
+            conds.append(oid == sa.any_(sa.cast(sa.literal(ids, ARRAY(sa.String)), ARRAY(sa.String))))
+        else:
+            conds.append(oid.in_(region_obj_ids(loc.id, q.localization_cumprob)))
     wanted = (q.first_detection_after, q.last_detection_before, q.number_detections, q.min_peak_magnitude,
               q.max_peak_magnitude, q.min_latest_magnitude, q.max_latest_magnitude)
     if q.require_detections and any(v is not None for v in wanted):

@@ -988,6 +988,23 @@ def region_obj_ids(localization_id: int, cumprob: float) -> sa.Select:
                                   models.Obj.healpix < sa.func.upper(region.c.healpix))))
 
 
+def region_obj_id_list(session: Session, localization_id: int, cumprob: float, cap: int) -> list[str] | None:
+    """The ids of :func:`region_obj_ids`, or None when there are more than ``cap``; once per session and
+    region. The tiles are read first (a materialized CTE): under a LIMIT the planner, which cannot estimate
+    the range join, would rather scan every tile of every map."""
+    memo = session.info.setdefault("region_obj_id_list", {})
+    key = (localization_id, cumprob, cap)
+    if key not in memo:
+        T, O = models.LocalizationTile, models.Obj
+        tiles = (sa.select(T.healpix).where(T.localization_id == localization_id, T.cumprob <= cumprob)
+                 .cte("region_tiles").prefix_with("MATERIALIZED"))
+        ids = session.execute(sa.select(O.id).join(tiles, sa.and_(O.healpix >= sa.func.lower(tiles.c.healpix),
+                                                                   O.healpix < sa.func.upper(tiles.c.healpix)))
+                              .limit(cap + 1)).scalars().all()
+        memo[key] = ids if len(ids) <= cap else None
+    return memo[key]
+
+
 def stored_skymap(loc: models.Localization) -> SkyMap:
     """A stored localization's map (its arrays are kept as little-endian bytes)."""
     def arr(b, dt):

@@ -73,7 +73,7 @@ def got(world, **params):
     return [(c["id"], datetime.fromisoformat(c["passed_at"])) for c in data["candidates"]], data["totalMatches"]
 
 
-@pytest.mark.parametrize("case", ["one filter", "two filters", "window", "not saved"])
+@pytest.mark.parametrize("case", ["one filter", "two filters", "window", "since", "not saved"])
 def test_every_page_equals_brute_force(world, case):
     fa, fb = world["fa"], world["fb"]
     params, want = {
@@ -82,6 +82,8 @@ def test_every_page_equals_brute_force(world, case):
         "window": ({"filterIDs": f"{fa},{fb}", "startDate": (T0 + timedelta(days=4)).isoformat(),
                     "endDate": (T0 + timedelta(days=9)).isoformat()},
                    expected(world, {fa, fb}, T0 + timedelta(days=4), T0 + timedelta(days=9))),
+        "since": ({"filterIDs": f"{fa},{fb}", "startDate": (T0 + timedelta(days=9)).isoformat()},
+                  expected(world, {fa, fb}, T0 + timedelta(days=9))),
         "not saved": ({"filterIDs": f"{fa},{fb}", "savedStatus": "notSavedToAnySelected"},
                       expected(world, {fa, fb}, keep=lambda o: o not in world["saved"])),
     }[case]
@@ -150,6 +152,16 @@ def test_counts_follow_inserts_deletes_and_folds(admin, make_user, session_facto
                                  {"f": f1}).scalar_one()
         assert n_rows > 1
     assert got({"alice": bob}, filterIDs=f1)[1] == 4
+    # one row of a pair goes (its latest pass): the pair stays, with its earlier pass as the latest
+    with session_factory() as session, session.begin():
+        session.execute(sa.text("DELETE FROM candidates WHERE obj_id = :o AND filter_id = :f "
+                                "AND passed_at = '2026-06-02'"), {"o": names[2], "f": f1})
+    with session_factory() as session:
+        assert counts(session, f1) == (4, 4, 4)
+        assert session.execute(sa.text("SELECT last_passed_at FROM candidate_filter_objs WHERE filter_id = :f "
+                                       "AND obj_id = :o"), {"f": f1, "o": names[2]}).scalar_one() == datetime(2026, 6, 1)
+    listed, _ = got({"alice": bob}, filterIDs=f1)
+    assert listed[-1] == (names[2], datetime(2026, 6, 1))  # the others passed last on the 2nd
     with session_factory() as session, session.begin():
         fold_candidate_counts(session)
     with session_factory() as session:
