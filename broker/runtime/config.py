@@ -90,6 +90,8 @@ class DatabaseConfig:
     # (broker.runtime.worker.Maintenance), and how many months ahead of now it makes them
     maintenance_interval_s: float = 300.0
     partitions_ahead_months: int = 3
+    # the planner's cost of a random page read, set on our connections (null: the server's setting)
+    random_page_cost: float | None = 1.1
 
     @property
     def embedded(self) -> bool:
@@ -312,6 +314,12 @@ def _validate(cfg: Config) -> None:
                         ("server.processes", cfg.server.processes)):
         if value < 1:
             raise ConfigError(f"setting {name} must be at least 1, got {value}")
+    d = cfg.database
+    if d.maintenance_interval_s <= 0 or d.partitions_ahead_months < 0:
+        raise ConfigError("settings database.maintenance_interval_s must be positive and "
+                          "database.partitions_ahead_months at least 0")
+    if d.random_page_cost is not None and not 0 < d.random_page_cost <= 100:
+        raise ConfigError("setting database.random_page_cost must be in (0, 100], or null")
     if not 0 < cfg.server.switch_interval_ms <= 1000:
         raise ConfigError("setting server.switch_interval_ms must be in (0, 1000]")
     if cfg.facilities.lco.retries < 1:

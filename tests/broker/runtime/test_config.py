@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,27 @@ def test_default_cluster_security_is_checked_and_its_password_hidden():
                                         "SKYBROKER_KAFKA__SASL_PASSWORD": "hunter22"})
     assert cfg.kafka.sasl_password.get() == "hunter22"
     assert "hunter22" not in repr(cfg)
+
+
+def test_database_planner_and_maintenance_settings(engine):
+    """database.random_page_cost is set on skybroker's connections (null: the server's); the maintenance
+    settings are checked."""
+    import sqlalchemy as sa
+
+    from broker.runtime.db import make_engine
+
+    cfg = load_config(REPO_CONFIG, env={"SKYBROKER_DATABASE__RANDOM_PAGE_COST": "1.5"})
+    url = engine.url.render_as_string(hide_password=False)
+    for value, want in ((cfg, "1.5"), (replace(cfg, database=replace(cfg.database, random_page_cost=None)), None)):
+        e = make_engine(url, value)
+        try:
+            with e.connect() as conn:
+                got = conn.execute(sa.text("SHOW random_page_cost")).scalar()
+                server = conn.execute(sa.text("SELECT boot_val FROM pg_settings WHERE name = 'random_page_cost'")).scalar()
+        finally:
+            e.dispose()
+        assert got == (want or server)
+    for env in ({"SKYBROKER_DATABASE__RANDOM_PAGE_COST": "0"}, {"SKYBROKER_DATABASE__MAINTENANCE_INTERVAL_S": "0"},
+                {"SKYBROKER_DATABASE__PARTITIONS_AHEAD_MONTHS": "-1"}):
+        with pytest.raises(ConfigError, match="database"):
+            load_config(REPO_CONFIG, env=env)
