@@ -50,3 +50,16 @@ def test_compose_commands_are_skybroker_commands():
         cmd = svc.get("command")
         if cmd and cmd[0] == "skybroker":
             build_parser().parse_args(cmd[1:])  # exits (SystemExit) on an unknown command
+
+
+def test_ingest_runs_replicas_that_share_the_topics_partitions():
+    """N ingest containers of P processes each join one group; topics are made with at least N x P
+    partitions (by skybroker and by the broker on first use), so that every consumer has a share."""
+    services = compose()["services"]
+    replicas = services["ingest"]["deploy"]["replicas"]
+    n = int(str(replicas).split(":-")[1].rstrip("}")) if str(replicas).startswith("${") else int(replicas)
+    env = {k: ("dummy-key" if str(v).startswith("${") else str(v)) for k, v in services["ingest"]["environment"].items()}
+    cfg = load_config(REPO_CONFIG, env=env)
+    assert n >= 2
+    assert cfg.kafka.topic_partitions >= n * cfg.ingest.processes
+    assert int(services["kafka"]["environment"]["KAFKA_NUM_PARTITIONS"]) == cfg.kafka.topic_partitions

@@ -26,6 +26,8 @@ from typing import Any
 
 import fastavro
 
+from broker.ingest.containers import OneRecordReader
+
 ZP_UJY = 23.9  # AB magnitude of 1 µJy
 LN10_OVER_2P5 = math.log(10.0) / 2.5
 DETECTION_NSIGMA = 5.0  # upper limits are 5-sigma, as SkyPortal assumes
@@ -444,9 +446,15 @@ def encode_lsst(packet: dict, schema_id: int) -> bytes:
     return buf.getvalue()
 
 
+_CONTAINERS = OneRecordReader()  # one-record Avro containers (ZTF, Babamul), their schemas parsed once
+
+
 def decode_packet(raw: bytes, fmt: str) -> dict:
     """Raw Kafka message value → the survey's packet (a dict)."""
     if fmt == "ztf_avro":
+        fast = _CONTAINERS.read(raw)
+        if fast is not None:
+            return fast[0]
         try:
             records = list(fastavro.reader(io.BytesIO(raw)))
         except Exception as exc:  # fastavro raises many types on corrupt input
@@ -481,6 +489,9 @@ def decode_packet(raw: bytes, fmt: str) -> dict:
 def decode_babamul(raw: bytes) -> tuple[dict, str]:
     """A Babamul message: an Avro container holding one alert, its schema embedded (no Confluent framing);
     returns (the alert, its record name)."""
+    fast = _CONTAINERS.read(raw)
+    if fast is not None and fast[1] in BABAMUL:
+        return fast
     try:
         reader = fastavro.reader(io.BytesIO(raw))
         records = list(reader)

@@ -107,9 +107,17 @@ def encode_png(rgb: np.ndarray, level: int = 6) -> bytes:
 
 def encode_png_palette(index: np.ndarray, palette: np.ndarray, level: int = 1) -> bytes:
     """An 8-bit palette PNG of an (h, w) uint8 array of indices into ``palette`` ((n, 3) uint8): a third
-    of the RGB bytes to compress (zlib level 1: the repeated, scaled-up pixels compress well anyway)."""
+    of the RGB bytes to compress. Each row is PNG-filtered: "Up" (2) when it repeats the row above, else
+    "Sub" (1), so a scaled-up image (rows and pixels repeated) is mostly zeros, which zlib (level 1)
+    compresses fast and small: a noisy 189-pixel cutout takes ~5 KB, not ~30."""
     h, w = index.shape
-    raw = np.concatenate([np.zeros((h, 1), np.uint8), index.astype(np.uint8)], axis=1).tobytes()
+    index = index.astype(np.uint8)
+    sub = index.copy()
+    sub[:, 1:] -= index[:, :-1]  # (uint8: modulo 256, as the filter is defined)
+    same = np.zeros(h, dtype=bool)
+    same[1:] = np.all(index[1:] == index[:-1], axis=1)
+    rows = np.where(same[:, None], 0, sub)
+    raw = np.concatenate([np.where(same, 2, 1).astype(np.uint8)[:, None], rows], axis=1).tobytes()
     return (PNG_SIGNATURE + _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 3, 0, 0, 0))
             + _chunk(b"PLTE", palette.astype(np.uint8).tobytes())
             + _chunk(b"IDAT", zlib.compress(raw, level)) + _chunk(b"IEND", b""))
@@ -174,6 +182,16 @@ def _bone_lut() -> np.ndarray:
 _BONE = _bone_lut()
 
 
+def _first_percentile(x: np.ndarray) -> float:
+    """``np.percentile(x, 1)`` (linear interpolation), by partitioning around the two neighbouring ranks."""
+    flat = x.ravel()
+    pos = (flat.size - 1) * 0.01
+    lo = int(pos)
+    hi = min(lo + 1, flat.size - 1)
+    part = np.partition(flat, [lo, hi])
+    return float(part[lo] + (part[hi] - part[lo]) * (pos - lo))
+
+
 def cutout_png(stamp: bytes, kind: str, flip: bool = True) -> bytes:
     """A cutout (gzipped FITS, or plain FITS) drawn as Kowalski's make_thumbnail draws it: North up (ZTF
     images are flipped), absurd values and NaNs replaced by the mean, normalised to the image's range
@@ -198,7 +216,7 @@ def cutout_png(stamp: bytes, kind: str, flip: bool = True) -> bytes:
     x = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
     if kind != "Difference":
         x = np.log(1000.0 * x + 1.0) / np.log(1001.0)  # astropy's LogStretch(a=1000)
-    vmin, vmax = np.percentile(x, [1.0, 100.0])
+    vmin, vmax = _first_percentile(x), float(x.max())  # np.percentile(x, [1, 100]), in one partition
     scaled = np.clip((x - vmin) / (vmax - vmin), 0.0, 1.0) if vmax > vmin else np.zeros_like(x)
     # image row 0 is the bottom (matplotlib's origin="lower"): PNG rows go top first
     index = (scaled[::-1] * 255 + 0.5).astype(np.uint8)
