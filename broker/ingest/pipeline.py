@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -274,9 +275,10 @@ _PHOT_COLUMNS = ("obj_id", "mjd", "flux", "fluxerr", "filter", "limiting_mag", "
 # duplicate only when object, instrument, origin, mjd, fluxerr and flux match (SkyPortal's rule).
 _INSERT_PHOT = sa.text("""
     INSERT INTO photometry (obj_id, mjd, flux, fluxerr, zp, magsys, filter, limiting_mag, ra, dec,
-                            origin, instrument_name, instrument_id, alert_id, stream_id, created_at, modified)
+                            origin, instrument_name, instrument_id, alert_id, stream_id, upload_id, created_at,
+                            modified)
     SELECT obj_id, mjd, flux, fluxerr, 23.9, 'ab', filter, limiting_mag, ra, dec, origin, origin, instrument_id,
-           alert_id, stream_id, :now, :now
+           alert_id, stream_id, :upload, :now, :now
     FROM photometry_alert_in
     ORDER BY obj_id, instrument_id, origin, mjd, fluxerr, flux  -- one lock order for every writer: no deadlocks
     ON CONFLICT ON CONSTRAINT uq_photometry_point DO NOTHING
@@ -642,7 +644,9 @@ def _write_passing(session: Session, passing, radius_arcsec: float, now: datetim
                 rows.append((a.object_id, p.mjd, p.flux, p.fluxerr, p.band, p.limiting_mag, p.ra, p.dec, a.survey,
                              p.alert_id, stream.id, instrument[a.survey]))
     copy_rows(session, _PHOT_STAGE, "photometry_alert_in", _PHOT_COLUMNS, rows)
-    session.execute(_INSERT_PHOT, {"now": now})
+    # one upload id for the batch's points (they arrived together), rather than a random one per point:
+    # ~15 % of the write, in generating them and in scattering them through their index
+    session.execute(_INSERT_PHOT, {"now": now, "upload": f"alerts-{uuid.uuid4()}"})
 
     # 5. candidates and autosaved sources
     cand = set()

@@ -120,6 +120,18 @@ def test_staging_tables_are_made_once_per_connection_and_copy_rows_fills_them(en
             assert s.execute(sa.text("SELECT i FROM staging_late")).scalars().all() == [5]
 
 
+def test_copy_text_rows_round_trips_bytes_and_awkward_strings(session_factory):
+    """COPY's text format: bytes arrive as the same bytea, strings with tabs, newlines, backslashes and a
+    literal \\N arrive as they were, None is NULL, floats exactly."""
+    ddl = "CREATE TEMP TABLE IF NOT EXISTS staging_text (name text, data bytea, x float8) ON COMMIT DELETE ROWS"
+    blob = bytes(range(256)) * 40
+    rows = [("tab\there\nnew\\line\\N\r", blob, 0.1), (None, b"", None), ("", None, -1e-300)]
+    with session_factory() as s, s.begin():
+        db.copy_text_rows(s, ddl, "staging_text", ("name", "data", "x"), rows)
+        got = s.execute(sa.text("SELECT name, data, x FROM staging_text ORDER BY x NULLS FIRST")).all()
+    assert [(n, bytes(d) if d is not None else None, x) for n, d, x in got] == [rows[1], rows[2], rows[0]]
+
+
 def test_literal_sql_inlines_a_condition_with_its_sub_queries_correlated(session_factory):
     """An EXISTS on the outer table stays correlated once inlined (compiled alone it would not be), and
     the text runs as part of hand-written SQL; a condition on another table is refused."""
