@@ -159,12 +159,12 @@ class Ingestor:
         self._next_refresh = time.monotonic() + self.cfg.ingest.refresh_interval_s
 
     def _create_topics(self, topics: list[str]) -> None:
-        """On the default cluster (ours; other clusters' topics are their operators'), the streams' topic
-        names that do not exist yet are created with their partitions (``altdata.partitions``, else
+        """On the default cluster (ours; other clusters' topics are their operators'), with
+        ``kafka.create_topics``, the streams' topic names that do not exist yet are created with their partitions (``altdata.partitions``, else
         ``kafka.topic_partitions``), so that processes and machines of the group share them: a topic a
         consumer's subscription made would have the broker's default, often one partition. Patterns are
         left alone. A failure is the topics' error, shown in the status; the subscription goes on."""
-        if self.cluster.name != DEFAULT:
+        if self.cluster.name != DEFAULT or not self.cfg.kafka.create_topics:
             return
         wanted = {t: self.streams[t].partitions or self.cfg.kafka.topic_partitions
                   for t in topics if not is_pattern(t)}

@@ -117,6 +117,9 @@ class KafkaConfig:
     # partitions of a topic skybroker creates (replay; a stream's altdata.partitions overrides it), and of
     # topics the local broker creates on first use: consumers in one group share a topic by its partitions
     topic_partitions: int = 4
+    # ingest creates its streams' missing topics on this cluster (off: a managed cluster whose topics are made
+    # elsewhere)
+    create_topics: bool = True
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str | None = None
     sasl_username: str | None = None

@@ -13,10 +13,13 @@ import sqlalchemy as sa
 from broker.ingest.consumers import Ingestor
 
 
-def ingest_config(config, bootstrap: str, **ingest):
+def ingest_config(config, bootstrap: str, create_topics: bool = False, **ingest):
+    """The test's ingest settings: its own consumer group; no topic creation unless asked (the session's
+    database keeps every earlier test's streams, whose topics those tests deleted)."""
     return replace(
         config,
-        kafka=replace(config.kafka, bootstrap_servers=bootstrap, group_id=f"test-{uuid.uuid4().hex[:8]}"),
+        kafka=replace(config.kafka, bootstrap_servers=bootstrap, group_id=f"test-{uuid.uuid4().hex[:8]}",
+                      create_topics=create_topics),
         ingest=replace(config.ingest, refresh_interval_s=0.5, batch_timeout_ms=100, stats_interval_s=1.0,
                        **ingest),
     )

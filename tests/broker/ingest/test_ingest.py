@@ -218,7 +218,7 @@ def test_ingest_creates_its_streams_missing_topics_with_partitions(admin, config
     make_stream(admin, own, "ztf_avro", partitions=3)
     make_stream(admin, existing, "ztf_avro")
     make_stream(admin, f"^ingpat-{tag}-.*", "ztf_avro")
-    cfg = ingest_config(config, kafka_bootstrap)
+    cfg = ingest_config(config, kafka_bootstrap, create_topics=True)
     try:
         with running_ingestor(cfg, session_factory):
             def sizes():

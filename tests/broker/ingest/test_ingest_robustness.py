@@ -122,7 +122,7 @@ def _ingest_process(cfg, db_url, processes=1):
     env = {**os.environ, "DATABASE_URL": db_url, "KAFKA_BOOTSTRAP_SERVERS": cfg.kafka.bootstrap_servers,
            "SKYBROKER_KAFKA__GROUP_ID": cfg.kafka.group_id, "SKYBROKER_INGEST__REFRESH_INTERVAL_S": "0.5",
            "SKYBROKER_INGEST__BATCH_SIZE": "200", "SKYBROKER_INGEST__STATS_INTERVAL_S": "1",
-           "SKYBROKER_PATHS__DATA_DIR": str(cfg.paths.data_dir), "PYTHONUNBUFFERED": "1"}
+           "SKYBROKER_PATHS__DATA_DIR": str(cfg.paths.data_dir), "PYTHONUNBUFFERED": "1", "SKYBROKER_KAFKA__CREATE_TOPICS": "false"}
     return subprocess.Popen([sys.executable, "-m", "broker.runtime.cli", "ingest", "--processes", str(processes)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
