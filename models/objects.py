@@ -161,8 +161,8 @@ photometry_groups = sa.Table(
     sa.Column("group_id", sa.ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
 )
 
-# photometry's partitions (migration 0020: a month each from 2024-01, made ahead by the worker; the archive
-# before; the default for anything else): tables of the database that the models do not list
+# photometry's partitions (migration 0020: a month each from the month before the upgrade, made ahead by the
+# worker; the archive before; the default for anything else): tables of the database that the models do not list
 PHOTOMETRY_PARTITION = re.compile(r"^photometry_(\d{4}_\d{2}|archive|default)$")
 
 

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 
 from broker.ingest.consumers import IngestSupervisor
 from broker.ingest.replay import messages, publish

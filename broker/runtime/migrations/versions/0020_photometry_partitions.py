@@ -1,6 +1,7 @@
 """Photometry partitioned by time (issue 13): declarative range partitions on mjd, one per calendar month
-from 2024-01 (``photometry_YYYY_MM``), ``photometry_archive`` before, ``photometry_default`` for what no
-partition holds yet. The deduplication key already holds mjd, so it stays a constraint; the primary key
+from the month before the upgrade (``photometry_YYYY_MM``), ``photometry_archive`` before it (the history
+alerts and uploads bring), ``photometry_default`` for what no partition holds yet. (Months before the
+upgrade are not made: every partition costs the planning of each query by object.) The deduplication key already holds mjd, so it stays a constraint; the primary key
 becomes (id, mjd), and ``id`` bigint (a year of LSST is billions of points; int4 ends at 2.1e9).
 
 No foreign key can name a partitioned table's ``id`` alone, so photometry_groups, photometry_streams and
@@ -13,6 +14,8 @@ Revision ID: 0020
 Revises: 0019
 Create Date: 2026-11-26 02:40:00
 """
+
+from datetime import date, datetime, timedelta, timezone
 
 from alembic import op
 
@@ -36,7 +39,8 @@ DECLARE
     part text;
     made int := 0;
 BEGIN
-    FOR m IN SELECT generate_series(date '2024-01-01',
+    -- from last month: older months are the archive's (or, after a long stop, the default partition's)
+    FOR m IN SELECT generate_series((date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month')::date,
                                     (date_trunc('month', now() AT TIME ZONE 'UTC')
                                      + make_interval(months => months_ahead))::date,
                                     interval '1 month')::date
@@ -80,7 +84,10 @@ def upgrade() -> None:
     op.execute("CREATE TABLE photometry (LIKE photometry_unparted INCLUDING DEFAULTS INCLUDING CONSTRAINTS) "
                "PARTITION BY RANGE (mjd)")
     op.execute("ALTER TABLE photometry ALTER COLUMN id TYPE bigint")
-    op.execute("CREATE TABLE photometry_archive PARTITION OF photometry FOR VALUES FROM (MINVALUE) TO (60310)")
+    start = datetime.now(timezone.utc).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    start = (start - timedelta(days=1)).replace(day=1)  # the month before this one
+    start_mjd = (start.date() - date(1858, 11, 17)).days
+    op.execute(f"CREATE TABLE photometry_archive PARTITION OF photometry FOR VALUES FROM (MINVALUE) TO ({start_mjd})")
     op.execute("CREATE TABLE photometry_default PARTITION OF photometry DEFAULT")
     op.execute(ENSURE_PARTITIONS)
     op.execute("SELECT photometry_ensure_partitions(3)")
