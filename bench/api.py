@@ -40,6 +40,7 @@ DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 NOW = datetime(2026, 11, 20, 12, 0, 0)  # the last night ends here (fixed: runs compare)
 BANDS = np.array(["ztfg", "ztfr", "ztfi"])
 
+FIRST_PAGE = object()  # (a queryID taken from the read's first page)
 TARGETS = {  # request label -> p50 target (ms) at 10⁶ candidates (the issue's)
     "candidates, filter A, page 1": 50,
     "candidates, filter A, page 1000": 100,
@@ -206,6 +207,9 @@ def requests_of(setup: dict) -> dict[str, tuple[str, dict]]:
         "candidates, filter A, page 1000": ("/api/candidates", {**cand, "pageNumber": min(1000, setup["n"] // 100)}),
         "candidates, filter A, sorted by ra": ("/api/candidates", {**cand, "sortBy": "ra", "sortOrder": "asc"}),
         "candidates, group G1 (2 filters)": ("/api/candidates", {"groupIDs": str(setup["g1"]), "numPerPage": 100}),
+        # SkyPortal's paging: the next page with the queryID the first one answered (its total reused)
+        "candidates, group G1, page 2 + queryID": ("/api/candidates", {"groupIDs": str(setup["g1"]), "numPerPage": 100,
+                                                                     "pageNumber": 2, "queryID": FIRST_PAGE}),
         "candidates, all, last night": ("/api/candidates", {"numPerPage": 100, "startDate": last_night}),
         "candidates, A, not saved, no AGN": ("/api/candidates", {**cand, "savedStatus": "notSavedToAnyAccessible",
                                                                   "classificationsReject": "AGN"}),
@@ -231,6 +235,9 @@ def measure(base: str, token: str, setup: dict, repeats: int, only: str | None) 
     for label, (path, params) in requests_of(setup).items():
         if only and only not in label:
             continue
+        if params.get("queryID") == FIRST_PAGE:
+            first = s.get(base + path, params={**params, "pageNumber": 1, "queryID": ""}).json()["data"]
+            params = {**params, "queryID": first["queryID"]}
         ms = []
         for i in range(repeats + 3):
             t = time.perf_counter()

@@ -45,7 +45,8 @@ LIST_PARAMS = (
     Param("excludeForcedPhotometry", {"type": "boolean"}, "Accepted: no forced photometry is stored here"),
     Param("nameOnly", {"type": "boolean"}, "With objID: only the ids of candidates whose id starts with it"),
     Param("objID", {"type": "string"}, "Id prefix, with nameOnly"),
-    Param("queryID", {"type": "string"}, "Accepted (SkyPortal's front-end cache key); no effect"),
+    Param("queryID", {"type": "string"}, "SkyPortal's: the queryID of an earlier page of the same query, whose "
+                                         "totalMatches is reused (an hour); each answer carries its queryID"),
     Param("autosave", {"type": "boolean"}, "Save the candidates of this page as sources (as POST /api/sources)"),
     Param("autosaveGroupIds", {"type": "string"}, "Comma-separated groups to autosave to (default: POST "
                                                    "/api/sources's)"),
@@ -87,11 +88,11 @@ class CandidateHandler(BaseHandler):
             )
             autosave_to = svc.parse_ids(self.str_arg("autosaveGroupIds"), "autosaveGroupIds")
             if not self.bool_arg("autosave"):
-                self.success(cands.list_candidates(session, self.principal, q, page))
+                self.success(cands.list_candidates(session, self.principal, q, page, self.str_arg("queryID")))
                 return
         # SkyPortal's autosave: the page's candidates are saved as sources (the answer shows them as listed)
         with self.session() as session, session.begin():
-            out = cands.list_candidates(session, self.principal, q, page)
+            out = cands.list_candidates(session, self.principal, q, page, self.str_arg("queryID"))
             for c in out["candidates"]:
                 body = {"id": c["id"]} if autosave_to is None else {"id": c["id"], "group_ids": autosave_to}
                 svc.post_source(session, self.principal, body)

@@ -27,6 +27,10 @@ passed_at sorts the aggregate.
 
 from __future__ import annotations
 
+import threading
+import time
+import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -261,12 +265,47 @@ def _total(session: Session, sel: _Selection) -> int:
     return total
 
 
-def list_candidates(session: Session, principal: Principal, q: CandidateQuery, page: Page) -> dict:
+class _QueryTotals:
+    """SkyPortal's ``queryID``: the first page of a query answers with a new id, and the pages asked with it
+    reuse that query's ``totalMatches`` for ``QUERY_CACHE_S`` (SkyPortal keeps the whole id list under it, as
+    long). The pages themselves are read afresh. Kept per API process (another process counts again); an
+    id asked with other parameters, or unknown, counts again under a new id."""
+
+    def __init__(self, max_entries: int = 10_000):
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[str, int, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, query_id: str | None, signature: str) -> int | None:
+        with self._lock:
+            got = self._entries.get(query_id) if query_id else None
+            if got is None or got[0] != signature or got[2] < time.monotonic():
+                return None
+            return got[1]
+
+    def put(self, signature: str, total: int) -> str:
+        query_id = str(uuid.uuid4())
+        with self._lock:
+            self._entries[query_id] = (signature, total, time.monotonic() + QUERY_CACHE_S)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        return query_id
+
+
+QUERY_CACHE_S = 3600.0  # as SkyPortal's default misc.minutes_to_keep_candidate_query_cache (60)
+_TOTALS = _QueryTotals()
+
+
+def list_candidates(session: Session, principal: Principal, q: CandidateQuery, page: Page,
+                    query_id: str | None = None) -> dict:
+    """SkyPortal's candidate list; ``query_id``: SkyPortal's ``queryID`` (see :class:`_QueryTotals`)."""
     if q.saved_status not in SAVED_STATUSES:
         raise ValidationError(f"Invalid savedStatus: must be one of {list(SAVED_STATUSES)}", field="savedStatus")
     _check_sort(q.sort_by, q.sort_order, CANDIDATE_SORTS)
     filter_ids, selected = _selected_filters(session, principal, q)
     sel = _selection(session, principal, q, filter_ids, selected)
+    signature = repr((principal.user_id, principal.is_admin, filter_ids, selected, q))
+    cached = _TOTALS.get(query_id, signature)
     total = None
     if not filter_ids:
         rows, total = [], 0
@@ -274,8 +313,11 @@ def list_candidates(session: Session, principal: Principal, q: CandidateQuery, p
         rows, total = _newest_page(session, sel, page)
     else:
         rows = _sorted_page(session, sel, page, q.sort_by, q.sort_order)
-    if total is None:
-        total = _total(session, sel)
+    if cached is not None:
+        total = cached
+    else:
+        total = _total(session, sel) if total is None else total
+        query_id = _TOTALS.put(signature, total)
     last_page = max(1, -(-total // page.size))
     if not rows and page.number > last_page:  # past the last page: 400, as SkyPortal
         raise ValidationError(f"Page number out of range: pageNumber={page.number}, last page is {last_page}",
@@ -289,7 +331,8 @@ def list_candidates(session: Session, principal: Principal, q: CandidateQuery, p
     objs = {row[0]: O.dict_of(row) for row in session.execute(sa.select(*obj_columns()).where(O.id.in_(ids)))}
     details = candidate_details(session, principal, ids, filter_ids, q.include_photometry, q.details)
     candidates = with_derived([{**objs[i], "passed_at": passed[i].isoformat(), **details[i]} for i in ids])
-    return {"candidates": candidates, "totalMatches": total, "pageNumber": page.number, "numPerPage": page.size}
+    return {"candidates": candidates, "totalMatches": total, "pageNumber": page.number, "numPerPage": page.size,
+            "queryID": query_id}
 
 
 def candidate_name_search(session: Session, principal: Principal, prefix: str, limit: int) -> dict:

@@ -177,3 +177,29 @@ def test_counts_follow_inserts_deletes_and_folds(admin, make_user, session_facto
         assert session.execute(sa.text("SELECT count(*) FROM candidate_counts WHERE filter_id = :f"),
                                {"f": f2}).scalar_one() == 0
     assert got({"alice": bob}, filterIDs=f1)[1] == 4
+
+
+def test_query_id_reuses_the_total_of_its_query(world, session_factory):
+    """SkyPortal's queryID: each answer carries one; pages asked with it keep that query's totalMatches
+    (while the pages themselves are read afresh); another query, or no id, counts again under a new id."""
+    alice, fa, fb = world["alice"], world["fa"], world["fb"]
+    params = {"filterIDs": f"{fa},{fb}", "numPerPage": 10}
+    first = alice.get("/api/candidates", params=params).json()["data"]
+    qid, total = first["queryID"], first["totalMatches"]
+    assert qid and total == len(expected(world, {fa, fb}))
+    extra = f"PGq{uuid.uuid4().hex[:8]}"
+    with session_factory() as session, session.begin():
+        session.execute(sa.text("INSERT INTO objs (id, ra, dec, healpix, created_at, modified) "
+                                "VALUES (:o, 1, 1, 0, now(), now())"), {"o": extra})
+        session.execute(sa.text("INSERT INTO candidates (obj_id, filter_id, passed_at, created_at, modified) "
+                                "VALUES (:o, :f, :p, now(), now())"), {"o": extra, "f": fb, "p": T0 + timedelta(days=90)})
+    second = alice.get("/api/candidates", params={**params, "pageNumber": 2, "queryID": qid}).json()["data"]
+    assert second["totalMatches"] == total and second["queryID"] == qid
+    assert extra not in [c["id"] for c in second["candidates"]]  # (the newest is on page 1)
+    fresh = alice.get("/api/candidates", params=params).json()["data"]
+    assert fresh["totalMatches"] == total + 1 and fresh["queryID"] != qid
+    assert fresh["candidates"][0]["id"] == extra
+    other = alice.get("/api/candidates", params={"filterIDs": fa, "queryID": qid}).json()["data"]
+    assert other["queryID"] != qid and other["totalMatches"] == len(expected(world, {fa}))
+    with session_factory() as session, session.begin():
+        session.execute(sa.text("DELETE FROM objs WHERE id = :o"), {"o": extra})
