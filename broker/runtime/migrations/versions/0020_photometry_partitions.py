@@ -75,6 +75,19 @@ CREATE TRIGGER photometry_delete_dependents AFTER DELETE ON photometry
 """
 
 
+def _keys_and_indexes(primary_key: str) -> None:
+    """photometry's key, deduplication constraint, indexes and foreign keys (made after its rows are in)."""
+    op.execute(f"ALTER TABLE photometry ADD CONSTRAINT pk_photometry PRIMARY KEY ({primary_key})")
+    op.execute("ALTER TABLE photometry ADD CONSTRAINT uq_photometry_point UNIQUE NULLS NOT DISTINCT "
+               "(obj_id, instrument_id, origin, mjd, fluxerr, flux, dedup_scope)")
+    op.execute("CREATE INDEX ix_photometry_instrument_id ON photometry (instrument_id)")
+    op.execute("CREATE INDEX ix_photometry_upload_id ON photometry (upload_id)")
+    for col, ref, action in (('instrument_id', 'instruments', 'CASCADE'), ('obj_id', 'objs', 'CASCADE'),
+                             ('owner_id', 'users', 'SET NULL'), ('stream_id', 'streams', 'SET NULL')):
+        op.execute(f"ALTER TABLE photometry ADD CONSTRAINT fk_photometry_{col}_{ref} FOREIGN KEY ({col}) "
+                   f"REFERENCES {ref}(id) ON DELETE {action}")
+
+
 def upgrade() -> None:
     for table, fk in REFERRERS:
         op.execute(f"ALTER TABLE {table} DROP CONSTRAINT {fk}")
@@ -94,15 +107,7 @@ def upgrade() -> None:
     op.execute("INSERT INTO photometry SELECT * FROM photometry_unparted")
     op.execute("DROP TABLE photometry_unparted")
     op.execute("ALTER SEQUENCE photometry_id_seq OWNED BY photometry.id")
-    op.execute("ALTER TABLE photometry ADD CONSTRAINT pk_photometry PRIMARY KEY (id, mjd)")
-    op.execute("ALTER TABLE photometry ADD CONSTRAINT uq_photometry_point UNIQUE NULLS NOT DISTINCT "
-               "(obj_id, instrument_id, origin, mjd, fluxerr, flux, dedup_scope)")
-    op.execute("CREATE INDEX ix_photometry_instrument_id ON photometry (instrument_id)")
-    op.execute("CREATE INDEX ix_photometry_upload_id ON photometry (upload_id)")
-    for col, ref, action in (('instrument_id', 'instruments', 'CASCADE'), ('obj_id', 'objs', 'CASCADE'),
-                             ('owner_id', 'users', 'SET NULL'), ('stream_id', 'streams', 'SET NULL')):
-        op.execute(f"ALTER TABLE photometry ADD CONSTRAINT fk_photometry_{col}_{ref} FOREIGN KEY ({col}) "
-                   f"REFERENCES {ref}(id) ON DELETE {action}")
+    _keys_and_indexes("id, mjd")
     op.execute(DELETE_TRIGGER)
     op.execute("ANALYZE photometry")  # the copied rows' statistics, for the plans that follow at once
 
@@ -117,15 +122,7 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION photometry_ensure_partitions(int)")
     op.execute("ALTER TABLE photometry_unparted RENAME TO photometry")
     op.execute("ALTER SEQUENCE photometry_id_seq OWNED BY photometry.id")
-    op.execute("ALTER TABLE photometry ADD CONSTRAINT pk_photometry PRIMARY KEY (id)")
-    op.execute("ALTER TABLE photometry ADD CONSTRAINT uq_photometry_point UNIQUE NULLS NOT DISTINCT "
-               "(obj_id, instrument_id, origin, mjd, fluxerr, flux, dedup_scope)")
-    op.execute("CREATE INDEX ix_photometry_instrument_id ON photometry (instrument_id)")
-    op.execute("CREATE INDEX ix_photometry_upload_id ON photometry (upload_id)")
-    for col, ref, action in (('instrument_id', 'instruments', 'CASCADE'), ('obj_id', 'objs', 'CASCADE'),
-                             ('owner_id', 'users', 'SET NULL'), ('stream_id', 'streams', 'SET NULL')):
-        op.execute(f"ALTER TABLE photometry ADD CONSTRAINT fk_photometry_{col}_{ref} FOREIGN KEY ({col}) "
-                   f"REFERENCES {ref}(id) ON DELETE {action}")
+    _keys_and_indexes("id")
     for table, fk in REFERRERS:
         op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {fk} FOREIGN KEY (photometry_id) REFERENCES photometry(id) "
                    f"ON DELETE CASCADE")
