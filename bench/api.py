@@ -70,7 +70,7 @@ def build(url: str, cfg, n_objs: int, points: int, nights: int, n_events: int, s
     import requests
     import sqlalchemy as sa
 
-    from bench.api_load import serve
+    from bench.api_load import serve, setup_poster
     from broker.access.users import create_token, create_user
     from broker.runtime import db
     from broker.runtime.cli import ensure_admin
@@ -86,13 +86,7 @@ def build(url: str, cfg, n_objs: int, points: int, nights: int, n_events: int, s
         scanner_id = scanner.id
         scanner_token = create_token(session, scanner, "bench", sorted(scanner.permissions), check_owner=True).id
     base = serve(cfg, sf)
-    s = requests.Session()
-    s.headers["Authorization"] = f"token {admin_token}"
-
-    def post(path, body):
-        r = s.post(base + path, json=body)
-        assert r.ok, f"setup: POST {path} -> {r.status_code} {r.text[:300]}"
-        return r.json()["data"]
+    post = setup_poster(base, admin_token)
 
     stream = post("/api/streams", {"name": "bench-api"})["id"]
     post(f"/api/streams/{stream}/users", {"user_id": scanner_id})
@@ -190,7 +184,8 @@ def build(url: str, cfg, n_objs: int, points: int, nights: int, n_events: int, s
                                    "dec": float(rng.uniform(-60, 60)), "error": 5.0})
     prelim = json.loads((DATA / "gcn" / "igwn_gwalert_preliminary.json").read_text())
     post("/api/gcn_event", {"json": prelim})
-    lvk = s.get(base + "/api/gcn_event", params={"partialdateobs": prelim["event"]["time"][:10]}).json()["data"]
+    lvk = requests.get(base + "/api/gcn_event", params={"partialdateobs": prelim["event"]["time"][:10]},
+                       headers={"Authorization": f"token {admin_token}"}).json()["data"]
     sample["lvk"] = lvk["events"][0]["dateobs"]
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE")

@@ -143,10 +143,8 @@ def summary(res: dict) -> dict:
             "probe_p99": pct(res["probe"], 99), "probe_max": max(res["probe"], default=float("nan"))}
 
 
-def make_setup(base: str, token: str, n_objs: int = 200) -> dict:
-    """Stream, group reading it, filter, a group to rename, objects (candidate + source + photometry)."""
-    import datetime
-
+def setup_poster(base: str, token: str):
+    """``post(path, body) -> data`` with ``token``, for a benchmark's setup: anything but a 2xx stops it."""
     import requests
 
     s = requests.Session()
@@ -157,6 +155,14 @@ def make_setup(base: str, token: str, n_objs: int = 200) -> dict:
         assert r.ok, f"setup: POST {path} -> {r.status_code} {r.text[:300]}"
         return r.json()["data"]
 
+    return post
+
+
+def make_setup(base: str, token: str, n_objs: int = 200) -> dict:
+    """Stream, group reading it, filter, a group to rename, objects (candidate + source + photometry)."""
+    import datetime
+
+    post = setup_poster(base, token)
     sid = post("/api/streams", {"name": "api-load"})["id"]
     gid = post("/api/groups", {"name": "api-load"})["id"]
     post(f"/api/groups/{gid}/streams", {"stream_id": sid})

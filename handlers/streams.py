@@ -2,6 +2,7 @@
 
 from broker.access import streams as svc
 from broker.ingest.clusters import cluster_status, live_window_s
+from broker.ingest.decoding import FORMATS
 from broker.validation import boolean, integer, nullable, obj, string
 
 import models
@@ -10,7 +11,8 @@ from .base import BaseHandler, endpoint
 
 ALTDATA = nullable({
     "type": "object",
-    "description": 'Stream settings: {"topic": Kafka topic, "format": "ztf_avro" | "lsst_avro" | "babamul_avro" | "json" | "gcn", '
+    "description": 'Stream settings: {"topic": Kafka topic, "format": ' + " | ".join(f'"{f}"' for f in FORMATS)
+                   + ', '
                    '"cluster": Kafka cluster name (default: "default", the configuration\'s), "start": "earliest" | '
                    '"latest" | ISO date or time, "classifications": {"taxonomy_id": id, "scores": {score name: '
                    'class name}}}. Our additions: cluster, start, topic patterns and {date} names',
@@ -19,7 +21,7 @@ ALTDATA = nullable({
                   "description": "A topic name; a pattern starting with '^' (a regular expression, e.g. "
                                  "'^ztf_.*_programid1$'); or a name with {date}, today's and yesterday's UTC date "
                                  "as YYYYMMDD (e.g. 'ztf_{date}_programid1')"},
-        "format": {"type": "string", "enum": ["ztf_avro", "lsst_avro", "babamul_avro", "json", "gcn"]},
+        "format": {"type": "string", "enum": list(FORMATS)},
         "cluster": {"type": "string", "minLength": 1, "maxLength": 100,
                     "description": "Name of the Kafka cluster to read from (/api/kafka_clusters)"},
         "partitions": {"type": "integer", "minimum": 1, "maximum": 1000,

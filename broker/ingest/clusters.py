@@ -201,30 +201,30 @@ def _admin(spec: ClusterSpec):
 def ensure_topic(spec: ClusterSpec, topic: str, partitions: int, timeout: float = 30.0) -> tuple[int, bool]:
     """Create ``topic`` on the cluster with ``partitions`` partitions (the broker's replication default) unless
     it exists; returns (its partitions, whether it was created now)."""
-    from confluent_kafka import KafkaException
-
-    if ensure_topics(spec, {topic: partitions}, timeout):
-        return partitions, True
-    try:
-        return len(_admin(spec).list_topics(timeout=timeout).topics[topic].partitions), False
-    except KafkaException as exc:
-        raise TopicError(f"cannot read topic {topic} on Kafka cluster '{spec.name}': {exc.args[0].str()}") from None
+    created, have = _ensure(spec, {topic: partitions}, timeout)
+    return (partitions, True) if created else (len(have[topic].partitions), False)
 
 
 def ensure_topics(spec: ClusterSpec, wanted: dict[str, int], timeout: float = 30.0) -> list[str]:
     """Create the topics of ``wanted`` ({topic: partitions}) that the cluster lacks (one metadata request
-    for all); returns those created now. A topic another client made meanwhile is fine."""
+    for all); returns those created now. A topic another client made meanwhile is fine. Any failure
+    (refused, unreachable, timed out) is a :class:`TopicError` naming the cluster."""
+    return _ensure(spec, wanted, timeout)[0]
+
+
+def _ensure(spec: ClusterSpec, wanted: dict[str, int], timeout: float) -> tuple[list[str], dict]:
+    """(topics created now, the cluster's topic metadata from before)."""
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import NewTopic
 
-    admin = _admin(spec)
     try:
+        admin = _admin(spec)
         # every topic's metadata: asking for one by name would make a broker that auto-creates topics create
         # it, with its own default partitions
         have = admin.list_topics(timeout=timeout).topics
         missing = sorted(t for t in wanted if t not in have or have[t].error is not None)
         if not missing:
-            return []
+            return [], have
         futures = admin.create_topics([NewTopic(t, num_partitions=wanted[t]) for t in missing],
                                       request_timeout=timeout)
         created = []
@@ -235,10 +235,15 @@ def ensure_topics(spec: ClusterSpec, wanted: dict[str, int], timeout: float = 30
             except KafkaException as exc:
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                     raise
-        return sorted(created)
+        if len(created) < len(missing):  # made meanwhile by another client: its partitions, as they are now
+            have = admin.list_topics(timeout=timeout).topics
+        return sorted(created), have
     except KafkaException as exc:
         raise TopicError(f"cannot create topics {sorted(wanted)} on Kafka cluster '{spec.name}': "
                          f"{exc.args[0].str()}") from None
+    except TimeoutError:
+        raise TopicError(f"cannot create topics {sorted(wanted)} on Kafka cluster '{spec.name}': "
+                         f"no answer within {timeout:.0f} s") from None
 
 
 # -- the API (our addition): admins manage clusters --------------------------------------------------------

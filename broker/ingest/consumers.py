@@ -104,6 +104,7 @@ class Ingestor:
                                                  on_commit=self._offsets_committed, **(consumer_overrides or {})))
         self.streams: StreamRoutes = StreamRoutes({}, [])
         self.topics: list[str] = []
+        self._uncreated = 0.0  # when a failed creation of missing topics is tried again (0: none failed)
         self._stop = threading.Event()
         self.stats = Stats()
         self.name = consumer_name()
@@ -147,8 +148,9 @@ class Ingestor:
         with self.session_factory() as session:
             self.streams = load_streams(session, self.cluster.name)
         topics = self.streams.subscription
-        if topics != self.topics:
+        if topics != self.topics or 0 < self._uncreated <= time.monotonic():
             self._create_topics(topics)
+        if topics != self.topics:
             if topics:
                 self.consumer.subscribe(topics, on_assign=self._on_assign)
                 log.info("%s subscribed to %s on cluster '%s'", self.name, topics, self.cluster.name)
@@ -160,10 +162,12 @@ class Ingestor:
 
     def _create_topics(self, topics: list[str]) -> None:
         """On the default cluster (ours; other clusters' topics are their operators'), with
-        ``kafka.create_topics``, the streams' topic names that do not exist yet are created with their partitions (``altdata.partitions``, else
-        ``kafka.topic_partitions``), so that processes and machines of the group share them: a topic a
-        consumer's subscription made would have the broker's default, often one partition. Patterns are
-        left alone. A failure is the topics' error, shown in the status; the subscription goes on."""
+        ``kafka.create_topics``, the streams' topic names that do not exist yet are created with their
+        partitions (``altdata.partitions``, else ``kafka.topic_partitions``), so that processes and machines of
+        the group share them: a topic a consumer's subscription made would have the broker's default, often
+        one partition. Patterns are left alone. A failure is the topics' error, shown in the status, and is
+        tried again a minute later; the subscription goes on."""
+        self._uncreated = 0.0
         if self.cluster.name != DEFAULT or not self.cfg.kafka.create_topics:
             return
         wanted = {t: self.streams[t].partitions or self.cfg.kafka.topic_partitions
@@ -174,6 +178,7 @@ class Ingestor:
             for topic in ensure_topics(self.cluster, wanted):
                 log.info("%s created topic %s with %d partition(s)", self.name, topic, wanted[topic])
         except TopicError as exc:
+            self._uncreated = time.monotonic() + 60.0
             for topic in wanted:
                 self._topic_error(topic, str(exc))
 

@@ -41,6 +41,14 @@ def _long(buf: bytes, pos: int) -> tuple[int, int]:
         shift += 7
 
 
+def _bytes(buf: bytes, pos: int) -> tuple[bytes, int]:
+    """Avro bytes at ``pos`` (a length, then as many bytes): (the bytes, next position)."""
+    n, pos = _long(buf, pos)
+    if n < 0 or pos + n > len(buf):
+        raise _Truncated
+    return buf[pos:pos + n], pos + n
+
+
 def _header(buf: bytes) -> tuple[dict[str, bytes], int] | None:
     """The container's metadata and where its header ends (after the sync marker); None if malformed."""
     if buf[:4] != MAGIC:
@@ -55,13 +63,11 @@ def _header(buf: bytes) -> tuple[dict[str, bytes], int] | None:
             if count < 0:
                 count = -count
                 _, pos = _long(buf, pos)  # the block's size in bytes
+            if count > len(buf):
+                raise _Truncated
             for _ in range(count):
-                n, pos = _long(buf, pos)
-                key = buf[pos:pos + n].decode("utf-8", "replace")
-                pos += n
-                n, pos = _long(buf, pos)
-                meta[key] = buf[pos:pos + n]
-                pos += n
+                key, pos = _bytes(buf, pos)
+                meta[key.decode("utf-8", "replace")], pos = _bytes(buf, pos)
     except _Truncated:
         return None
     pos += SYNC_SIZE

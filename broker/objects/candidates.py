@@ -150,7 +150,7 @@ def _selection(session: Session, principal: Principal, q: CandidateQuery, filter
         "notSavedToAllSelected": lambda oid: ~_saved_all(selected, oid),
     }.get(q.saved_status)
 
-    made: list[tuple] = []  # (oid column, its conditions): made once each (a localization is looked up once)
+    made: list[tuple] = [(C.obj_id, base)]  # (oid column, its conditions): made once for each column
 
     def conditions(oid):
         conds = next((list(c) for col, c in made if col is oid), None)

@@ -28,8 +28,6 @@ from broker.pagination import Page
 from broker.runtime.db import fetch
 
 C, F, O, S = models.Candidate, models.Filter, models.Obj, models.Source
-SAVED_STATUSES = ("all", "savedToAllSelected", "savedToAnySelected", "savedToAnyAccessible",
-                  "notSavedToAnyAccessible", "notSavedToAnySelected", "notSavedToAllSelected")
 REGION_INLINE_MAX = 100_000  # objects of a credible region passed to queries as a list (above: a sub-query)
 DETECTION_SNR = 5.0  # as SkyPortal's phot_detection_threshold for mag-format photometry
 
@@ -474,21 +472,16 @@ def obj_columns() -> list:
     return [O.__table__.c[k] for k in O.public_keys()]
 
 
-def page_of_objs(session: Session, stmt: sa.Select, page: Page, *, past_end: str) -> tuple[list[tuple[dict, Any]], int]:
+def page_of_objs(session: Session, stmt: sa.Select, page: Page) -> tuple[list[tuple[dict, Any]], int]:
     """One page of ``stmt`` (selecting :func:`obj_columns` then one more column) and the total, in one
     query (``count(*) OVER ()``): ``([(object dict, the extra column)], totalMatches)``. A page past the
-    last: a 400 (``past_end="error"``, SkyPortal's candidates) or empty (``"empty"``, its sources); the
-    total then costs a count of its own."""
+    last is empty (SkyPortal's sources); the total then costs a count of its own."""
     offset = (page.number - 1) * page.size
     rows = session.execute(stmt.add_columns(sa.func.count().over()).limit(page.size).offset(offset)).all()
     if rows:
         total = rows[0][-1]
     else:
         total = session.execute(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
-        last_page = max(1, -(-total // page.size))
-        if past_end == "error" and page.number > last_page:
-            raise ValidationError(f"Page number out of range: pageNumber={page.number}, last page is {last_page}",
-                                  field="pageNumber")
     n = len(O.public_keys())
     return [(O.dict_of(row), row[n]) for row in rows], total
 
@@ -865,7 +858,7 @@ def list_sources(session: Session, principal: Principal, q: SourceQuery, page: P
     stmt = sa.select(*obj_columns(), saved.c.saved_at).join(saved, saved.c.obj_id == O.id)
     stmt = _source_filters(stmt, principal, q, session)
     stmt = _sort(stmt, _source_sort_column(q, saved), order)
-    rows, total = page_of_objs(session, stmt, page, past_end="empty")  # past the last page: empty, as SkyPortal
+    rows, total = page_of_objs(session, stmt, page)  # past the last page: empty, as SkyPortal
     ids = [o["id"] for o, _ in rows]
     details = source_details(session, principal, ids, q)
     sources = with_derived([{**o, "saved_at": s.isoformat(), **details[o["id"]]} for o, s in rows])

@@ -176,13 +176,16 @@ def _read_flat(fh, offset: int, row_dtype, nrows: int, colnames, meta: dict, tai
             pix = nest if ordering == "NESTED" else hp.nest2ring(nside, nest)
             out = []
             for name in [prob_name, *(upper[n] for n in layers)]:
-                field = rows[name]
-                if per_row > 1:
-                    field = field.reshape(-1)
-                if ordering == "NESTED":
-                    out.append(np.asarray(field[start:start + chunk], dtype=np.float64))
+                field = rows[name]  # a strided view: (nrows,) or (nrows, per_row); only the block is copied
+                if per_row == 1:
+                    part = field[start:start + chunk] if ordering == "NESTED" else field[pix]
+                elif ordering == "NESTED":
+                    lo, hi = start // per_row, -(-(start + chunk) // per_row)
+                    skip = start - lo * per_row
+                    part = field[lo:hi].reshape(-1)[skip:skip + chunk]
                 else:
-                    out.append(np.asarray(field[pix], dtype=np.float64))
+                    part = field[pix // per_row, pix % per_row]
+                out.append(np.asarray(part, dtype=np.float64))
             mm.madvise(mmap.MADV_DONTNEED)  # what was read leaves our memory (the page cache keeps it)
             return out
 

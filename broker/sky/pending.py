@@ -50,19 +50,15 @@ def fetch_one(session: Session, notice_id: int, fetch, now: datetime) -> bool:
     if notice is None or not is_pending(notice):
         return False
     name = url_name(notice.skymap_url)
+    exists = session.execute(sa.select(models.Localization.id).where(
+        models.Localization.dateobs == notice.dateobs, models.Localization.localization_name == name)).first()
     try:
-        sm = read_fits(fetch(notice.skymap_url))
-        event = notice.event
-        exists = session.execute(sa.select(models.Localization.id).where(
-            models.Localization.dateobs == notice.dateobs, models.Localization.localization_name == name)).first()
-        if not exists:
+        if not exists:  # (a map already stored under that name is kept, as SkyPortal: nothing to fetch)
+            sm = read_fits(fetch(notice.skymap_url))
             with session.begin_nested():
-                gcn.add_localization(session, event, name, sm, notice.id)
+                gcn.add_localization(session, notice.event, name, sm, notice.id)
     except BrokerError as exc:
-        notice.skymap_attempts = (notice.skymap_attempts or 0) + 1
-        notice.skymap_error = exc.message[:2000]
-        delay = min(FIRST_RETRY_S * 2 ** (notice.skymap_attempts - 1), LAST_RETRY_S)
-        notice.skymap_retry_at = now + timedelta(seconds=delay)
+        delay = record_failure(notice, exc.message, now)
         log.warning("sky map of notice %d (%s) not stored: %s; next try in %.0f s", notice.id,
                     notice.skymap_url, exc.message, delay)
         return False
@@ -92,11 +88,19 @@ def fetch_pending(session_factory, fetch=None, now: datetime | None = None, limi
                 raise
             log.exception("sky map of notice %d failed: %s", notice_id, first_line(exc))
             with session_factory() as session, session.begin():  # marked, so the loop does not spin on it
-                n = session.get(models.GcnNotice, notice_id)
-                n.skymap_attempts = (n.skymap_attempts or 0) + 1
-                n.skymap_error = f"{type(exc).__name__}: {first_line(exc)}"[:2000]
-                n.skymap_retry_at = now + timedelta(seconds=LAST_RETRY_S)
+                notice = session.get(models.GcnNotice, notice_id)
+                if notice is not None:  # (deleted meanwhile: nothing to mark)
+                    record_failure(notice, f"{type(exc).__name__}: {first_line(exc)}", now)
     return stored
+
+
+def record_failure(notice: models.GcnNotice, message: str, now: datetime) -> float:
+    """Note a failed try on the notice and when to try again (1 min doubling to 1 h); returns that delay [s]."""
+    notice.skymap_attempts = (notice.skymap_attempts or 0) + 1
+    notice.skymap_error = message[:2000]
+    delay = min(FIRST_RETRY_S * 2 ** (notice.skymap_attempts - 1), LAST_RETRY_S)
+    notice.skymap_retry_at = now + timedelta(seconds=delay)
+    return delay
 
 
 def attach(session: Session, event: models.GcnEvent, loc: models.Localization, notice_id: int | None) -> None:

@@ -16,6 +16,7 @@ from broker.ingest.decoding import AlertError, decode
 from broker.ingest.replay import publish
 
 from .helpers import count, ingest_config, make_group_with_filter, make_stream, running_ingestor, wait_for
+from .test_ingest import ZTF
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "babamul"
 
@@ -109,10 +110,10 @@ def test_bad_alerts_name_their_field(change, field):
         decode(message(schema, rec), "babamul_avro")
 
 
-def test_not_babamul():
+def test_not_babamul(shared_dir):
     with pytest.raises(AlertError, match="not a Babamul Avro container"):
         decode(b"\x00\x00\x00\x04\x4dxx", "babamul_avro")
-    (raw,) = [Path("../shared/data/ztf/541234765015015012.avro").read_bytes()]
+    raw = Path(ZTF).read_bytes()
     with pytest.raises(AlertError, match="not a Babamul alert"):
         decode(raw, "babamul_avro")
 

@@ -48,9 +48,13 @@ def test_anything_else_is_left_to_the_ordinary_reader():
     two = io.BytesIO()
     fastavro.writer(two, schema, [packet, packet])
     whole = Path(ZTF).read_bytes()
-    for raw in (two.getvalue(), whole[:-20], whole[:200], whole + b"x", b"Obj\x01\xff\xff", b"not avro", b""):
+    # (b"Obj\x01\x02\x05": a metadata entry of length -3, which once sent the header parser back forever)
+    for raw in (two.getvalue(), whole[:-20], whole[:200], whole + b"x", b"Obj\x01\xff\xff", b"Obj\x01\x02\x05",
+                b"Obj\x01\x7f\x02a", b"not avro", b""):
         assert reader.read(raw) is None
     with pytest.raises(AlertError, match="exactly one alert, found 2"):
         decode_packet(two.getvalue(), "ztf_avro")
     with pytest.raises(AlertError, match="not a ZTF Avro container"):
         decode_packet(whole[:-20], "ztf_avro")
+    with pytest.raises(AlertError, match="not a ZTF Avro container"):
+        decode_packet(b"Obj\x01\x02\x05", "ztf_avro")

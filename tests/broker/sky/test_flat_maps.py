@@ -98,6 +98,30 @@ def test_ring_and_nested_files_give_the_same_map(tmp_path):
     np.testing.assert_array_equal(n.probdensity, r.probdensity)
 
 
+@pytest.mark.parametrize("ordering", ["NESTED", "RING"])
+def test_several_pixels_per_row_give_the_same_map(tmp_path, ordering):
+    """healpy writes 1024 pixels a row; with two columns each block is read from its own rows (768 a row here,
+    so blocks start inside a row), and the map equals the one-pixel-a-row file's."""
+    from astropy.io import fits
+
+    nside, per_row = 64, 768
+    rng = np.random.default_rng(9)
+    prob = rng.random(12 * nside**2) ** 8
+    prob /= prob.sum()
+    mu = rng.uniform(10, 500, prob.size)
+    write_flat(tmp_path / "one.fits.gz", nside, ordering, lambda a, b: {"PROB": prob[a:b], "DISTMU": mu[a:b]},
+               columns=("PROB", "DISTMU"))
+    hdu = fits.BinTableHDU.from_columns([
+        fits.Column(name="PROB", format=f"{per_row}E", array=prob.astype(np.float32).reshape(-1, per_row)),
+        fits.Column(name="DISTMU", format=f"{per_row}E", array=mu.astype(np.float32).reshape(-1, per_row))])
+    hdu.header["PIXTYPE"], hdu.header["ORDERING"], hdu.header["NSIDE"] = "HEALPIX", ordering, nside
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp_path / "rows.fits")
+    one, rows = (read_fits((tmp_path / f).read_bytes()) for f in ("one.fits.gz", "rows.fits"))
+    np.testing.assert_array_equal(rows.uniq, one.uniq)
+    np.testing.assert_array_equal(rows.probdensity, one.probdensity)
+    np.testing.assert_array_equal(rows.distmu, one.distmu)
+
+
 def test_a_synthetic_nside_4096_map(tmp_path):
     """201 M pixels, zero outside a 1.5° disc: a few tens of thousands of tiles, every credible level within
     1e-6 of the flat map's own (computed on the disc's pixels: the rest hold no probability)."""
