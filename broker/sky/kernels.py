@@ -19,6 +19,7 @@ import numpy as np
 SR_TO_DEG2 = (180.0 / math.pi) ** 2
 FULL_SKY_DEG2 = 4.0 * 180.0**2 / math.pi
 
+
 # -- coordinates -------------------------------------------------------------------------------------
 
 # ICRS -> Galactic rotation, as astropy transforms ICRS to its Galactic frame (frame bias to FK5 J2000,
@@ -29,6 +30,7 @@ ICRS_TO_GALACTIC = np.array([
     [-0.8676661375596576, -0.19807633727300053, 0.4559838136873016],
 ])
 
+
 def galactic(ra, dec):
     """ICRS (``ra``, ``dec`` [deg], arrays) → Galactic (``l`` in [0, 360), ``b`` [deg]), equal to astropy's
     ``SkyCoord(ra, dec, unit="deg").galactic`` to ~1e-10 deg, without its per-call overhead."""
@@ -38,6 +40,7 @@ def galactic(ra, dec):
     lon = np.degrees(np.arctan2(y, x)) % 360.0
     lat = np.degrees(np.arctan2(z, np.hypot(x, y)))  # (arcsin loses precision near the poles)
     return lon, lat
+
 
 # -- pixels ------------------------------------------------------------------------------------------
 
@@ -56,13 +59,16 @@ def uniq_to_order_ipix(uniq):
     ipix = uniq - (np.int64(4) << (2 * order))
     return order, ipix
 
+
 def order_ipix_to_uniq(order, ipix):
     order = np.asarray(order, dtype=np.int64)
     return (np.int64(4) << (2 * order)) + np.asarray(ipix, dtype=np.int64)
 
+
 def pixel_area_sr(order):
     """Area of a pixel of HEALPix ``order`` [sr]: 4π / (12·4**order)."""
     return 4.0 * math.pi / (12.0 * np.power(4.0, np.asarray(order, dtype=np.float64)))
+
 
 def flat_to_moc(prob, nest: bool = True):
     """A flat map of per-pixel probabilities → (uniq, probdensity [1/sr]) at its single order."""
@@ -73,6 +79,7 @@ def flat_to_moc(prob, nest: bool = True):
     if not nest:
         prob = prob[hp.nest2ring(nside, ipix)]  # reorder RING values into NESTED pixel order
     return order_ipix_to_uniq(np.full(prob.size, order), ipix), prob / pixel_area_sr(order)
+
 
 # -- credible levels -----------------------------------------------------------------------------------
 
@@ -87,6 +94,7 @@ def greedy_credible_levels(prob, ranking=None):
     levels[order] = np.cumsum(flat[order])
     return levels.reshape(p.shape)
 
+
 def _ranked(uniq, probdensity):
     """Pixel order by (density, uniq) descending, with cumulative probability and area."""
     uniq = np.asarray(uniq, dtype=np.int64)
@@ -99,6 +107,7 @@ def _ranked(uniq, probdensity):
     area_sr = pixel_area_sr(levels)
     return order, np.cumsum(dens[order] * area_sr), np.cumsum(area_sr) * SR_TO_DEG2
 
+
 def moc_credible_levels(uniq, probdensity, ranked=None):
     """Credible level of every pixel of a multi-order map (in the input order). ``ranked``: the map's
     ``_ranked`` if already computed (a map of a million tiles takes 0.1 s to rank)."""
@@ -107,18 +116,22 @@ def moc_credible_levels(uniq, probdensity, ranked=None):
     out[order] = cumprob
     return out
 
+
 def _interp_from_zero(x, xp, fp, right):
     return np.interp(x, np.concatenate(([0.0], xp)), np.concatenate(([0.0], fp)), right=right)
+
 
 def credible_region_area(uniq, probdensity, levels, ranked=None):
     """Area [deg²] of the credible region(s) at ``levels`` (e.g. 0.5, 0.9), interpolated between pixels."""
     _, cumprob, cumarea = ranked or _ranked(uniq, probdensity)
     return _interp_from_zero(np.asarray(levels, dtype=np.float64), cumprob, cumarea, right=FULL_SKY_DEG2)
 
+
 def area_probability(uniq, probdensity, areas_deg2, ranked=None):
     """Probability enclosed by the most probable ``areas_deg2`` of the map."""
     _, cumprob, cumarea = ranked or _ranked(uniq, probdensity)
     return _interp_from_zero(np.asarray(areas_deg2, dtype=np.float64), cumarea, cumprob, right=1.0)
+
 
 # -- positions -----------------------------------------------------------------------------------------
 
@@ -136,6 +149,7 @@ def locate(uniq, ra_deg, dec_deg):
     j = np.searchsorted(start_s, pix, side="right") - 1
     ok = (j >= 0) & (pix < stop_s[np.clip(j, 0, None)])
     return np.where(ok, srt[np.clip(j, 0, None)], -1)
+
 
 def crossmatch(uniq, probdensity, ra_deg, dec_deg):
     """For N positions: probability density [1/sr], credible level (searched probability) and searched
@@ -159,16 +173,19 @@ def crossmatch(uniq, probdensity, ra_deg, dec_deg):
         "offset": angular_distance(ra_deg, dec_deg, mode_ra, mode_dec),
     }
 
+
 def inside_region(uniq, probdensity, ra_deg, dec_deg, level: float):
     """Boolean mask: positions inside the ``level`` (e.g. 0.9) credible region."""
     cl = crossmatch(uniq, probdensity, ra_deg, dec_deg)["credible_level"]
     return np.nan_to_num(cl, nan=np.inf) <= level
+
 
 def angular_distance(ra1, dec1, ra2, dec2):
     """Great-circle distance [deg] (degrees in), numerically stable at small separations."""
     ra1, dec1, ra2, dec2 = (np.radians(np.asarray(x, dtype=np.float64)) for x in (ra1, dec1, ra2, dec2))
     hav = np.sin((dec2 - dec1) / 2) ** 2 + np.cos(dec1) * np.cos(dec2) * np.sin((ra2 - ra1) / 2) ** 2
     return np.degrees(2 * np.arcsin(np.sqrt(np.clip(hav, 0.0, 1.0))))
+
 
 def rasterize(uniq, probdensity, order: int, ring: bool = False):
     """A multi-order map as a flat map of per-pixel probabilities at ``order`` (NESTED, or RING), as
@@ -186,6 +203,7 @@ def rasterize(uniq, probdensity, order: int, ring: bool = False):
     if ring:
         out = out[hp.ring2nest(1 << order, np.arange(npix))]
     return out
+
 
 def compact_siblings(level: int, ipix, columns, small, stop: int = 0):
     """Merge sibling tiles into their parents, level by level, from ``level`` up to ``stop``.
