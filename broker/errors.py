@@ -6,10 +6,21 @@ class BrokerError(Exception):
 
     status = 400
 
-    def __init__(self, message: str, field: str | None = None):
+    def __init__(self, message: str, field: str | None = None, errors: dict[str, str] | None = None):
         super().__init__(message)
         self.message = message
         self.field = field
+        self.errors = errors  # several fields' messages at once (a facility's validation), field -> message
+
+    def envelope_data(self) -> dict:
+        """The error envelope's ``data``: SkyPortal's ``{}``, plus (our addition) the field the message
+        names and, where a facility refused several, each field's message: what a form shows beside them."""
+        out: dict = {}
+        if self.field:
+            out["field"] = self.field
+        if self.errors:
+            out["errors"] = dict(self.errors)
+        return out
 
 
 class ValidationError(BrokerError):

@@ -29,6 +29,8 @@ from broker.runtime.db import is_outage, refused_input
 from broker.validation import loads_strict, validate
 
 log = logging.getLogger("skybroker.api")
+SESSION_COOKIE = "skybroker_token"  # the web pages' sign-in: a signed cookie holding the user's API token
+SESSION_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,11 @@ OBJ_FILTER_PARAMS = (
     Param("firstDetectionAfter", {"type": "string"}, "first detection (S/N >= 5) at or after this time"),
     Param("lastDetectionBefore", {"type": "string"}, "last detection at or before this time"),
     Param("numberDetections", {"type": "integer"}, "at least this many detections"),
+    # our addition on candidates (SkyPortal's sources have them): the web page's magnitude filter
+    Param("minLatestMagnitude", {"type": "number"}, "Latest detection magnitude <= this (our addition)"),
+    Param("maxLatestMagnitude", {"type": "number"}, "Latest detection magnitude >= this (our addition)"),
+    Param("minPeakMagnitude", {"type": "number"}, "Peak magnitude <= this (our addition)"),
+    Param("maxPeakMagnitude", {"type": "number"}, "Peak magnitude >= this (our addition)"),
 )
 
 PAGINATION_PARAMS = (
@@ -109,7 +116,80 @@ def endpoint(
     return decorate
 
 
-class BaseHandler(tornado.web.RequestHandler):
+class QueryArgs:
+    """Typed query arguments, for the API's handlers and the web pages alike: a bad one is a
+    ValidationError naming it."""
+
+    def int_arg(self, name: str, default: int | None = None) -> int | None:
+        raw = self.get_query_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValidationError(f"Invalid {name}: must be an integer, got {raw!r}", field=name) from None
+
+    def bool_arg(self, name: str, default: bool = False) -> bool:
+        raw = self.get_query_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        low = raw.lower()
+        if low in ("true", "t", "1", "yes"):
+            return True
+        if low in ("false", "f", "0", "no"):
+            return False
+        raise ValidationError(f"Invalid {name}: must be true or false, got {raw!r}", field=name)
+
+    def page(self, default: int | None = None) -> Page:
+        srv = self.config.server
+        return page_from_args(
+            self.get_query_argument("pageNumber", None), self.get_query_argument("numPerPage", None),
+            default or srv.default_num_per_page, srv.max_num_per_page,
+        )
+
+    def float_arg(self, name: str, default: float | None = None) -> float | None:
+        raw = self.get_query_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValidationError(f"Invalid {name}: must be a number, got {raw!r}", field=name) from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValidationError(f"Invalid {name}: must be finite", field=name)
+        return value
+
+    def obj_filter_args(self) -> dict:
+        """Query arguments of broker.objects.objs.ObjFilters, shared by candidates and sources."""
+        from broker.objects.objs import parse_date, parse_strings
+
+        return dict(
+            classifications=parse_strings(self.str_arg("classifications")),
+            min_redshift=self.float_arg("minRedshift"), max_redshift=self.float_arg("maxRedshift"),
+            localization_dateobs=self.str_arg("localizationDateobs"),
+            localization_name=self.str_arg("localizationName"),
+            localization_cumprob=self.float_arg("localizationCumprob", 0.95),
+            first_detection_after=parse_date(self.str_arg("firstDetectionAfter"), "firstDetectionAfter"),
+            last_detection_before=parse_date(self.str_arg("lastDetectionBefore"), "lastDetectionBefore"),
+            number_detections=self.int_arg("numberDetections"),
+            min_latest_magnitude=self.float_arg("minLatestMagnitude"),
+            max_latest_magnitude=self.float_arg("maxLatestMagnitude"),
+            min_peak_magnitude=self.float_arg("minPeakMagnitude"),
+            max_peak_magnitude=self.float_arg("maxPeakMagnitude"),
+        )
+
+    def str_arg(self, name: str, default: str | None = None) -> str | None:
+        raw = self.get_query_argument(name, None)
+        return default if raw is None or raw == "" else raw
+
+
+def session_token(handler: tornado.web.RequestHandler) -> str | None:
+    """The API token in the web pages' signed sign-in cookie, if the request carries a valid one."""
+    raw = handler.get_signed_cookie(SESSION_COOKIE, max_age_days=SESSION_DAYS)
+    return raw.decode("ascii", "replace") if raw else None
+
+
+class BaseHandler(QueryArgs, tornado.web.RequestHandler):
     """Envelope, auth and error mapping for every API handler."""
 
     body: Any = None
@@ -176,6 +256,12 @@ class BaseHandler(tornado.web.RequestHandler):
         """Authenticate, check the ACLs and validate the body, as ``spec`` says (on the handler pool)."""
         if spec.auth:
             header = self.request.headers.get("Authorization")
+            if header is None and (token := session_token(self)) is not None:
+                # the web pages' sign-in cookie stands in for the header (our addition, as SkyPortal's own
+                # front end uses its session); a write must also carry the page's XSRF token
+                if self.request.method not in ("GET", "HEAD"):
+                    self.check_xsrf_cookie()
+                header = f"token {token}"
             self._principal = self._authenticate(header)
             self.principal.require(*spec.acls)
         if spec.body is not None:
@@ -209,64 +295,6 @@ class BaseHandler(tornado.web.RequestHandler):
             raise ValidationError("Request body must be a JSON object")
         return loads_strict(raw)
 
-    def int_arg(self, name: str, default: int | None = None) -> int | None:
-        raw = self.get_query_argument(name, None)
-        if raw is None or raw == "":
-            return default
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValidationError(f"Invalid {name}: must be an integer, got {raw!r}", field=name) from None
-
-    def bool_arg(self, name: str, default: bool = False) -> bool:
-        raw = self.get_query_argument(name, None)
-        if raw is None or raw == "":
-            return default
-        low = raw.lower()
-        if low in ("true", "t", "1", "yes"):
-            return True
-        if low in ("false", "f", "0", "no"):
-            return False
-        raise ValidationError(f"Invalid {name}: must be true or false, got {raw!r}", field=name)
-
-    def page(self, default: int | None = None) -> Page:
-        srv = self.config.server
-        return page_from_args(
-            self.get_query_argument("pageNumber", None), self.get_query_argument("numPerPage", None),
-            default or srv.default_num_per_page, srv.max_num_per_page,
-        )
-
-    def float_arg(self, name: str, default: float | None = None) -> float | None:
-        raw = self.get_query_argument(name, None)
-        if raw is None or raw == "":
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValidationError(f"Invalid {name}: must be a number, got {raw!r}", field=name) from None
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValidationError(f"Invalid {name}: must be finite", field=name)
-        return value
-
-    def obj_filter_args(self) -> dict:
-        """Query arguments of broker.objects.objs.ObjFilters, shared by candidates and sources."""
-        from broker.objects.objs import parse_date, parse_strings
-
-        return dict(
-            classifications=parse_strings(self.str_arg("classifications")),
-            min_redshift=self.float_arg("minRedshift"), max_redshift=self.float_arg("maxRedshift"),
-            localization_dateobs=self.str_arg("localizationDateobs"),
-            localization_name=self.str_arg("localizationName"),
-            localization_cumprob=self.float_arg("localizationCumprob", 0.95),
-            first_detection_after=parse_date(self.str_arg("firstDetectionAfter"), "firstDetectionAfter"),
-            last_detection_before=parse_date(self.str_arg("lastDetectionBefore"), "lastDetectionBefore"),
-            number_detections=self.int_arg("numberDetections"),
-        )
-
-    def str_arg(self, name: str, default: str | None = None) -> str | None:
-        raw = self.get_query_argument(name, None)
-        return default if raw is None or raw == "" else raw
-
     # -- output -------------------------------------------------------------------
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -282,11 +310,13 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def write_error(self, status_code: int, **kwargs) -> None:
         message = self._reason
+        data: dict = {}
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, BrokerError):
             status_code = exc.status
             message = exc.message
             self.set_status(status_code)
+            data = exc.envelope_data()
         elif isinstance(exc, tornado.web.HTTPError):
             if status_code == 405:
                 self.set_header("Allow", ", ".join(sorted(self.methods)))
@@ -309,7 +339,7 @@ class BaseHandler(tornado.web.RequestHandler):
             self.finish()
             return
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps({"status": "error", "message": message, "data": {},
+        self.finish(json.dumps({"status": "error", "message": message, "data": data,
                                 "version": __version__}))
 
     def log_exception(self, typ, value, tb) -> None:

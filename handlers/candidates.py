@@ -24,7 +24,7 @@ INCLUDES = {
 # SkyPortal parameters we cannot honour (400 naming them when used)
 UNSUPPORTED_FLAGS = ()
 UNSUPPORTED_VALUES = ("sortByAnnotationOrigin", "sortByAnnotationKey", "sortByAnnotationOrder", "annotationFilterList",
-                      "listName", "listNameReject", "photometryAnnotationsFilter",
+                      "photometryAnnotationsFilter",
                       "photometryAnnotationsFilterOrigin", "photometryAnnotationsFilterBefore",
                       "photometryAnnotationsFilterAfter", "photometryAnnotationsFilterMinCount",
                       "annotationExcludeOrigin", "annotationExcludeOutdatedDate")
@@ -50,6 +50,9 @@ LIST_PARAMS = (
     Param("autosave", {"type": "boolean"}, "Save the candidates of this page as sources (as POST /api/sources)"),
     Param("autosaveGroupIds", {"type": "string"}, "Comma-separated groups to autosave to (default: POST "
                                                    "/api/sources's)"),
+    Param("listName", {"type": "string"}, "Only candidates on the caller's list of this name, e.g. favorites"),
+    Param("listNameReject", {"type": "string"}, "Only candidates NOT on the caller's list of this name, e.g. "
+                                                "rejected_candidates"),
     Param("sortBy", {"type": "string", "enum": sorted(cands.CANDIDATE_SORTS)}, "Our addition (default passed_at)"),
     Param("sortOrder", {"type": "string", "enum": ["asc", "desc"]}, "Our addition (default desc)"),
     *INCLUDE_PARAMS,
@@ -83,6 +86,7 @@ class CandidateHandler(BaseHandler):
                 include_photometry=self.bool_arg("includePhotometry"),
                 require_detections=self.bool_arg("requireDetections", True),
                 exclude_forced_photometry=self.bool_arg("excludeForcedPhotometry"),
+                list_name=self.str_arg("listName"), list_name_reject=self.str_arg("listNameReject"),
                 details=wanted,
                 **self.obj_filter_args(),
             )

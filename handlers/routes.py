@@ -11,6 +11,7 @@ from . import (candidates, classifications, filters, followup, gcn, groups, inge
 from . import objs  # /api/objs, /api/source_exists
 from . import annotations, comments, spectra, thumbnails  # issue 9, part B
 from . import kafka_clusters  # issue 11
+from . import listings  # issue 14
 from .base import BaseHandler
 
 
@@ -34,6 +35,7 @@ INT_PARAMS = {"group_id", "stream_id", "filter_id", "user_id", "photometry_id", 
               "taxonomy_id", "telescope_id", "instrument_id", "allocation_id", "followup_request_id", "default_followup_id"}
 INT_PARAMS |= {"spectrum_id", "annotation_id", "comment_id", "thumbnail_id"}  # issue 9, part B
 INT_PARAMS |= {"cluster_id"}  # issue 11
+INT_PARAMS |= {"listing_id"}  # issue 14
 
 
 def route(path: str, handler: type[BaseHandler], methods: str) -> Route:
@@ -167,5 +169,7 @@ ROUTES: tuple[Route, ...] = (
     route("/api/spectrum/range", spectra.SpectrumRangeHandler, "GET"),
     route("/api/spectrum/{spectrum_id}", spectra.SpectrumHandler, "GET PUT DELETE"),
     route("/api/sources/{obj_id}/spectra", spectra.ObjSpectraHandler, "GET"),
+    route("/api/listing", listings.ListingHandler, "GET POST DELETE"),
+    route("/api/listing/{listing_id}", listings.ListingHandler, "GET PATCH DELETE"),
     route("/api/openapi.json", openapi.OpenAPIHandler, "GET"),
 )

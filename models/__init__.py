@@ -21,10 +21,11 @@ from .annotations import (Annotation, AnnotationOnPhotometry, AnnotationOnSpectr
                           group_annotations_on_photometry, group_annotations_on_spectra)
 from .comments import Comment, CommentOnSpectrum, group_comments, group_comments_on_spectra
 from .thumbnails import Thumbnail
+from .listings import Listing  # issue 14: the scanning page's reject list
 
 __all__ = [
     "Annotation", "AnnotationOnPhotometry", "AnnotationOnSpectrum", "Comment", "CommentOnSpectrum", "Spectrum",
-    "Thumbnail", "group_annotations", "group_annotations_on_photometry", "group_annotations_on_spectra",
+    "Listing", "Thumbnail", "group_annotations", "group_annotations_on_photometry", "group_annotations_on_spectra",
     "group_comments", "group_comments_on_spectra", "group_spectra", "spectrum_users",
     "GcnEvent", "GcnNotice", "Localization", "LocalizationTile", "ObjLocalization",
     "GCN_EVENT_OBJ_STATUSES", "GcnEventObj", "GcnProperty", "GcnTag", "GcnTrigger", "LocalizationProperty",

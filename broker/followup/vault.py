@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -27,6 +28,12 @@ class Vault:
     def __init__(self, secret: str):
         key = base64.urlsafe_b64encode(hashlib.sha256(secret.encode()).digest())
         self._fernet = Fernet(key)
+        self._derive_key = hashlib.sha256(b"skybroker derived keys\0" + secret.encode()).digest()
+
+    def derive(self, purpose: str) -> str:
+        """A key for ``purpose`` (e.g. signing the web pages' cookies), derived from the same secret
+        (HMAC-SHA256): every process with the key derives the same one, and none reveals the secret."""
+        return hmac.new(self._derive_key, purpose.encode(), hashlib.sha256).hexdigest()
 
     def encrypt(self, data: dict) -> str:
         return self._fernet.encrypt(json.dumps(data).encode()).decode()

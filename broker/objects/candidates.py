@@ -43,6 +43,7 @@ import models
 
 from broker.access.auth import Principal, readable_filters, readable_groups_named
 from broker.errors import ValidationError
+from broker.objects.listings import listed_clause
 from broker.objects.objs import (ObjFilters, _check_sort, candidate_details, classification_exists, obj_columns,
                                  obj_conditions, user_group_ids, with_derived)
 from broker.pagination import Page
@@ -66,6 +67,8 @@ class CandidateQuery(ObjFilters):
     sort_by: str = "passed_at"  # our addition (SkyPortal orders by passed_at, newest first)
     sort_order: str = "desc"
     include_photometry: bool = False
+    list_name: str | None = None  # only objects on the caller's list of this name (SkyPortal's listName)
+    list_name_reject: str | None = None  # none on it (listNameReject, e.g. "rejected_candidates")
     details: dict[str, tuple[str, str]] = field(default_factory=dict)  # output key -> (hook, parameter)
 
 
@@ -163,9 +166,14 @@ def _selection(session: Session, principal: Principal, q: CandidateQuery, filter
             conds.append(~classification_exists(principal, q.classifications_reject, oid))
         if saved is not None:
             conds.append(saved(oid))
+        if q.list_name is not None:  # SkyPortal's listName / listNameReject: the caller's own lists
+            conds.append(listed_clause(principal, q.list_name, oid))
+        if q.list_name_reject is not None:
+            conds.append(~listed_clause(principal, q.list_name_reject, oid))
         return conds
 
-    plain = not base and not q.classifications and not q.classifications_reject and saved is None
+    plain = (not base and not q.classifications and not q.classifications_reject and saved is None
+             and q.list_name is None and q.list_name_reject is None)
     return _Selection(filter_ids, q.start_date, q.end_date, conditions, needs_obj,
                       plain and q.start_date is None and q.end_date is None)
 

@@ -33,6 +33,7 @@ class SkyBrokerApp(tornado.web.Application):
                  facilities: Mapping[str, object] | None = None):
         from handlers.base import NotFoundHandler
         from handlers.routes import ROUTES
+        from handlers.web import page_routes
 
         from broker.followup.vault import vault_from_config
         from broker.followup.requests import FollowupService
@@ -42,7 +43,8 @@ class SkyBrokerApp(tornado.web.Application):
         # the token look-up of every request: one statement, in autocommit on the same pool
         self.auth_engine = session_factory.kw["bind"].execution_options(isolation_level="AUTOCOMMIT")
         self.facilities = dict(facilities if facilities is not None else default_facilities(config))
-        self.followup = FollowupService(config, vault_from_config(config), self.facilities, session_factory)
+        vault = vault_from_config(config)
+        self.followup = FollowupService(config, vault, self.facilities, session_factory)
         # facility calls (seconds, up to their timeout) run here, never on the IOLoop
         self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="skybroker-api")
         # handlers' own work (auth, validation, database) runs here, so one slow request never holds the
@@ -51,9 +53,12 @@ class SkyBrokerApp(tornado.web.Application):
         sys.setswitchinterval(config.server.switch_interval_ms / 1000)  # process-wide: this is the API's process
         self.handler_pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="skybroker-handler") if n else None
         _warm_up()
-        handlers = [(r.pattern, r.handler, {"methods": r.methods}) for r in ROUTES]
+        handlers = [(r.pattern, r.handler, {"methods": r.methods}) for r in ROUTES] + page_routes()
+        # the web pages' sign-in cookie is signed with a key derived from the server's secret (every process
+        # derives the same one); XSRF is checked by the pages and by API writes that come with that cookie
         super().__init__(handlers, default_handler_class=NotFoundHandler, log_function=_log_request,
-                         compress_response=True)
+                         compress_response=True, cookie_secret=vault.derive("web session cookie"),
+                         xsrf_cookie_kwargs={"samesite": "Strict", "secure": config.server.secure_cookies})
 
 
 def _warm_up() -> None:

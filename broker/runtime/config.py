@@ -75,6 +75,8 @@ class ServerConfig:
     # how often (ms) Python hands the interpreter lock between an API process's threads: a request waiting
     # on the database gets it back within this after its answer, even beside a CPU-bound bulk upload
     switch_interval_ms: float = 1.0
+    # the web pages' sign-in cookie carries the Secure attribute (HTTPS only; browsers accept it on localhost)
+    secure_cookies: bool = True
 
     @property
     def url(self) -> str:

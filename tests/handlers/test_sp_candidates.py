@@ -169,9 +169,8 @@ def test_autosave_saves_the_page(scan):
                                                       "autosaveGroupIds": str(scan["gid_b"])}), 400, "group_ids")
 
 
-@pytest.mark.parametrize("params", [{"listName": "favorites"}, {"sortByAnnotationOrigin": "x"},
-                                    {"annotationFilterList": "[]"}, {"photometryAnnotationsFilter": "x"},
-                                    {"listNameReject": "x"}])
+@pytest.mark.parametrize("params", [{"sortByAnnotationOrigin": "x"},
+                                    {"annotationFilterList": "[]"}, {"photometryAnnotationsFilter": "x"}])
 def test_unsupported_parameters_are_refused(scan, params):
     assert_error(scan["alice"].get("/api/candidates", params=params), 400, next(iter(params)))
 

@@ -1,0 +1,27 @@
+"""The web pages, served by the API's own process under ``/`` (the API stays under ``/api``)."""
+
+from __future__ import annotations
+
+import tornado.web
+
+from . import candidates, signin
+from .base import STATIC
+
+
+class HomePage(tornado.web.RequestHandler):
+    def get(self):
+        self.redirect("/candidates")
+
+
+def page_routes() -> list[tuple]:
+    """Tornado routes of the pages and their static files (Bokeh's JavaScript from its own wheel)."""
+    from bokeh.util.paths import bokehjs_path
+
+    return [
+        (r"/", HomePage),
+        (r"/login/?", signin.SignInHandler),
+        (r"/logout/?", signin.SignOutHandler),
+        (r"/candidates/?", candidates.CandidatesPage),
+        (r"/static/bokeh/(.*)", tornado.web.StaticFileHandler, {"path": str(bokehjs_path() / "js")}),
+        (r"/static/(.*)", tornado.web.StaticFileHandler, {"path": str(STATIC)}),
+    ]
