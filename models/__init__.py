@@ -4,7 +4,7 @@ from .base import Base, Timestamped, utcnow
 from .classifications import Classification, ClassificationVote, Taxonomy, classification_groups, taxonomy_groups
 from .filters import Filter
 from .followup import (TERMINAL_STATUSES, Allocation, DefaultFollowupFired, DefaultFollowupRequest,
-                       FacilityTransaction, FollowupRequest, FollowupStatus, Instrument, Telescope,
+                       FacilityTransaction, FollowupRequest, FollowupStatus, FollowupStatusChange, Instrument, Telescope,
                        followup_target_groups, followup_watchers)
 from .gcn import GcnEvent, GcnNotice, Localization, LocalizationTile, ObjLocalization
 from .gcn import (GCN_EVENT_OBJ_STATUSES, GcnEventObj, GcnProperty, GcnTag, GcnTrigger, LocalizationProperty,
@@ -31,7 +31,7 @@ __all__ = [
     "GCN_EVENT_OBJ_STATUSES", "GcnEventObj", "GcnProperty", "GcnTag", "GcnTrigger", "LocalizationProperty",
     "LocalizationTag", "GcnSummary",
     "Allocation", "DefaultFollowupFired", "DefaultFollowupRequest", "FacilityTransaction", "FollowupRequest",
-    "FollowupStatus", "Instrument", "TERMINAL_STATUSES", "Telescope", "followup_target_groups",
+    "FollowupStatus", "FollowupStatusChange", "Instrument", "TERMINAL_STATUSES", "Telescope", "followup_target_groups",
     "followup_watchers",
     "ACL", "Base", "FailedAlert", "IngestCounter", "IngestOffset", "IngestStatus", "ObjDuplicate", "Candidate", "CandidateCount", "CandidateFilterObj", "Classification", "ClassificationVote", "Filter", "Group", "GroupUser", "Obj",
     "KafkaCluster", "Photometry", "Role", "Source", "Stream", "StreamUser", "Taxonomy", "Timestamped", "Token",

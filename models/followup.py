@@ -183,6 +183,20 @@ class FacilityTransaction(Base):
     response: Mapped[dict | None] = mapped_column(JSONB)  # status code, body; or the error
 
 
+class FollowupStatusChange(Base):
+    """A request's status history: one row each time its status changes (written by a database trigger,
+    so every path that changes it is recorded, including the first status at insert)."""
+
+    __tablename__ = "followup_status_changes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    followup_request_id: Mapped[int] = mapped_column(  # (the convention's name would pass 63 characters)
+        sa.ForeignKey("followup_requests.id", ondelete="CASCADE", name="fk_followup_status_changes_request"),
+        nullable=False, index=True)
+    status: Mapped[FollowupStatus] = mapped_column(_status_enum, nullable=False)
+    status_message: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, nullable=False, default=utcnow)
+
+
 class DefaultFollowupRequest(Base, Timestamped):
     """A rule: when an object passes a filter or is saved to a group, submit this follow-up once."""
 

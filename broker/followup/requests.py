@@ -223,6 +223,32 @@ def transactions_of(session: Session, request_id: int) -> list:
     return session.execute(sa.select(T).where(T.followup_request_id == request_id).order_by(T.id)).scalars().all()
 
 
+def status_history(session: Session, request_ids: list[int]) -> dict[int, list[dict]]:
+    """Each request's statuses, oldest first (``followup_status_changes``, kept by a trigger)."""
+    H = models.FollowupStatusChange
+    out: dict[int, list[dict]] = {i: [] for i in request_ids}
+    rows = session.execute(sa.select(H).where(H.followup_request_id.in_(request_ids)).order_by(H.id)).scalars()
+    for h in rows:
+        out[h.followup_request_id].append({"status": h.status.value, "status_message": h.status_message,
+                                           "created_at": _stamp(h.created_at)})
+    return out
+
+
+def requests_of_obj(session: Session, principal: Principal, obj_id: str) -> list[dict]:
+    """The follow-up requests of one object the caller may read, oldest first, each with its facility
+    transactions and status history (the source page's follow-up section)."""
+    reqs = session.execute(readable_requests(principal).where(FR.obj_id == obj_id).order_by(FR.id)).scalars().all()
+    history = status_history(session, [r.id for r in reqs])
+    groups = None if principal.is_admin else set(session.execute(
+        sa.select(models.GroupUser.group_id).where(models.GroupUser.user_id == principal.user_id)).scalars())
+    out = []
+    for r in reqs:
+        d = request_to_dict(r, transactions_of(session, r.id), groups)
+        d["status_history"] = history[r.id]
+        out.append(d)
+    return out
+
+
 def watch(session: Session, principal: Principal, request_id: int, on: bool) -> None:
     req = load_request(session, principal, request_id)
     if on:

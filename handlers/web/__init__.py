@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tornado.web
 
-from . import candidates, signin
+from . import candidates, signin, sources
 from .base import STATIC
 
 
@@ -22,6 +22,8 @@ def page_routes() -> list[tuple]:
         (r"/login/?", signin.SignInHandler),
         (r"/logout/?", signin.SignOutHandler),
         (r"/candidates/?", candidates.CandidatesPage),
-        (r"/static/bokeh/(.*)", tornado.web.StaticFileHandler, {"path": str(bokehjs_path() / "js")}),
+        (r"/source/([^/]+)/photometry\.csv", sources.PhotometryCSV),
+        (r"/source/([^/]+)/?", sources.SourcePage),
+        (r"/static/bokeh/(.*)", tornado.web.StaticFileHandler, {"path": str(bokehjs_path())}),
         (r"/static/(.*)", tornado.web.StaticFileHandler, {"path": str(STATIC)}),
     ]

@@ -16,6 +16,7 @@ from urllib.parse import quote, urlencode
 
 import tornado.ioloop
 import tornado.web
+from bokeh import __version__ as BOKEH_VERSION
 
 from broker import __version__
 from broker.access.auth import Principal, authenticate
@@ -77,7 +78,8 @@ class PageHandler(tornado.web.RequestHandler):
 
     def render_page(self, template: str, **context) -> None:
         self.set_header("Cache-Control", "no-store")  # what a page shows depends on who is signed in
-        self.render(template, principal=self.principal, version=__version__, q=quote, **context)
+        self.render(template, principal=self.principal, version=__version__, bokeh_version=BOKEH_VERSION, q=quote,
+                    **context)
 
     def write_error(self, status_code: int, **kwargs) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
@@ -94,8 +96,8 @@ class PageHandler(tornado.web.RequestHandler):
         elif status_code >= 500:
             message = "Internal server error"
         self.set_status(status_code)
-        self.render("error.html", principal=self.principal, version=__version__, status=status_code,
-                    message=message, q=quote)
+        self.render("error.html", principal=self.principal, version=__version__, bokeh_version=BOKEH_VERSION,
+                    status=status_code, message=message, q=quote)
 
     def log_exception(self, typ, value, tb) -> None:
         if isinstance(value, BrokerError):

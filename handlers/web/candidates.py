@@ -25,8 +25,6 @@ SAVED = (("all", "all"), ("notSavedToAnyAccessible", "not saved"), ("savedToAnyA
 
 class CandidatesPage(QueryArgs, PageHandler):
     async def get(self):
-        if self.principal is None:
-            return
         args = {name: self.get_query_argument(name, "") for name in
                 ("filterIDs", "groupIDs", "savedStatus", "showRejected", "numPerPage", *(f[0] for f in FIELDS))}
         out, error = await self.in_pool(self._read)
