@@ -167,9 +167,9 @@ class PortalClient:
         raise FacilityUnavailable(f"{method} {path}: facility answered {resp.status_code}", resp.status_code, payload)
 
 
-def _summarise(body: Any, prefix: str = "") -> str:
-    """DRF-style nested errors → 'requests[0].configurations[0].instrument_configs[0].exposure_count: ...'."""
-    parts: list[str] = []
+def drf_errors(body: Any) -> list[tuple[str, str]]:
+    """DRF-style nested errors as (path, message) pairs: ('requests[0].windows[0].end', 'Window end ...')."""
+    parts: list[tuple[str, str]] = []
 
     def walk(node, path):
         if isinstance(node, dict):
@@ -177,15 +177,21 @@ def _summarise(body: Any, prefix: str = "") -> str:
                 walk(v, f"{path}.{k}" if path else str(k))
         elif isinstance(node, list):
             if node and all(isinstance(x, str) for x in node):
-                parts.append(f"{path}: {' '.join(node)}" if path else " ".join(node))
+                parts.append((path, " ".join(node)))
             else:
                 for i, v in enumerate(node):
                     if v:
                         walk(v, f"{path}[{i}]")
         elif node is not None:
-            parts.append(f"{path}: {node}" if path else str(node))
+            parts.append((path, str(node)))
 
-    walk(body, prefix)
+    walk(body, "")
+    return parts
+
+
+def _summarise(body: Any) -> str:
+    """DRF-style nested errors → 'requests[0].configurations[0].instrument_configs[0].exposure_count: ...'."""
+    parts = [f"{path}: {message}" if path else message for path, message in drf_errors(body)]
     return "; ".join(parts) if parts else json.dumps(body)[:500]
 
 
@@ -252,6 +258,12 @@ class FacilityAPI(abc.ABC):
     @abc.abstractmethod
     def validate(self, instrument_name: str, payload: dict) -> None:
         """Raise broker.errors.ValidationError naming the field if the payload is not acceptable."""
+
+    def form_errors(self, body: Any) -> dict[str, str]:
+        """A refusal's body (``FacilityRejected.body``) as messages per form field (the form schema's
+        property names), for a form to show beside its fields; what names no field is left out (the
+        refusal's whole message still says it). Default: none."""
+        return {}
 
     @abc.abstractmethod
     def build(self, instrument_name: str, payload: dict, *, obj_id: str, ra: float, dec: float,

@@ -8,6 +8,7 @@ never submitted twice. Cancel: ``POST /api/requestgroups/{id}/cancel/``. Refresh
 
 from __future__ import annotations
 
+import re
 import time
 
 import arrow
@@ -15,7 +16,7 @@ import arrow
 from broker.errors import ValidationError
 from broker.validation import validate as validate_schema
 
-from .base import (FacilityAPI, FacilityError, FacilityStatus, FacilityUnavailable, Frame, PortalClient,
+from .base import (FacilityAPI, drf_errors, FacilityError, FacilityStatus, FacilityUnavailable, Frame, PortalClient,
                    RefreshResult, SubmitResult)
 from .lco_instruments import (FLOYDS_SEQUENCE, GHTS_ARC_S, INSTRUMENTS, MUSCAT_EXPOSURE_MODES, OBSERVATION_TYPES,
                               request_duration)
@@ -121,6 +122,20 @@ def _iso(value: str, field: str) -> str:
         raise ValidationError(f"Invalid field '{field}': not a date: {value!r}", field=field) from None
 
 
+# the request group's paths (indices dropped) and the form fields they come from (build() below)
+_FORM_FIELD_OF = (
+    ("requests.windows.start", "start_date"), ("requests.windows.end", "end_date"), ("requests.windows", "start_date"),
+    ("requests.windows.non_field_errors", "start_date"),
+    ("requests.non_field_errors", "end_date"), ("instrument_configs.exposure_time", "exposure_time"),
+    ("instrument_configs.exposure_count", "exposure_counts"), ("instrument_configs.optical_elements",
+                                                                 "observation_choices"),
+    ("instrument_configs.mode", "mode"), ("constraints.max_airmass", "maximum_airmass"),
+    ("constraints.min_lunar_distance", "minimum_lunar_distance"),
+    ("constraints.max_lunar_phase", "maximum_lunar_phase"), ("ipp_value", "ipp_value"),
+    ("observation_type", "observation_type"),
+)
+
+
 class LCOAPI(FacilityAPI):
     """The LCO observe portal. ``api_classname`` ``LCO``: the instrument's name is its LCO instrument type;
     the subclasses below are SkyPortal's per-instrument classes, whose instrument type is fixed (or
@@ -199,6 +214,17 @@ class LCOAPI(FacilityAPI):
                                           field=sp)
                 p[ours] = p[sp]
         return p
+
+    def form_errors(self, body) -> dict[str, str]:
+        """The portal's refusal by form field: its request-group paths (indices dropped) back to the form
+        schema's names; a request's own errors (e.g. its duration does not fit the window) go to the window."""
+        out: dict[str, str] = {}
+        for path, message in drf_errors(body):
+            bare = re.sub(r"\[\d+\]", "", path)
+            name = next((f for suffix, f in _FORM_FIELD_OF if bare == suffix or bare.endswith("." + suffix)), None)
+            if name is not None:
+                out[name] = f"{out[name]} {message}" if name in out else message
+        return out
 
     def validate(self, instrument_name: str, payload: dict) -> None:
         inst_type = self._type(instrument_name, payload)

@@ -243,6 +243,18 @@ def validate_request_group(group: Any) -> tuple[Errors, dict]:
                     e.add(cp + ("acquisition_config", "mode"),
                           "A spectrum needs target acquisition (WCS, BRIGHTEST or MANUAL).")
         durations[i] = request_duration(req)
+        # the portal's last check: the request must fit a window (the portal intersects the windows with the
+        # target's visibility from the sites; here a window is taken as visible throughout)
+        spans = []
+        for win in windows or []:
+            try:
+                spans.append((arrow.get(win["end"]) - arrow.get(win["start"])).total_seconds())
+            except (KeyError, TypeError, arrow.parser.ParserError, ValueError):
+                pass
+        if spans and not e and max(spans) <= durations[i]:
+            e.add(rp + ("non_field_errors",), f"The request duration {durations[i] / 3600.0} did not fit into any "
+                                              f"visible intervals. The largest visible interval within your window "
+                                              f"was {max(spans) / 3600.0}")
     return e, durations
 
 
