@@ -241,3 +241,22 @@ def default_to_dict(rule: D) -> dict:
                          "group_id": rule.allocation.group_id}
     out["target_groups"] = [{"id": g} for g in rule.target_group_ids]
     return out
+
+
+def fired_for_event(session: Session, principal, dateobs) -> list[dict]:
+    """The rules with a localization condition (that the caller may read) that fired for objects inside
+    the event's stored credible regions, since the event: rule, object, when, and the request made (its
+    SkyPortal status), newest first (the GCN event page)."""
+    from broker.followup.requests import display_status
+
+    Fd, R, OL, L = models.DefaultFollowupFired, models.FollowupRequest, models.ObjLocalization, models.Localization
+    in_event = sa.select(OL.obj_id).join(L, L.id == OL.localization_id).where(L.dateobs == dateobs)
+    rows = session.execute(
+        sa.select(Fd, D, R).join(D, D.id == Fd.default_followup_id).outerjoin(R, R.id == Fd.followup_request_id)
+        .where(Fd.default_followup_id.in_(readable_defaults(principal).with_only_columns(D.id)),
+               D.source_filter["localization"].is_not(None), Fd.created_at >= dateobs, Fd.obj_id.in_(in_event))
+        .order_by(Fd.created_at.desc())).all()
+    return [{"rule_id": rule.id, "rule": rule.default_followup_name, "obj_id": fired.obj_id,
+             "fired_at": fired.created_at.isoformat(), "followup_request_id": fired.followup_request_id,
+             "status": display_status(req) if req is not None else None,
+             "instrument": rule.allocation.instrument.name} for fired, rule, req in rows]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tornado.web
 
-from . import candidates, signin, sources
+from . import candidates, gcn, signin, sources
 from .base import STATIC
 
 
@@ -24,6 +24,8 @@ def page_routes() -> list[tuple]:
         (r"/candidates/?", candidates.CandidatesPage),
         (r"/source/([^/]+)/photometry\.csv", sources.PhotometryCSV),
         (r"/source/([^/]+)/?", sources.SourcePage),
+        (r"/gcn_events/?", gcn.GcnEventsPage),
+        (r"/gcn_events/([^/]+)/?", gcn.GcnEventPage),
         (r"/static/bokeh/(.*)", tornado.web.StaticFileHandler, {"path": str(bokehjs_path())}),
         (r"/static/(.*)", tornado.web.StaticFileHandler, {"path": str(STATIC)}),
     ]

@@ -67,5 +67,5 @@ def sign_in(pg, client) -> None:
     """Sign in as a test client's user, through the sign-in form."""
     pg.goto("/login")
     pg.fill("#token", client.token)
-    pg.click("button[type=submit]")
+    pg.click(".signin button[type=submit]")
     pg.wait_for_url(re.compile(r".*/candidates.*"))

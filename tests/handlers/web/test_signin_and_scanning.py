@@ -20,10 +20,10 @@ def test_sign_in_refuses_a_bad_token_beside_the_field_and_sign_out_clears_the_co
     page.goto("/candidates")
     assert "/login" in page.url  # not signed in: the sign-in page, which comes back here after
     page.fill("#token", "not-a-token")
-    page.click("button[type=submit]")
+    page.click(".signin button[type=submit]")
     assert page.locator("#token-error").inner_text() == "Invalid token"
     page.fill("#token", user.token)
-    page.click("button[type=submit]")
+    page.click(".signin button[type=submit]")
     page.wait_for_url(re.compile(r".*/candidates$"))
     assert page.locator(".who").inner_text() == user.username
     cookie, = [c for c in page.context.cookies() if c["name"] == "skybroker_token"]

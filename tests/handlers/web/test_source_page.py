@@ -55,13 +55,15 @@ def test_light_curve_renders_every_point(page, source):
     counts = page.evaluate(POINTS_BY_RENDERER)
     det = sum(v for k, v in counts.items() if k.startswith("det:"))
     lim = sum(v for k, v in counts.items() if k.startswith("lim:"))
-    assert det == sum(1 for p in points if p["mag"] is not None)
-    assert lim == sum(1 for p in points if p["mag"] is None and p["limiting_mag"] is not None)
+    # a detection is a magnitude at S/N >= 5; every other point is drawn at its limiting magnitude
+    detected = [p for p in points if p["mag"] is not None and p["snr"] >= 5]
+    assert det == len(detected) and det > 0
+    assert lim == sum(1 for p in points if p not in detected and p["limiting_mag"] is not None) and lim >= 5
     assert det + lim == len(points)
     fluxes = night.owner.get(f"/api/sources/{obj_id}/photometry", params={"format": "flux"}).json()["data"]
     assert sum(v for k, v in counts.items() if k.startswith("flux:")) == \
         sum(1 for p in fluxes if p["flux"] is not None)
-    assert {k.split(":")[1] for k in counts if k.startswith("det:")} == {p["filter"] for p in points if p["mag"] is not None}
+    assert {k.split(":")[1] for k in counts if k.startswith("det:") and counts[k]} == {p["filter"] for p in detected}
     assert page.locator("#photometry tbody tr").count() == len(points)
     assert not page.js_errors
 
