@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tornado.web
 
-from . import candidates, gcn, signin, sources
+from . import allocations, candidates, gcn, signin, sources
 from .base import STATIC
 
 
@@ -22,9 +22,11 @@ def page_routes() -> list[tuple]:
         (r"/login/?", signin.SignInHandler),
         (r"/logout/?", signin.SignOutHandler),
         (r"/candidates/?", candidates.CandidatesPage),
+        (r"/sources/?", sources.SourcesPage),
         (r"/source/([^/]+)/photometry\.csv", sources.PhotometryCSV),
         (r"/source/([^/]+)/?", sources.SourcePage),
         (r"/gcn_events/?", gcn.GcnEventsPage),
+        (r"/allocations/?", allocations.AllocationsPage),
         (r"/gcn_events/([^/]+)/?", gcn.GcnEventPage),
         (r"/static/bokeh/(.*)", tornado.web.StaticFileHandler, {"path": str(bokehjs_path())}),
         (r"/static/(.*)", tornado.web.StaticFileHandler, {"path": str(STATIC)}),

@@ -6,12 +6,16 @@ from __future__ import annotations
 import csv
 import io
 
+from urllib.parse import urlencode
+
+from broker.errors import ValidationError
 from broker.followup import allocations as asvc
 from broker.followup import requests as rsvc
 from broker.objects import objs as svc
 from broker.objects.photometry import obj_photometry
 from broker.access.auth import readable_groups
 
+from ..base import QueryArgs
 from . import plots
 from .base import PageHandler
 from .forms import form_fields
@@ -20,6 +24,33 @@ from .forms import form_fields
 DETAILS = {"comments": ("comments", "includeComments"), "thumbnails": ("thumbnails", "includeThumbnails")}
 CSV_COLUMNS = ("id", "obj_id", "mjd", "filter", "mag", "magerr", "limiting_mag", "magsys", "flux", "fluxerr", "zp",
                "snr", "instrument_name", "origin", "ra", "dec", "alert_id", "created_at")
+
+
+class SourcesPage(QueryArgs, PageHandler):
+    """/sources: the sources of the user's groups, newest saved first, with SkyPortal's list filters."""
+
+    async def get(self):
+        args = {k: self.get_query_argument(k, "") for k in ("sourceID", "group_ids", "classifications")}
+        out, error = await self.in_pool(self._read)
+        self.render_page("sources.html", args=args, error=error, page_link=self.page_link, **out)
+
+    def _read(self) -> tuple[dict, ValidationError | None]:
+        with self.session() as session:
+            groups = sorted(((g.id, g.name) for g in session.execute(readable_groups(self.principal)).scalars()
+                             if not g.single_user_group), key=lambda g: g[1])
+            try:
+                q = svc.SourceQuery(source_id=self.str_arg("sourceID"),
+                                    group_ids=svc.parse_ids(self.str_arg("group_ids"), "group_ids"),
+                                    classifications=svc.parse_strings(self.str_arg("classifications")))
+                result = svc.list_sources(session, self.principal, q, self.page(default=50))
+            except ValidationError as exc:
+                return {"groups": groups, "result": None}, exc
+        return {"groups": groups, "result": result}, None
+
+    def page_link(self, number: int) -> str:
+        args = [(k, v.decode("utf-8", "replace")) for k, vs in self.request.query_arguments.items()
+                if k != "pageNumber" for v in vs]
+        return "?" + urlencode(args + [("pageNumber", str(number))])
 
 
 class SourcePage(PageHandler):

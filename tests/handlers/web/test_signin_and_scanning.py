@@ -92,3 +92,21 @@ def test_another_user_sees_none_of_them(page, night, make_user):
     assert page.locator("tr.candidate").count() == 0
     page.goto(f"/candidates?filterIDs={night.fid}")
     assert "filterIDs" in page.locator("[data-error-for=filterIDs]").inner_text()
+
+
+def test_saved_sources_are_listed_and_searched(page, night):
+    owner = night.owner
+    r = owner.post("/api/sources", json={"id": night.obj_ids[2], "group_ids": [night.gid]})
+    assert r.status_code == 200, r.text
+    saved = owner.get("/api/sources", params={"group_ids": str(night.gid)}).json()["data"]
+    sign_in(page, owner)
+    page.goto(f"/sources?group_ids={night.gid}")
+    ids = page.locator("tr.source").evaluate_all("rs => rs.map(r => r.dataset.objId)")
+    assert ids == [s["id"] for s in saved["sources"]] and saved["totalMatches"] >= 1
+    page.fill("input[name=sourceID]", ids[0][-6:])
+    page.click("#source-filters button[type=submit]")
+    page.wait_for_url("**sourceID=**")
+    assert page.locator("tr.source").evaluate_all("rs => rs.map(r => r.dataset.objId)") == [ids[0]]
+    page.click(f"tr.source a")
+    page.wait_for_url(f"**/source/{ids[0]}")
+    assert page.locator("#obj-id").inner_text() == ids[0]
