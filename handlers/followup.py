@@ -249,7 +249,8 @@ def _int_list(handler, name: str) -> list[int] | None:
 
 
 class FollowupRequestHandler(BaseHandler):
-    @endpoint("Retrieve follow-up requests, or one (with its facility transactions)", tags="followup_requests",
+    @endpoint("Retrieve follow-up requests, or one (with its facility transactions and, our addition, its status "
+              "history)", tags="followup_requests",
               params=(*PAGINATION_PARAMS, Param("sourceID", {"type": "string"}, "Portion of the object ID"),
                       Param("instrumentID", {"type": "integer"}, "Ignored if allocationID is given"),
                       Param("allocationID", {"type": "integer"}),
@@ -268,8 +269,10 @@ class FollowupRequestHandler(BaseHandler):
         with self.session() as session:
             if followup_request_id is not None:
                 req = svc.load_request(session, self.principal, int(followup_request_id))
-                self.success(svc.request_to_dict(req, svc.transactions_of(session, req.id),
-                                                 caller_groups(session, self.principal)))
+                out = svc.request_to_dict(req, svc.transactions_of(session, req.id),
+                                          caller_groups(session, self.principal))
+                out["status_history"] = svc.status_history(session, [req.id])[req.id]  # our addition
+                self.success(out)
                 return
             self.bool_arg("includeObjThumbnails", True)
             q = svc.RequestQuery(

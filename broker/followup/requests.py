@@ -243,9 +243,7 @@ def requests_of_obj(session: Session, principal: Principal, obj_id: str) -> list
         sa.select(models.GroupUser.group_id).where(models.GroupUser.user_id == principal.user_id)).scalars())
     out = []
     for r in reqs:
-        d = request_to_dict(r, transactions_of(session, r.id), groups)
-        d["status_history"] = history[r.id]
-        out.append(d)
+        out.append({**request_to_dict(r, transactions_of(session, r.id), groups), "status_history": history[r.id]})
     return out
 
 

@@ -36,7 +36,12 @@ def is_detection(p: dict) -> bool:
 
 
 def light_curve(points: list[dict], obj_id: str) -> str:
-    """A light curve as a Bokeh JSON document: a magnitude tab (detections with 1σ bars, upper limits as
+    """:func:`light_curve_model` as a Bokeh JSON document (what the page embeds)."""
+    return json.dumps(json_item(light_curve_model(points, obj_id)))
+
+
+def light_curve_model(points: list[dict], obj_id: str) -> Tabs:
+    """A light curve: a magnitude tab (detections with 1σ bars, upper limits as
     down triangles, brighter up) and a flux tab (µJy, zero point 23.9, every point with its bar), a legend
     entry per band that hides it on click.
 
@@ -84,9 +89,8 @@ def light_curve(points: list[dict], obj_id: str) -> str:
     for fig, items in ((mag, mag_items), (flux, flux_items)):
         legend = Legend(items=items, click_policy="hide", location="top_left")
         fig.add_layout(legend, "right")
-    tabs = Tabs(tabs=[TabPanel(child=mag, title="Magnitude"), TabPanel(child=flux, title="Flux")],
+    return Tabs(tabs=[TabPanel(child=mag, title="Magnitude"), TabPanel(child=flux, title="Flux")],
                 sizing_mode="stretch_width", name="light-curve")
-    return json.dumps(json_item(tabs))
 
 
 

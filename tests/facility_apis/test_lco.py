@@ -116,6 +116,40 @@ def test_rejection_keeps_the_portals_nested_messages(lco):
     assert "requests[0].configurations[0].instrument_configs[1].exposure_count" in exc.value.message
 
 
+def test_refusals_map_back_to_the_form_fields(lco):
+    """The portal's paths come back as the form schema's names (what the source page shows beside them)."""
+    rg = build("1M0-SCICAM-SINISTRO")
+    rg["ipp_value"] = 3.0
+    rg["requests"][0]["configurations"][0]["instrument_configs"][1]["exposure_count"] = 0
+    rg["requests"][0]["configurations"][0]["constraints"]["max_airmass"] = 0.5
+    rg["requests"][0]["windows"][0]["end"] = "2020-01-01T00:00:00Z"
+    with pytest.raises(FacilityRejected) as exc:
+        LCOAPI().submit(client(lco), rg)
+    errors = LCOAPI().form_errors(exc.value.body)
+    assert errors == {"ipp_value": "Ensure this value is less than or equal to 2.0.",
+                      "exposure_counts": "Ensure this value is greater than or equal to 1.",
+                      "maximum_airmass": "Ensure this value is greater than or equal to 1.0.",
+                      "end_date": errors["end_date"]} and "in the future" in errors["end_date"]
+    schema = LCOAPI().form_schema("1M0-SCICAM-SINISTRO")["properties"]
+    assert set(errors) <= set(schema)
+    assert LCOAPI().form_errors({"non_field_errors": ["not about a field"]}) == {}
+
+
+def test_simulator_refuses_a_request_longer_than_its_window(lco):
+    """As the portal (observation-portal's RequestSerializer): the request's duration must fit a window."""
+    h = {"Authorization": f"Token {LCO_TOKEN}"}
+    rg = build("1M0-SCICAM-SINISTRO")
+    win = rg["requests"][0]["windows"][0]
+    win["start"], win["end"] = "2031-01-01T00:00:00Z", "2031-01-01T00:01:00Z"  # one minute
+    r = requests.post(f"{lco.url}/api/requestgroups/", json=rg, headers=h)
+    assert r.status_code == 400
+    message, = r.json()["requests"][0]["non_field_errors"]
+    assert "did not fit into any visible intervals" in message and "0.0166" in message
+    assert LCOAPI().form_errors(r.json()) == {"end_date": message}
+    win["end"] = "2031-01-08T00:00:00Z"
+    assert requests.post(f"{lco.url}/api/requestgroups/", json=rg, headers=h).status_code == 201
+
+
 def test_simulator_validation_rules(lco):
     h = {"Authorization": f"Token {LCO_TOKEN}"}
     rg = build("2M0-FLOYDS-SCICAM")

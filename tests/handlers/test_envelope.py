@@ -21,7 +21,9 @@ def assert_error(resp, status, contains=""):
     assert resp.status_code == status, resp.text
     body = resp.json()
     assert set(body) == {"status", "message", "data", "version"}
-    assert body["status"] == "error" and body["data"] == {}
+    # SkyPortal's data {}; ours adds the field the message names (and a facility's messages per field)
+    assert body["status"] == "error" and set(body["data"]) <= {"field", "errors"}
+    assert all(isinstance(body["data"][k], (str, dict)) and body["data"][k] for k in body["data"])
     assert isinstance(body["version"], str) and body["version"]
     assert contains.lower() in body["message"].lower()
     return body
@@ -113,3 +115,13 @@ def test_connections_dropped_while_idle_cost_no_request(user, engine, pg_admin_u
     r = user.get("/api/groups")
     assert r.status_code == 200, r.text
     assert user.post("/api/groups", json={"name": f"after-drop-{uuid.uuid4().hex[:8]}"}).status_code == 200
+
+
+def test_an_error_names_its_field_in_data(user):
+    """Our addition to SkyPortal's error envelope: data.field, the field the message names (what the web
+    pages' forms show the message beside); data stays {} where no one field is at fault."""
+    r = user.post("/api/groups", json={"name": "x", "nope": 1})
+    assert r.status_code == 400 and r.json()["data"] == {"field": "nope"} and "nope" in r.json()["message"]
+    r = user.get("/api/sources", params={"pageNumber": "0"})
+    assert r.json()["data"] == {"field": "pageNumber"}
+    assert user.get("/api/no_such_route").json()["data"] == {}

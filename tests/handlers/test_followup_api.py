@@ -132,6 +132,10 @@ def test_poller_follows_to_completion_and_frames(team, session_factory, config):
     assert len(team["alice"].get(f"/api/followup_request/{rid}").json()["data"]["transactions"]) == n_tx
     frames = team["alice"].post(f"/api/photometry_request/{rid}").json()["data"]["frames"]
     assert {f["filter"] for f in frames} == {"gp", "rp", "ip"}
+    # every status it took, in order, once each (kept by a trigger, whatever changed it)
+    history = team["alice"].get(f"/api/followup_request/{rid}").json()["data"]["status_history"]
+    assert [h["status"] for h in history] == ["pending", "submitted", "scheduled", "completed"]
+    assert [h["created_at"] for h in history] == sorted(h["created_at"] for h in history)
 
 
 def test_expired_and_failed_map(team, session_factory, config):
