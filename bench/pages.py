@@ -55,7 +55,7 @@ def setup(base: str, token: str, n_points: int) -> dict:
                                  "dec": float(rng.uniform(-30, 60)), "filter_ids": [fid], "passed_at": now})
     obj = "ZTFpage000"
     post("/api/sources", {"id": obj, "group_ids": [gid]})
-    inst = post("/api/instrument", {"name": "ZTF-bench", "type": "imager", "telescope_id": post(
+    inst = post("/api/instrument", {"name": "ZTF-bench", "type": "imager", "filters": ["ztfg", "ztfr"], "telescope_id": post(
         "/api/telescope", {"name": "P48 bench", "nickname": "P48b", "diameter": 1.2})["id"]})["id"]
     flux = rng.lognormal(4, 0.6, n_points)
     fluxerr = np.full(n_points, 5.0)
@@ -110,7 +110,8 @@ def main() -> int:
         engine = db.make_engine(pg.start(), cfg)
         db.upgrade(engine, cfg.admin.sitewide_group)
         session_factory = db.make_session_factory(engine)
-        cfg = replace(cfg, paths=replace(cfg.paths, data_dir=tmp))
+        # plain http on loopback with requests (which, unlike browsers, sends no Secure cookie over http)
+        cfg = replace(cfg, paths=replace(cfg.paths, data_dir=tmp), server=replace(cfg.server, secure_cookies=False))
         token = ensure_admin(session_factory, cfg)
         base = serve(cfg, session_factory)
         s = setup(base, token, args.points)
@@ -139,7 +140,8 @@ def main() -> int:
         b50 = statistics.median(base_times)
         print(f"{'':44s} {'p50 ms':>8s} {'p95 ms':>8s} {'x baseline':>10s}")
         for label, times in rows:
-            print(f"{label:44s} {pct(times, 50):8.1f} {pct(times, 95):8.1f} {statistics.median(times) / b50:10.2f}")
+            print(f"{label:44s} {pct(times, 50):8.1f} {pct(times, 95):8.1f} {statistics.median(times) / b50:10.2f}"
+                  f"   slowest: {', '.join(f'{t * 1000:.0f}' for t in sorted(times)[-4:])}")
         src = dict(rows)[f"source page ({args.points} points)"]
         verdict = "MET" if pct(src, 95) < 300 else "NOT MET"
         print(f"target: source page with {args.points} points < 300 ms -> p95 {pct(src, 95):.0f} ms: {verdict}")

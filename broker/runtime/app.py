@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 import sys
@@ -53,6 +54,11 @@ class SkyBrokerApp(tornado.web.Application):
         sys.setswitchinterval(config.server.switch_interval_ms / 1000)  # process-wide: this is the API's process
         self.handler_pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="skybroker-handler") if n else None
         _warm_up()
+        # the heap at start-up (astropy, Bokeh, SQLAlchemy's mappers: ~10⁶ objects) lives as long as the
+        # process: kept out of the collector, a full collection costs a few ms instead of ~200 (measured in
+        # bench/pages.py: every few large answers waited for one)
+        gc.collect()
+        gc.freeze()
         handlers = [(r.pattern, r.handler, {"methods": r.methods}) for r in ROUTES] + page_routes()
         # the web pages' sign-in cookie is signed with a key derived from the server's secret (every process
         # derives the same one); XSRF is checked by the pages and by API writes that come with that cookie

@@ -1,10 +1,16 @@
 """The pages' interactive plots, made with Bokeh (as SkyPortal's) and embedded as JSON documents that
-the page's BokehJS (served from Bokeh's own wheel) renders. Glyph renderers carry names the browser tests
-read back: ``det:<band>``, ``lim:<band>``, ``flux:<band>`` and ``contour:<level>``."""
+the page's BokehJS (served from Bokeh's own wheel) renders. Building and serialising Bokeh's models costs
+~0.2 s a plot whatever its data, so a document is made once (per set of bands; per localization) and the
+page's script puts the request's own data into its named sources (``skybroker.fillSources``). Glyph
+renderers carry names the browser tests read back: ``det:<band>``, ``lim:<band>``, ``flux:<band>``,
+``contour:<level>`` and ``sources``."""
 
 from __future__ import annotations
 
+import collections
+import functools
 import json
+import threading
 
 import numpy as np
 
@@ -35,48 +41,72 @@ def is_detection(p: dict) -> bool:
     return p.get("mag") is not None and (p.get("snr") is None or p["snr"] >= DETECTION_SNR)
 
 
-def light_curve(points: list[dict], obj_id: str) -> str:
-    """:func:`light_curve_model` as a Bokeh JSON document (what the page embeds)."""
-    return json.dumps(json_item(light_curve_model(points, obj_id)))
+def light_curve(points: list[dict]) -> tuple[str, str]:
+    """What the page embeds: the light curve's Bokeh document for these points' bands (made once per set
+    of bands: building and serialising Bokeh's models costs ~0.2 s, the points almost nothing) and the
+    points' columns by data-source name, which the page's script puts into the document's sources."""
+    return light_curve_doc(tuple(sorted({p["filter"] for p in points}))), json.dumps(light_curve_data(points))
 
 
-def light_curve_model(points: list[dict], obj_id: str) -> Tabs:
-    """A light curve: a magnitude tab (detections with 1σ bars, upper limits as
-    down triangles, brighter up) and a flux tab (µJy, zero point 23.9, every point with its bar), a legend
-    entry per band that hides it on click.
+def light_curve_data(points: list[dict]) -> dict[str, dict[str, list]]:
+    """The columns of each data source of :func:`light_curve_doc`, by its name (``src:det:<band>``,
+    ``src:lim:<band>``, ``src:flux:<band>``): every point once in magnitude (a detection, or its limit)
+    and once in flux (if it has one).
 
     ``points``: photometry serialised in the "both" format (``mjd``, ``filter``, ``mag``, ``magerr``,
-    ``limiting_mag``, ``snr``, ``flux``, ``fluxerr``, ``zp``)."""
-    bands = sorted({p["filter"] for p in points})
-    colors = _colors(bands)
-    mag = figure(height=360, sizing_mode="stretch_width", tools=TOOLS, x_axis_label="MJD",
-                 y_axis_label="AB magnitude", title=f"{obj_id}: magnitude")
-    mag.y_range.flipped = True
-    flux = figure(height=360, sizing_mode="stretch_width", tools=TOOLS, x_axis_label="MJD",
-                  y_axis_label="flux (µJy)", title=f"{obj_id}: flux", x_range=mag.x_range)
-    mag_items, flux_items = [], []
-    for band in bands:
+    ``limiting_mag``, ``snr``, ``flux``, ``fluxerr``)."""
+    out: dict[str, dict[str, list]] = {}
+    for band in sorted({p["filter"] for p in points}):
         mine = [p for p in points if p["filter"] == band]
         det = [p for p in mine if is_detection(p)]
         lim = [p for p in mine if not is_detection(p) and p.get("limiting_mag") is not None]
+        with_flux = [p for p in mine if p.get("flux") is not None]
+        out[f"src:det:{band}"] = {
+            "mjd": [p["mjd"] for p in det], "mag": [p["mag"] for p in det],
+            "lo": [p["mag"] - (p["magerr"] or 0) for p in det], "hi": [p["mag"] + (p["magerr"] or 0) for p in det],
+            "magerr": [p["magerr"] for p in det], "id": [p["id"] for p in det],
+            "origin": [p.get("origin") or "" for p in det]}
+        out[f"src:lim:{band}"] = {
+            "mjd": [p["mjd"] for p in lim], "limiting_mag": [p["limiting_mag"] for p in lim],
+            "id": [p["id"] for p in lim], "origin": [p.get("origin") or "" for p in lim]}
+        out[f"src:flux:{band}"] = {
+            "mjd": [p["mjd"] for p in with_flux], "flux": [p["flux"] for p in with_flux],
+            "lo": [p["flux"] - (p["fluxerr"] or 0) for p in with_flux],
+            "hi": [p["flux"] + (p["fluxerr"] or 0) for p in with_flux],
+            "fluxerr": [p["fluxerr"] for p in with_flux], "id": [p["id"] for p in with_flux]}
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def light_curve_doc(bands: tuple[str, ...]) -> str:
+    """:func:`light_curve_model` as a Bokeh JSON document, made once per set of bands."""
+    return json.dumps(json_item(light_curve_model(bands)))
+
+
+def light_curve_model(bands: tuple[str, ...]) -> Tabs:
+    """A light curve with empty sources: a magnitude tab (detections with 1σ bars, upper limits as down
+    triangles, brighter up) and a flux tab (µJy, zero point 23.9, each point with its bar), a legend entry
+    per band that hides it on click. Renderers are named ``det:<band>``, ``lim:<band>``, ``flux:<band>``,
+    their sources ``src:`` + that."""
+    colors = _colors(list(bands))
+    mag = figure(height=360, sizing_mode="stretch_width", tools=TOOLS, x_axis_label="MJD",
+                 y_axis_label="AB magnitude", title="Magnitude")
+    mag.y_range.flipped = True
+    flux = figure(height=360, sizing_mode="stretch_width", tools=TOOLS, x_axis_label="MJD",
+                  y_axis_label="flux (µJy)", title="Flux", x_range=mag.x_range)
+    mag_items, flux_items = [], []
+    for band in bands:
         c = colors[band]
-        src = ColumnDataSource({"mjd": [p["mjd"] for p in det], "mag": [p["mag"] for p in det],
-                                "lo": [p["mag"] - (p["magerr"] or 0) for p in det],
-                                "hi": [p["mag"] + (p["magerr"] or 0) for p in det],
-                                "magerr": [p["magerr"] for p in det], "id": [p["id"] for p in det],
-                                "origin": [p.get("origin") or "" for p in det]})
+        src = ColumnDataSource({k: [] for k in ("mjd", "mag", "lo", "hi", "magerr", "id", "origin")},
+                               name=f"src:det:{band}")
         bars = mag.segment("mjd", "lo", "mjd", "hi", source=src, color=c, line_alpha=0.7)
         dots = mag.scatter("mjd", "mag", source=src, size=6, color=c, name=f"det:{band}")
-        lsrc = ColumnDataSource({"mjd": [p["mjd"] for p in lim], "limiting_mag": [p["limiting_mag"] for p in lim],
-                                 "id": [p["id"] for p in lim], "origin": [p.get("origin") or "" for p in lim]})
+        lsrc = ColumnDataSource({k: [] for k in ("mjd", "limiting_mag", "id", "origin")}, name=f"src:lim:{band}")
         limits = mag.scatter("mjd", "limiting_mag", source=lsrc, size=7, color=c, fill_alpha=0.15,
                              marker="inverted_triangle", name=f"lim:{band}")
         mag_items.append((band, [bars, dots, limits]))
-        with_flux = [p for p in mine if p.get("flux") is not None]
-        fsrc = ColumnDataSource({"mjd": [p["mjd"] for p in with_flux], "flux": [p["flux"] for p in with_flux],
-                                 "lo": [p["flux"] - (p["fluxerr"] or 0) for p in with_flux],
-                                 "hi": [p["flux"] + (p["fluxerr"] or 0) for p in with_flux],
-                                 "fluxerr": [p["fluxerr"] for p in with_flux], "id": [p["id"] for p in with_flux]})
+        fsrc = ColumnDataSource({k: [] for k in ("mjd", "flux", "lo", "hi", "fluxerr", "id")},
+                                name=f"src:flux:{band}")
         fbars = flux.segment("mjd", "lo", "mjd", "hi", source=fsrc, color=c, line_alpha=0.7)
         fdots = flux.scatter("mjd", "flux", source=fsrc, size=6, color=c, name=f"flux:{band}")
         flux_items.append((band, [fbars, fdots]))
@@ -87,11 +117,9 @@ def light_curve_model(points: list[dict], obj_id: str) -> Tabs:
                              tooltips=[("MJD", "@mjd{0.00000}"), ("flux", "@flux{0.00} ± @fluxerr{0.00} µJy"),
                                        ("id", "@id")]))
     for fig, items in ((mag, mag_items), (flux, flux_items)):
-        legend = Legend(items=items, click_policy="hide", location="top_left")
-        fig.add_layout(legend, "right")
+        fig.add_layout(Legend(items=items, click_policy="hide", location="top_left"), "right")
     return Tabs(tabs=[TabPanel(child=mag, title="Magnitude"), TabPanel(child=flux, title="Flux")],
                 sizing_mode="stretch_width", name="light-curve")
-
 
 
 # -- the sky: a Mollweide view (RA increasing to the left, centred on RA 180°, as ligo.skymap's
@@ -158,11 +186,38 @@ def _graticule(fig) -> None:
              text_align="center", text_baseline="bottom")
 
 
-def sky_map(uniq, probdensity, contour: dict, sources: list[dict], title: str) -> tuple[str, tuple]:
-    """A localization on the whole sky as a Bokeh JSON document, and the 90% region's bounds in its
+def sky_sources(sources: list[dict]) -> str:
+    """The columns of :func:`sky_map`'s ``src:sources`` for these sources ({id, ra, dec}), as JSON."""
+    x, y = mollweide([s["ra"] for s in sources], [s["dec"] for s in sources])
+    return json.dumps({"src:sources": {"x": list(x), "y": list(y), "id": [s["id"] for s in sources],
+                                       "ra": [s["ra"] for s in sources], "dec": [s["dec"] for s in sources]}})
+
+
+_SKY_DOCS: "collections.OrderedDict[object, tuple[str, tuple]]" = collections.OrderedDict()
+_SKY_DOCS_MAX = 32
+_SKY_LOCK = threading.Lock()
+
+
+def sky_map(key, uniq, probdensity, contour: dict, title: str) -> tuple[str, tuple | None]:
+    """A localization on the whole sky as a Bokeh JSON document, made once per ``key`` (the localization
+    and when it changed; the other arguments are read only then), and the 90% region's bounds in its
     coordinates (x0, x1, y0, y1) for the page's zoom: the probability density as an image, the credible
     contours of ``contour`` (SkyPortal's GeoJSON, [ra, dec] paths per level) as lines named
-    ``contour:<level>``, and ``sources`` ({id, ra, dec}) as points named ``sources``."""
+    ``contour:<level>``, and an empty source ``src:sources`` for the page's sources (:func:`sky_sources`),
+    drawn as points named ``sources``."""
+    with _SKY_LOCK:
+        if key in _SKY_DOCS:
+            _SKY_DOCS.move_to_end(key)
+            return _SKY_DOCS[key]
+    made = _sky_map(uniq, probdensity, contour, title)
+    with _SKY_LOCK:
+        _SKY_DOCS[key] = made
+        while len(_SKY_DOCS) > _SKY_DOCS_MAX:
+            _SKY_DOCS.popitem(last=False)
+    return made
+
+
+def _sky_map(uniq, probdensity, contour: dict, title: str) -> tuple[str, tuple | None]:
     from bokeh.models import ColorBar, LinearColorMapper
     from bokeh.palettes import Viridis256
 
@@ -210,13 +265,10 @@ def sky_map(uniq, probdensity, contour: dict, sources: list[dict], title: str) -
             pad = 0.05 + 0.1 * max(np.ptp(allx), np.ptp(ally))
             bounds = (float(allx.min() - pad), float(allx.max() + pad), float(ally.min() - pad),
                       float(ally.max() + pad))
-    if sources:
-        sx, sy = mollweide([s["ra"] for s in sources], [s["dec"] for s in sources])
-        src = ColumnDataSource({"x": sx, "y": sy, "id": [s["id"] for s in sources],
-                                "ra": [s["ra"] for s in sources], "dec": [s["dec"] for s in sources]})
-        dots = fig.scatter("x", "y", source=src, size=7, color="#e11d48", line_color="#ffffff", name="sources",
-                           legend_label="sources")
-        fig.add_tools(HoverTool(renderers=[dots], tooltips=[("source", "@id"), ("RA, Dec", "@ra{0.0000}, @dec{0.0000}")]))
+    src = ColumnDataSource({k: [] for k in ("x", "y", "id", "ra", "dec")}, name="src:sources")
+    dots = fig.scatter("x", "y", source=src, size=7, color="#e11d48", line_color="#ffffff", name="sources",
+                       legend_label="sources")
+    fig.add_tools(HoverTool(renderers=[dots], tooltips=[("source", "@id"), ("RA, Dec", "@ra{0.0000}, @dec{0.0000}")]))
     if fig.legend:
         fig.legend.location = "bottom_left"
         fig.legend.background_fill_alpha = 0.6

@@ -74,7 +74,8 @@ class SourcePage(PageHandler):
                                     "instrument": a.instrument.name, "fields": form_fields(schema)})
             groups = [(g.id, g.name) for g in session.execute(readable_groups(self.principal)).scalars()
                       if not g.single_user_group]
-        return {"source": source, "points": points, "plot": plots.light_curve(points, obj_id) if points else None,
+        plot, plot_data = plots.light_curve(points) if points else (None, None)
+        return {"source": source, "points": points, "plot": plot, "plot_data": plot_data,
                 "followups": followups, "allocations": allocations, "groups": sorted(groups, key=lambda g: g[1])}
 
 

@@ -3,7 +3,7 @@
 
 (() => {
   const div = document.getElementById("sky-map");
-  Bokeh.embed.embed_item(JSON.parse(document.getElementById("sky-map-json").textContent), "sky-map");
+  skybroker.plot("sky-map", "sky-map-json", "sky-map-data");
   const sky = () => Bokeh.documents[0] && Bokeh.documents[0].get_model_by_name("sky");
   const setView = (x0, x1, y0, y1) => {
     const fig = sky();

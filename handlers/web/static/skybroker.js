@@ -56,5 +56,20 @@ const skybroker = (() => {
     form.querySelectorAll(".form-error").forEach((el) => { el.textContent = ""; });
   }
 
-  return { api, showErrors, clearErrors };
+  // Render a Bokeh document (made once on the server for many pages) into element `id`, then put this
+  // page's data into its named sources; the element gets data-ready="1" once drawn with its data.
+  async function plot(id, docScriptId, dataScriptId) {
+    const item = JSON.parse(document.getElementById(docScriptId).textContent);
+    const data = JSON.parse(document.getElementById(dataScriptId).textContent);
+    await Bokeh.embed.embed_item(item, id);
+    const doc = Bokeh.documents[Bokeh.documents.length - 1];
+    for (const [name, columns] of Object.entries(data)) {
+      const source = doc.get_model_by_name(name);
+      if (source) source.data = columns;
+    }
+    document.getElementById(id).dataset.ready = "1";
+    return doc;
+  }
+
+  return { api, showErrors, clearErrors, plot };
 })();

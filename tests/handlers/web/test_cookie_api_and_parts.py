@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from handlers.web.forms import form_fields
-from handlers.web.plots import inverse_mollweide, light_curve, light_curve_model, mollweide
+from handlers.web.plots import inverse_mollweide, light_curve, light_curve_data, light_curve_model, mollweide
 
 
 class Browserless:
@@ -133,17 +133,25 @@ def test_mollweide_is_matplotlibs():
 
 
 def test_light_curve_puts_each_point_once_in_its_band():
-    from bokeh.models import GlyphRenderer
+    from bokeh.models import ColumnDataSource, GlyphRenderer
 
     pts = [{"id": i, "mjd": 60000 + i, "filter": "ztfg" if i % 2 else "ztfr", "origin": None,
             "mag": 19.0 if i % 3 else None, "magerr": 0.1 if i % 3 else None, "snr": 8.0 if i % 5 else 2.0,
             "limiting_mag": 20.5, "flux": 50.0 if i % 7 else None, "fluxerr": 5.0, "zp": 23.9} for i in range(30)]
-    model = light_curve_model(pts, "ZTFx")
-    held = {r.name: r.data_source.data["id"] for r in model.select({"type": GlyphRenderer}) if r.name}
+    data = light_curve_data(pts)
     for band in ("ztfg", "ztfr"):
         mine = [p for p in pts if p["filter"] == band]
         # a detection: a magnitude at S/N >= 5; the rest at their limits; in flux, those that have one
-        assert sorted(held[f"det:{band}"]) == [p["id"] for p in mine if p["mag"] is not None and p["snr"] >= 5]
-        assert sorted(held[f"lim:{band}"]) == [p["id"] for p in mine if p["mag"] is None or p["snr"] < 5]
-        assert sorted(held[f"flux:{band}"]) == [p["id"] for p in mine if p["flux"] is not None]
-    assert json.loads(light_curve(pts, "ZTFx"))["doc"]["roots"]  # the page's embeddable document
+        assert data[f"src:det:{band}"]["id"] == [p["id"] for p in mine if p["mag"] is not None and p["snr"] >= 5]
+        assert data[f"src:lim:{band}"]["id"] == [p["id"] for p in mine if p["mag"] is None or p["snr"] < 5]
+        assert data[f"src:flux:{band}"]["id"] == [p["id"] for p in mine if p["flux"] is not None]
+    # each data set has its source in the document, drawn by the renderer of the same name
+    model = light_curve_model(("ztfg", "ztfr"))
+    sources = {m.name: m for m in model.select({"type": ColumnDataSource})}
+    renderers = {r.name: r for r in model.select({"type": GlyphRenderer}) if r.name}
+    for name, columns in data.items():
+        assert set(columns) <= set(sources[name].data)
+        assert renderers[name[len("src:"):]].data_source is sources[name]
+    doc, payload = light_curve(pts)
+    assert json.loads(doc)["doc"]["roots"] and json.loads(payload) == data
+    assert light_curve(pts)[0] is doc  # made once per set of bands

@@ -79,14 +79,16 @@ def test_gw_event_page_draws_its_contours_and_zooms(page, gw):
     page.wait_for_url(f"**/gcn_events/**")
     assert page.locator("#event-dateobs").inner_text().startswith(gw["dateobs"])
     assert f"LVC#{gw['sid']}" in page.locator("#event-dateobs").inner_text()
-    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
-                           "Bokeh.documents[0].get_model_by_name('sky') !== null")
+    page.locator("#sky-map[data-ready='1']").wait_for()
     page.locator("#sky-map canvas").first.wait_for()
     points = page.evaluate(CONTOUR_POINTS)
     assert set(points) == {"contour:50", "contour:90"} and points["contour:50"] > 10 and points["contour:90"] > 10
     # the 90% contour encloses the 50% one: its projected extent is larger
     extent, inner = (page.evaluate(EXTENT, name) for name in ("contour:90", "contour:50"))
     assert extent[0] >= inner[0] and extent[1] >= inner[1]
+    # the sources in the 90% region are drawn: the one inside
+    drawn = page.evaluate("() => Bokeh.documents[0].get_model_by_name('src:sources').data.id")
+    assert drawn == [gw["inside"]]
     whole = page.evaluate("() => { const f = Bokeh.documents[0].get_model_by_name('sky'); "
                           "return f.x_range.end - f.x_range.start; }")
     page.click("#zoom-region")

@@ -46,8 +46,7 @@ def test_light_curve_renders_every_point(page, source):
     sign_in(page, night.owner)
     page.goto(f"/source/{obj_id}")
     assert page.locator("#obj-id").inner_text() == obj_id
-    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
-                           "Bokeh.documents[0].roots().length > 0")
+    page.locator("#light-curve[data-ready='1']").wait_for()  # drawn, with this source's points
     # drawn: the plot's canvas is in the page and has its size
     canvas = page.locator("#light-curve canvas").first
     canvas.wait_for()
