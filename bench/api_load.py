@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -178,6 +179,36 @@ def make_setup(base: str, token: str, n_objs: int = 200) -> dict:
     for mode in ("pool", "processes", "ioloop"):  # an object of its own for each bulk upload
         post("/api/sources", {"id": f"bulk-{mode}", "ra": 10.0, "dec": 20.0, "group_ids": [gid]})
     return {"objs": objs, "group": gid, "rename": rename}
+
+
+@contextlib.contextmanager
+def embedded_database(**server):
+    """A benchmark's own database: config.yaml's defaults (the environment's skybroker settings ignored;
+    ``server`` overrides server settings), an embedded PostgreSQL at the current schema and the first admin;
+    yields (config, session factory, admin token) and removes it all afterwards."""
+    import logging
+    import shutil
+    import tempfile
+    from dataclasses import replace
+
+    from broker.runtime import db
+    from broker.runtime.cli import ensure_admin
+    from broker.runtime.config import load_config
+
+    logging.basicConfig(level=logging.WARNING)
+    cfg = load_config(env={k: v for k, v in os.environ.items() if not k.startswith("SKYBROKER_")
+                           and k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")})
+    tmp = Path(tempfile.mkdtemp(prefix="skybroker-bench-"))
+    pg = db.EmbeddedPostgres(tmp / "pgdata")
+    try:
+        engine = db.make_engine(pg.start(), cfg)
+        db.upgrade(engine, cfg.admin.sitewide_group)
+        session_factory = db.make_session_factory(engine)
+        cfg = replace(cfg, paths=replace(cfg.paths, data_dir=tmp), server=replace(cfg.server, **server))
+        yield cfg, session_factory, ensure_admin(session_factory, cfg)
+    finally:
+        pg.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def serve(cfg, session_factory) -> str:

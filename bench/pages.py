@@ -13,7 +13,6 @@ rendering to. It prints p50 / p95 in ms and the ratio of each page's p50 to the 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import statistics
 import sys
@@ -24,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.api_load import serve, setup_poster  # noqa: E402
+from bench.api_load import embedded_database, serve, setup_poster  # noqa: E402
 
 
 def pct(values, q) -> float:
@@ -90,29 +89,10 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=40)
     args = ap.parse_args()
 
-    import logging
-    import shutil
-    import tempfile
-    from dataclasses import replace
-
     import requests
 
-    from broker.runtime import db
-    from broker.runtime.cli import ensure_admin
-    from broker.runtime.config import load_config
-
-    logging.basicConfig(level=logging.WARNING)
-    cfg = load_config(env={k: v for k, v in os.environ.items() if not k.startswith("SKYBROKER_")
-                           and k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")})
-    tmp = Path(tempfile.mkdtemp(prefix="skybroker-bench-"))
-    pg = db.EmbeddedPostgres(tmp / "pgdata")
-    try:
-        engine = db.make_engine(pg.start(), cfg)
-        db.upgrade(engine, cfg.admin.sitewide_group)
-        session_factory = db.make_session_factory(engine)
-        # plain http on loopback with requests (which, unlike browsers, sends no Secure cookie over http)
-        cfg = replace(cfg, paths=replace(cfg.paths, data_dir=tmp), server=replace(cfg.server, secure_cookies=False))
-        token = ensure_admin(session_factory, cfg)
+    # plain http on loopback with requests (which, unlike browsers, sends no Secure cookie over http)
+    with embedded_database(secure_cookies=False) as (cfg, session_factory, token):
         base = serve(cfg, session_factory)
         s = setup(base, token, args.points)
         obj = s["obj"]
@@ -146,9 +126,6 @@ def main() -> int:
         verdict = "MET" if pct(src, 95) < 300 else "NOT MET"
         print(f"target: source page with {args.points} points < 300 ms -> p95 {pct(src, 95):.0f} ms: {verdict}")
         return 0
-    finally:
-        pg.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

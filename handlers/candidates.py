@@ -4,7 +4,7 @@ from broker.objects import candidates as cands
 from broker.objects import objs as svc
 from broker.validation import array, integer, nullable, obj, string
 
-from .base import OBJ_FILTER_PARAMS, PAGINATION_PARAMS, BaseHandler, Param, endpoint
+from .base import OBJ_FILTER_PARAMS, PAGINATION_PARAMS, BaseHandler, Param, QueryArgs, endpoint
 from .objs import OBJ_FIELDS, obj_body, refuse_unsupported, wanted_details
 
 CANDIDATE_POST = obj({
@@ -60,6 +60,31 @@ LIST_PARAMS = (
 )
 
 
+def _date_arg(args: QueryArgs, name: str) -> str | None:
+    """SkyPortal takes "null" and "undefined" for no date here."""
+    raw = args.str_arg(name)
+    return None if raw is None or raw.strip().lower() in ("null", "undefined") else raw
+
+
+def candidate_query(args: QueryArgs, wanted: dict | None = None) -> cands.CandidateQuery:
+    """The candidate list's query from SkyPortal's parameters (the API's and the scanning page's)."""
+    return cands.CandidateQuery(
+        filter_ids=svc.parse_ids(args.str_arg("filterIDs"), "filterIDs"),
+        group_ids=svc.parse_ids(args.str_arg("groupIDs"), "groupIDs"),
+        saved_status=args.str_arg("savedStatus", "all"),
+        start_date=svc.parse_date(_date_arg(args, "startDate"), "startDate"),
+        end_date=svc.parse_date(_date_arg(args, "endDate"), "endDate"),
+        classifications_reject=svc.parse_strings(args.str_arg("classificationsReject")),
+        sort_by=args.str_arg("sortBy", "passed_at"), sort_order=args.str_arg("sortOrder", "desc"),
+        include_photometry=args.bool_arg("includePhotometry"),
+        require_detections=args.bool_arg("requireDetections", True),
+        exclude_forced_photometry=args.bool_arg("excludeForcedPhotometry"),
+        list_name=args.str_arg("listName"), list_name_reject=args.str_arg("listNameReject"),
+        details=wanted or {},
+        **args.obj_filter_args(),
+    )
+
+
 class CandidateHandler(BaseHandler):
     @endpoint("Retrieve all candidates (numPerPage defaults to 25, capped at 500), or one", tags="candidates",
               params=(*LIST_PARAMS, Param("includeAlerts", {"type": "boolean"}, "One candidate: its passing alerts")))
@@ -75,21 +100,7 @@ class CandidateHandler(BaseHandler):
             if self.bool_arg("nameOnly") and self.str_arg("objID"):
                 self.success(cands.candidate_name_search(session, self.principal, self.str_arg("objID"), page.size))
                 return
-            q = cands.CandidateQuery(
-                filter_ids=svc.parse_ids(self.str_arg("filterIDs"), "filterIDs"),
-                group_ids=svc.parse_ids(self.str_arg("groupIDs"), "groupIDs"),
-                saved_status=self.str_arg("savedStatus", "all"),
-                start_date=svc.parse_date(self._date_arg("startDate"), "startDate"),
-                end_date=svc.parse_date(self._date_arg("endDate"), "endDate"),
-                classifications_reject=svc.parse_strings(self.str_arg("classificationsReject")),
-                sort_by=self.str_arg("sortBy", "passed_at"), sort_order=self.str_arg("sortOrder", "desc"),
-                include_photometry=self.bool_arg("includePhotometry"),
-                require_detections=self.bool_arg("requireDetections", True),
-                exclude_forced_photometry=self.bool_arg("excludeForcedPhotometry"),
-                list_name=self.str_arg("listName"), list_name_reject=self.str_arg("listNameReject"),
-                details=wanted,
-                **self.obj_filter_args(),
-            )
+            q = candidate_query(self, wanted)
             autosave_to = svc.parse_ids(self.str_arg("autosaveGroupIds"), "autosaveGroupIds")
             if not self.bool_arg("autosave"):
                 self.success(cands.list_candidates(session, self.principal, q, page, self.str_arg("queryID")))
@@ -101,11 +112,6 @@ class CandidateHandler(BaseHandler):
                 body = {"id": c["id"]} if autosave_to is None else {"id": c["id"], "group_ids": autosave_to}
                 svc.post_source(session, self.principal, body)
         self.success(out)
-
-    def _date_arg(self, name: str) -> str | None:
-        """SkyPortal takes "null" and "undefined" for no date here."""
-        raw = self.str_arg(name)
-        return None if raw is None or raw.strip().lower() in ("null", "undefined") else raw
 
     @endpoint("Check if a Candidate exists", tags="candidates")
     def head(self, obj_id):

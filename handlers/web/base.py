@@ -72,6 +72,13 @@ class PageHandler(tornado.web.RequestHandler):
     def get_current_user(self):
         return self.principal
 
+    def page_link(self, number: int, query_id: str | None = None) -> str:
+        """This page's query at page ``number`` (with an answer's ``queryID``, whose total is reused)."""
+        args = [(k, v.decode("utf-8", "replace")) for k, vs in self.request.query_arguments.items()
+                if k not in ("pageNumber", "queryID") for v in vs]
+        args += [("pageNumber", str(number))] + ([("queryID", query_id)] if query_id else [])
+        return "?" + urlencode(args)
+
     # -- output -----------------------------------------------------------------------------------
     def get_template_path(self) -> str:
         return str(TEMPLATES)

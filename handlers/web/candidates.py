@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 import sqlalchemy as sa
 
 from broker.access.auth import readable_filters, readable_groups
 from broker.errors import ValidationError
 from broker.followup.reports import latest_magnitudes
 from broker.objects import candidates as cands
-from broker.objects import objs as svc
 
 from ..base import QueryArgs
+from ..candidates import candidate_query
 from .base import PageHandler
 
 REJECT_LIST = "rejected_candidates"  # SkyPortal's list of the scanner's rejected candidates
@@ -31,12 +29,6 @@ class CandidatesPage(QueryArgs, PageHandler):
         self.render_page("candidates.html", args=args, fields=FIELDS, saved_options=SAVED, error=error,
                          reject_list=REJECT_LIST, page_link=self.page_link, **out)
 
-    def page_link(self, number: int, query_id: str | None) -> str:
-        """This page's query at page ``number``, with the answer's queryID (its total is reused)."""
-        args = [(k, v) for k, vs in self.request.query_arguments.items() if k not in ("pageNumber", "queryID")
-                for v in (x.decode("utf-8", "replace") for x in vs)]
-        args += [("pageNumber", str(number))] + ([("queryID", query_id)] if query_id else [])
-        return "?" + urlencode(args)
 
     def _read(self) -> tuple[dict, ValidationError | None]:
         with self.session() as session:
@@ -48,18 +40,9 @@ class CandidatesPage(QueryArgs, PageHandler):
             base = {"filters": filters, "groups": groups, "page": None, "mags": {}}
             try:
                 page = self.page(default=25)
-                q = cands.CandidateQuery(
-                    filter_ids=svc.parse_ids(self.str_arg("filterIDs"), "filterIDs"),
-                    group_ids=svc.parse_ids(self.str_arg("groupIDs"), "groupIDs"),
-                    saved_status=self.str_arg("savedStatus", "all"),
-                    start_date=svc.parse_date(self.str_arg("startDate"), "startDate"),
-                    end_date=svc.parse_date(self.str_arg("endDate"), "endDate"),
-                    classifications=svc.parse_strings(self.str_arg("classifications")),
-                    classifications_reject=svc.parse_strings(self.str_arg("classificationsReject")),
-                    min_latest_magnitude=self.float_arg("minLatestMagnitude"),
-                    max_latest_magnitude=self.float_arg("maxLatestMagnitude"),
-                    list_name_reject=None if self.bool_arg("showRejected") else REJECT_LIST,
-                )
+                q = candidate_query(self)
+                if q.list_name_reject is None and not self.bool_arg("showRejected"):
+                    q.list_name_reject = REJECT_LIST
                 result = cands.list_candidates(session, self.principal, q, page, self.str_arg("queryID"))
             except ValidationError as exc:  # a bad filter value: the form shows it beside the field
                 return base, exc

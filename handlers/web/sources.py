@@ -6,14 +6,12 @@ from __future__ import annotations
 import csv
 import io
 
-from urllib.parse import urlencode
-
+from broker.access.auth import readable_groups
 from broker.errors import ValidationError
 from broker.followup import allocations as asvc
 from broker.followup import requests as rsvc
 from broker.objects import objs as svc
 from broker.objects.photometry import obj_photometry
-from broker.access.auth import readable_groups
 
 from ..base import QueryArgs
 from . import plots
@@ -47,10 +45,6 @@ class SourcesPage(QueryArgs, PageHandler):
                 return {"groups": groups, "result": None}, exc
         return {"groups": groups, "result": result}, None
 
-    def page_link(self, number: int) -> str:
-        args = [(k, v.decode("utf-8", "replace")) for k, vs in self.request.query_arguments.items()
-                if k != "pageNumber" for v in vs]
-        return "?" + urlencode(args + [("pageNumber", str(number))])
 
 
 class SourcePage(PageHandler):

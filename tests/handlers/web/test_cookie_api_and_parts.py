@@ -9,7 +9,6 @@ import re
 from datetime import datetime, timezone
 
 import numpy as np
-import pytest
 import requests
 
 from handlers.web.forms import form_fields

@@ -107,6 +107,6 @@ def test_saved_sources_are_listed_and_searched(page, night):
     page.click("#source-filters button[type=submit]")
     page.wait_for_url("**sourceID=**")
     assert page.locator("tr.source").evaluate_all("rs => rs.map(r => r.dataset.objId)") == [ids[0]]
-    page.click(f"tr.source a")
+    page.click("tr.source a")
     page.wait_for_url(f"**/source/{ids[0]}")
     assert page.locator("#obj-id").inner_text() == ids[0]
