@@ -217,14 +217,16 @@ def serve(cfg, session_factory) -> str:
 
     import tornado.ioloop
 
-    from broker.runtime.app import make_app
+    from broker.runtime.app import freeze_heap, make_app
     from broker.runtime.kafka import free_port, wait_for_port
 
     port = free_port()
 
     def run():
         asyncio.set_event_loop(asyncio.new_event_loop())
-        make_app(cfg, session_factory).listen(port, address="127.0.0.1")
+        app = make_app(cfg, session_factory)
+        freeze_heap()  # as listen() does for the real server
+        app.listen(port, address="127.0.0.1")
         tornado.ioloop.IOLoop.current().start()
 
     threading.Thread(target=run, daemon=True).start()

@@ -259,10 +259,10 @@ class FacilityAPI(abc.ABC):
     def validate(self, instrument_name: str, payload: dict) -> None:
         """Raise broker.errors.ValidationError naming the field if the payload is not acceptable."""
 
-    def form_errors(self, body: Any) -> dict[str, str]:
-        """A refusal's body (``FacilityRejected.body``) as messages per form field (the form schema's
-        property names), for a form to show beside its fields; what names no field is left out (the
-        refusal's whole message still says it). Default: none."""
+    def form_errors(self, instrument_name: str, body: Any) -> dict[str, str]:
+        """A refusal's body (``FacilityRejected.body``) as messages per field of the instrument's form (its
+        form schema's property names), for a form to show beside its fields; what names no field is left
+        out (the refusal's whole message still says it). Default: none."""
         return {}
 
     @abc.abstractmethod

@@ -122,17 +122,20 @@ def _iso(value: str, field: str) -> str:
         raise ValidationError(f"Invalid field '{field}': not a date: {value!r}", field=field) from None
 
 
-# the request group's paths (indices dropped) and the form fields they come from (build() below)
-_FORM_FIELD_OF = (
-    ("requests.windows.start", "start_date"), ("requests.windows.end", "end_date"), ("requests.windows", "start_date"),
-    ("requests.windows.non_field_errors", "start_date"),
-    ("requests.non_field_errors", "end_date"), ("instrument_configs.exposure_time", "exposure_time"),
-    ("instrument_configs.exposure_count", "exposure_counts"), ("instrument_configs.optical_elements",
-                                                                 "observation_choices"),
-    ("instrument_configs.mode", "mode"), ("constraints.max_airmass", "maximum_airmass"),
-    ("constraints.min_lunar_distance", "minimum_lunar_distance"),
-    ("constraints.max_lunar_phase", "maximum_lunar_phase"), ("ipp_value", "ipp_value"),
-    ("observation_type", "observation_type"),
+# the request group's paths (indices dropped) and the form fields they may come from (build() below), the
+# first of which the instrument's form has: a filter, a slit or MUSCAT's narrowband positions; a mode or
+# SOAR's instrument_mode. Calibration configurations (FLOYDS' arcs and flats, GHTS' arcs) are built from
+# constants, so their exposure errors land on the science exposure's fields: the nearest the form has.
+_FORM_FIELDS_OF = (
+    ("requests.windows.start", ("start_date",)), ("requests.windows.end", ("end_date",)),
+    ("requests.windows", ("start_date",)), ("requests.windows.non_field_errors", ("start_date",)),
+    ("requests.non_field_errors", ("end_date",)), ("instrument_configs.exposure_time", ("exposure_time",)),
+    ("instrument_configs.exposure_count", ("exposure_counts",)),
+    ("instrument_configs.optical_elements", ("observation_choices", "slit", "narrowband_g_position")),
+    ("instrument_configs.mode", ("mode", "instrument_mode")), ("constraints.max_airmass", ("maximum_airmass",)),
+    ("constraints.min_lunar_distance", ("minimum_lunar_distance",)),
+    ("constraints.max_lunar_phase", ("maximum_lunar_phase",)), ("ipp_value", ("ipp_value",)),
+    ("observation_type", ("observation_type",)),
 )
 
 
@@ -215,16 +218,19 @@ class LCOAPI(FacilityAPI):
                 p[ours] = p[sp]
         return p
 
-    def form_errors(self, body) -> dict[str, str]:
-        """The portal's refusal by form field: its request-group paths (indices dropped) back to the form
-        schema's names; a request's own errors (e.g. its duration does not fit the window) go to the window."""
-        out: dict[str, str] = {}
+    def form_errors(self, instrument_name: str, body) -> dict[str, str]:
+        """The portal's refusal by form field: its request-group paths (indices dropped) back to the names
+        of this instrument's form schema; a request's own errors (e.g. its duration does not fit the window)
+        go to the window. A message repeated for several configurations is given once."""
+        fields = self.form_schema(instrument_name)["properties"]
+        out: dict[str, list[str]] = {}
         for path, message in drf_errors(body):
             bare = re.sub(r"\[\d+\]", "", path)
-            name = next((f for suffix, f in _FORM_FIELD_OF if bare == suffix or bare.endswith("." + suffix)), None)
-            if name is not None:
-                out[name] = f"{out[name]} {message}" if name in out else message
-        return out
+            names = next((n for suffix, n in _FORM_FIELDS_OF if bare == suffix or bare.endswith("." + suffix)), ())
+            name = next((n for n in names if n in fields), None)
+            if name is not None and message not in out.setdefault(name, []):
+                out[name].append(message)
+        return {name: " ".join(messages) for name, messages in out.items()}
 
     def validate(self, instrument_name: str, payload: dict) -> None:
         inst_type = self._type(instrument_name, payload)

@@ -298,6 +298,10 @@ class BaseHandler(QueryArgs, tornado.web.RequestHandler):
     # -- output -------------------------------------------------------------------
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
+        # nothing the API answers (JSON, images, CSV, a comment's attachment shown inline) may run as a page
+        # of this origin, where the pages' sign-in cookie would authenticate its calls
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Content-Security-Policy", "sandbox; default-src 'none'")
 
     def exists(self) -> None:
         """The answer to a HEAD request whose object exists: 200, no body."""

@@ -184,8 +184,9 @@ class FacilityTransaction(Base):
 
 
 class FollowupStatusChange(Base):
-    """A request's status history: one row each time its status changes (written by a database trigger,
-    so every path that changes it is recorded, including the first status at insert)."""
+    """A request's status history: one row each time its status (or a person's or listener's words for it)
+    changes, written by a database trigger, so every path that changes it is recorded, the first status at
+    insert included."""
 
     __tablename__ = "followup_status_changes"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -193,6 +194,7 @@ class FollowupStatusChange(Base):
         sa.ForeignKey("followup_requests.id", ondelete="CASCADE", name="fk_followup_status_changes_request"),
         nullable=False, index=True)
     status: Mapped[FollowupStatus] = mapped_column(_status_enum, nullable=False)
+    status_text: Mapped[str | None] = mapped_column(sa.Text)  # a person's or listener's words for it
     status_message: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime, nullable=False, default=utcnow)
 

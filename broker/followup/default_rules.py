@@ -244,17 +244,24 @@ def default_to_dict(rule: D) -> dict:
 
 
 def fired_for_event(session: Session, principal, dateobs) -> list[dict]:
-    """The rules with a localization condition (that the caller may read) that fired for objects inside
-    the event's stored credible regions, since the event: rule, object, when, and the request made (its
-    SkyPortal status), newest first (the GCN event page)."""
+    """The rules with a localization condition (that the caller may read) that fired, since the event, for
+    objects the caller can see inside the rule's credible region of one of the event's maps (as the rule
+    fires: broker.followup.default_rules' _FIRE), unless the event was retracted: rule, object, when, and
+    the request made (its SkyPortal status), newest first (the GCN event page)."""
     from broker.followup.requests import display_status
+    from broker.objects.objs import visible_obj_clause
 
     Fd, R, OL, L = models.DefaultFollowupFired, models.FollowupRequest, models.ObjLocalization, models.Localization
-    in_event = sa.select(OL.obj_id).join(L, L.id == OL.localization_id).where(L.dateobs == dateobs)
+    cond = D.source_filter["localization"]
+    in_region = sa.exists().where(
+        OL.obj_id == Fd.obj_id, OL.localization_id == L.id, L.dateobs == dateobs,
+        OL.credible_level <= cond["cumprob"].astext.cast(sa.Float))
+    retracted = sa.select(models.GcnEvent.retracted).where(models.GcnEvent.dateobs == dateobs).scalar_subquery()
     rows = session.execute(
         sa.select(Fd, D, R).join(D, D.id == Fd.default_followup_id).outerjoin(R, R.id == Fd.followup_request_id)
         .where(Fd.default_followup_id.in_(readable_defaults(principal).with_only_columns(D.id)),
-               D.source_filter["localization"].is_not(None), Fd.created_at >= dateobs, Fd.obj_id.in_(in_event))
+               sa.func.jsonb_typeof(cond) == "object", Fd.created_at >= dateobs, in_region,
+               visible_obj_clause(principal, Fd.obj_id), sa.not_(sa.func.coalesce(retracted, False)))
         .order_by(Fd.created_at.desc())).all()
     return [{"rule_id": rule.id, "rule": rule.default_followup_name, "obj_id": fired.obj_id,
              "fired_at": fired.created_at.isoformat(), "followup_request_id": fired.followup_request_id,

@@ -80,6 +80,15 @@ def schedule(session: Session, principal: Principal, instrument_id: int, start=N
     return {"instrument_id": inst.id, "instrument_name": inst.name, "requests": out}
 
 
+def active_requests(session: Session, principal: Principal, instrument_id: int) -> int:
+    """How many of the caller's readable requests on an instrument are still active (what its schedule
+    lists)."""
+    A = models.Allocation
+    return session.execute(sa.select(sa.func.count()).select_from(
+        readable_requests(principal).where(FR.status.in_(ACTIVE), FR.allocation_id.in_(
+            sa.select(A.id).where(A.instrument_id == instrument_id))).subquery())).scalar_one()
+
+
 def to_csv(rows: list[dict]) -> bytes:
     if not rows:
         return b""
@@ -156,15 +165,18 @@ def _date2num(dt):
 
 # -- priorities ------------------------------------------------------------------------------------
 
-def latest_magnitudes(session: Session, principal: Principal, obj_ids) -> dict[str, float]:
-    """The most recent detected AB magnitude of each object (flux > 0 in µJy-compatible zp), from the
-    photometry the caller can see."""
+def latest_magnitudes(session: Session, principal: Principal, obj_ids, snr: float | None = None) -> dict[str, float]:
+    """The most recent detected AB magnitude of each object (flux > 0 in µJy-compatible zp; with ``snr``,
+    at flux/fluxerr >= snr), from the photometry the caller can see."""
     from broker.objects.objs import photometry_visible_clause
 
     P = models.Photometry
+    detected = [P.flux.is_not(None), P.flux > 0]
+    if snr is not None:
+        detected += [P.fluxerr > 0, P.flux / P.fluxerr >= snr]
     ranked = (sa.select(P.obj_id, P.flux, P.zp,
                         sa.func.row_number().over(partition_by=P.obj_id, order_by=P.mjd.desc()).label("n"))
-              .where(P.obj_id.in_(list(obj_ids)), P.flux.is_not(None), P.flux > 0))
+              .where(P.obj_id.in_(list(obj_ids)), *detected))
     if not principal.is_admin:
         ranked = ranked.where(photometry_visible_clause(principal))
     ranked = ranked.subquery()

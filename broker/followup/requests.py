@@ -64,15 +64,19 @@ def display_status(req: models.FollowupRequest) -> str:
     """SkyPortal's status string: "submitted", "completed", "deleted" (cancelled), "failed to submit: ..."
     (could not be submitted), "rejected", ...; a scheduled request is still "submitted (scheduled)". A
     status set by a person or a listener is shown in their words."""
-    if req.status_text:
-        return req.status_text
-    s = req.status
+    return status_words(req.status, req.status_text, req.status_message)
+
+
+def status_words(s: FollowupStatus, text: str | None, message: str | None) -> str:
+    """:func:`display_status` of a status, its person's or listener's words and its message."""
+    if text:
+        return text
     if s is FollowupStatus.cancelled:
         return "deleted"
     if s is FollowupStatus.scheduled:
         return "submitted (scheduled)"
     if s is FollowupStatus.error:
-        return f"failed to submit: {req.status_message or 'error'}"
+        return f"failed to submit: {message or 'error'}"
     return s.value
 
 
@@ -224,13 +228,15 @@ def transactions_of(session: Session, request_id: int) -> list:
 
 
 def status_history(session: Session, request_ids: list[int]) -> dict[int, list[dict]]:
-    """Each request's statuses, oldest first (``followup_status_changes``, kept by a trigger)."""
+    """Each request's statuses, oldest first (``followup_status_changes``, kept by a trigger): ``status`` in
+    SkyPortal's words (as the request's own), ``facility_status`` ours."""
     H = models.FollowupStatusChange
     out: dict[int, list[dict]] = {i: [] for i in request_ids}
     rows = session.execute(sa.select(H).where(H.followup_request_id.in_(request_ids)).order_by(H.id)).scalars()
     for h in rows:
-        out[h.followup_request_id].append({"status": h.status.value, "status_message": h.status_message,
-                                           "created_at": _stamp(h.created_at)})
+        out[h.followup_request_id].append({
+            "status": status_words(h.status, h.status_text, h.status_message), "facility_status": h.status.value,
+            "status_message": h.status_message, "created_at": _stamp(h.created_at)})
     return out
 
 

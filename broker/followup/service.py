@@ -320,7 +320,7 @@ class FollowupService:
             except FacilityRejected as exc:
                 req.status, req.status_message = FollowupStatus.rejected, f"rejected by the facility: {exc.message}"
                 error = ValidationError(f"The facility rejected the request: {exc.message}", field="payload",
-                                        errors=api.form_errors(exc.body))
+                                        errors=api.form_errors(req.allocation.instrument.name, exc.body))
             except FacilityCredentialsError as exc:
                 req.status, req.status_message = FollowupStatus.error, exc.message
                 error = ValidationError(f"Allocation {req.allocation_id}: the facility refused its credentials",

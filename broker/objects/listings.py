@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 import models
 
 from broker.access.auth import Principal
-from broker.errors import NotFound, PermissionDenied, ValidationError
+from broker.errors import NotFound, ValidationError
 from broker.objects.objs import get_visible_obj
 
 L = models.Listing
@@ -45,11 +45,24 @@ def _check_params(list_name: str, params: dict | None) -> None:
 
 
 def _owner(principal: Principal, user_id: int | None) -> int:
+    """Whose list a new listing goes on (SkyPortal answers 400 to a non-admin naming someone else)."""
     if user_id is None or user_id == principal.user_id:
         return principal.user_id
     if not principal.is_admin:
-        raise PermissionDenied("Only admins can add listings to other users' accounts")
+        raise ValidationError("Only admins can add listings to other users' accounts", field="user_id")
     return user_id
+
+
+def _visible_obj(session: Session, principal: Principal, obj_id: str) -> None:
+    try:
+        get_visible_obj(session, principal, obj_id)
+    except NotFound:
+        raise ValidationError(f"Cannot find Obj with ID: {obj_id}", field="obj_id") from None
+
+
+def _user_exists(session: Session, principal: Principal, user_id: int) -> None:
+    if user_id != principal.user_id and session.get(models.User, user_id) is None:
+        raise ValidationError(f"Invalid user_id: no user {user_id}", field="user_id")
 
 
 def _readable(principal: Principal) -> sa.Select:
@@ -68,14 +81,10 @@ def list_listings(session: Session, principal: Principal, user_id: int | None, l
 def add_listing(session: Session, principal: Principal, body: dict) -> int:
     user_id = _owner(principal, body.get("user_id"))
     obj_id = body["obj_id"]
-    try:
-        get_visible_obj(session, principal, obj_id)
-    except NotFound:
-        raise ValidationError(f"Cannot find Obj with ID: {obj_id}", field="obj_id") from None
+    _visible_obj(session, principal, obj_id)
     name = _check_name(body["list_name"])
     _check_params(name, body.get("params"))
-    if user_id != principal.user_id and session.get(models.User, user_id) is None:
-        raise ValidationError(f"Invalid user_id: no user {user_id}", field="user_id")
+    _user_exists(session, principal, user_id)
     row = session.execute(
         insert(L)
         .values(user_id=user_id, obj_id=obj_id, list_name=name, params=body.get("params"),
@@ -100,12 +109,10 @@ def update_listing(session: Session, principal: Principal, listing_id: int, body
     row = _find(session, principal, listing_id)
     user_id = body.get("user_id") if body.get("user_id") is not None else row.user_id
     if user_id != principal.user_id and not principal.is_admin:
-        raise PermissionDenied("Insufficient permissions.")
+        raise ValidationError("Insufficient permissions.", field="user_id")
+    _user_exists(session, principal, user_id)
     obj_id = body.get("obj_id") if body.get("obj_id") is not None else row.obj_id
-    try:
-        get_visible_obj(session, principal, obj_id)
-    except NotFound:
-        raise ValidationError(f"Cannot find Obj with ID: {obj_id}", field="obj_id") from None
+    _visible_obj(session, principal, obj_id)
     name = _check_name(body["list_name"] if body.get("list_name") is not None else row.list_name)
     clash = session.execute(sa.select(L.id).where(L.user_id == user_id, L.obj_id == obj_id, L.list_name == name,
                                                   L.id != row.id)).scalar()
@@ -119,9 +126,10 @@ def delete_listing(session: Session, principal: Principal, listing_id: int | Non
     """By id, or by the body's obj_id and list_name (and user_id), as SkyPortal."""
     if listing_id is not None:
         row = _find(session, principal, listing_id)
-    else:
+    else:  # another user's listing is not found (not readable) unless the caller is an admin
         body = body or {}
-        user_id = _owner(principal, body.get("user_id"))
+        _visible_obj(session, principal, body["obj_id"])
+        user_id = principal.user_id if body.get("user_id") is None else body["user_id"]
         row = session.execute(_readable(principal).where(
             L.user_id == user_id, L.obj_id == body["obj_id"], L.list_name == body["list_name"])).scalar()
         if row is None:

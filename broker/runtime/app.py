@@ -54,11 +54,6 @@ class SkyBrokerApp(tornado.web.Application):
         sys.setswitchinterval(config.server.switch_interval_ms / 1000)  # process-wide: this is the API's process
         self.handler_pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="skybroker-handler") if n else None
         _warm_up()
-        # the heap at start-up (astropy, Bokeh, SQLAlchemy's mappers: ~10⁶ objects) lives as long as the
-        # process: kept out of the collector, a full collection costs a few ms instead of ~200 (measured in
-        # bench/pages.py: every few large answers waited for one)
-        gc.collect()
-        gc.freeze()
         handlers = [(r.pattern, r.handler, {"methods": r.methods}) for r in ROUTES] + page_routes()
         # the web pages' sign-in cookie is signed with a key derived from the server's secret (every process
         # derives the same one); XSRF is checked by the pages and by API writes that come with that cookie
@@ -89,8 +84,18 @@ def make_app(config: Config, session_factory: sessionmaker[Session],
     return SkyBrokerApp(config, session_factory, facilities)
 
 
+def freeze_heap() -> None:
+    """A server process's heap at start-up (astropy, Bokeh, SQLAlchemy's mappers: ~10⁶ objects) lives as
+    long as the process: kept out of the garbage collector, a full collection costs a few ms instead of
+    ~200 (bench/pages.py: every few large answers waited for one)."""
+    gc.collect()
+    gc.freeze()
+
+
 def listen(app: SkyBrokerApp, config: Config):
-    """Listen on the configured address; with ``server.processes`` > 1 the port is shared (SO_REUSEPORT)."""
+    """Listen on the configured address; with ``server.processes`` > 1 the port is shared (SO_REUSEPORT).
+    The process's start-up heap is frozen first (:func:`freeze_heap`)."""
+    freeze_heap()
     return app.listen(config.server.port, address=config.server.host, xheaders=True,
                       reuse_port=config.server.processes > 1)
 

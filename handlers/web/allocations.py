@@ -22,6 +22,5 @@ class AllocationsPage(PageHandler):
             out = []
             for iid in ids:
                 report = reports.allocation_report(session, self.principal, iid)
-                sched = reports.schedule(session, self.principal, iid)
-                out.append({**report, "active": len(sched["requests"])})
+                out.append({**report, "active": reports.active_requests(session, self.principal, iid)})
             return sorted(out, key=lambda r: r["instrument_name"])

@@ -20,7 +20,7 @@ from bokeh import __version__ as BOKEH_VERSION
 
 from broker import __version__
 from broker.access.auth import Principal, authenticate
-from broker.errors import BrokerError, Unauthenticated
+from broker.errors import BrokerError
 from broker.runtime.db import is_outage
 
 from ..base import SESSION_COOKIE, session_token
@@ -69,9 +69,6 @@ class PageHandler(tornado.web.RequestHandler):
         if self.principal is None and self.login_required:
             self.redirect("/login?" + urlencode({"next": self.request.uri or "/"}))
 
-    def get_current_user(self):
-        return self.principal
-
     def page_link(self, number: int, query_id: str | None = None) -> str:
         """This page's query at page ``number`` (with an answer's ``queryID``, whose total is reused)."""
         args = [(k, v.decode("utf-8", "replace")) for k, vs in self.request.query_arguments.items()
@@ -93,9 +90,6 @@ class PageHandler(tornado.web.RequestHandler):
         message = self._reason
         if isinstance(exc, BrokerError):
             status_code, message = exc.status, exc.message
-            if isinstance(exc, Unauthenticated):
-                self.redirect("/login")
-                return
         elif isinstance(exc, tornado.web.HTTPError) and exc.log_message:
             message = exc.log_message % exc.args if exc.args else exc.log_message
         elif exc is not None and is_outage(exc):
@@ -103,6 +97,7 @@ class PageHandler(tornado.web.RequestHandler):
         elif status_code >= 500:
             message = "Internal server error"
         self.set_status(status_code)
+        self.set_header("Cache-Control", "no-store")
         self.render("error.html", principal=self.principal, version=__version__, bokeh_version=BOKEH_VERSION,
                     status=status_code, message=message, q=quote)
 

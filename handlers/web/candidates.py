@@ -8,6 +8,7 @@ from broker.access.auth import readable_filters, readable_groups
 from broker.errors import ValidationError
 from broker.followup.reports import latest_magnitudes
 from broker.objects import candidates as cands
+from broker.objects.objs import DETECTION_SNR
 
 from ..base import QueryArgs
 from ..candidates import candidate_query
@@ -47,5 +48,6 @@ class CandidatesPage(QueryArgs, PageHandler):
             except ValidationError as exc:  # a bad filter value: the form shows it beside the field
                 return base, exc
             ids = [c["id"] for c in result["candidates"]]
-            base.update(page=result, mags=latest_magnitudes(session, self.principal, ids))
+            # the latest detection's magnitude, as the magnitude filter reads it
+            base.update(page=result, mags=latest_magnitudes(session, self.principal, ids, snr=DETECTION_SNR))
             return base, None

@@ -17,7 +17,7 @@ class FormField:
     default: object = None
     options: tuple = ()
     description: str = ""
-    attrs: dict = field(default_factory=dict)  # min / max / step for numbers
+    attrs: dict = field(default_factory=dict)  # min / max / step for numbers; data-item-kind: a value's type
 
 
 def _window_defaults(now: datetime) -> dict[str, str]:
@@ -41,8 +41,10 @@ def form_fields(schema: dict, now: datetime | None = None) -> list[FormField]:
         attrs = {}
         if "enum" in p:
             kind, options = "select", tuple(p["enum"])
+            attrs["data-item-kind"] = kind_of
         elif kind_of == "array" and "enum" in p.get("items", {}):
             kind, options = "choices", tuple(p["items"]["enum"])
+            attrs["data-item-kind"] = p["items"].get("type", "string")
         elif kind_of == "array":
             kind, options = "list", ()
             attrs["data-item-kind"] = p.get("items", {}).get("type", "string")

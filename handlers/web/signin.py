@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from broker.errors import BrokerError
 
 from ..base import SESSION_COOKIE, SESSION_DAYS
@@ -9,8 +11,13 @@ from .base import PageHandler
 
 
 def safe_next(raw: str | None) -> str:
-    """Where to go after signing in: a path of ours only (never another site, never ``//host``)."""
-    if not raw or not raw.startswith("/") or raw.startswith("//") or "\\" in raw:
+    """Where to go after signing in: a path of ours only. Never another site: not ``//host``, nor what a
+    browser makes of one (it drops tabs and newlines, and reads a backslash as a slash), nor anything
+    with control characters or spaces (which a Location header must not carry)."""
+    if not raw or not raw.startswith("/") or any(c <= " " or c == "\x7f" for c in raw) or "\\" in raw:
+        return "/"
+    parts = urlsplit(raw)
+    if raw.startswith("//") or parts.scheme or parts.netloc:
         return "/"
     return raw
 
@@ -19,8 +26,7 @@ class SignInHandler(PageHandler):
     login_required = False
 
     def get(self):
-        self.render_page("signin.html", next=safe_next(self.get_query_argument("next", None)), error=None,
-                         status_code=200)
+        self.render_page("signin.html", next=safe_next(self.get_query_argument("next", None)), error=None)
 
     async def post(self):
         token = self.get_body_argument("token", "").strip()
@@ -36,7 +42,7 @@ class SignInHandler(PageHandler):
         if error is not None:
             self.principal = None
             self.set_status(401)
-            self.render_page("signin.html", next=nxt, error=error, status_code=401)
+            self.render_page("signin.html", next=nxt, error=error)
             return
         self.set_signed_cookie(SESSION_COOKIE, token, expires_days=SESSION_DAYS, httponly=True,
                                secure=self.config.server.secure_cookies, samesite="Strict")

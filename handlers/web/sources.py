@@ -66,11 +66,9 @@ class SourcePage(PageHandler):
                 schema = service.form_schema(a.instrument)
                 allocations.append({"id": a.id, "label": f"{a.instrument.name} / {a.group.name} ({a.pi or 'no PI'})",
                                     "instrument": a.instrument.name, "fields": form_fields(schema)})
-            groups = [(g.id, g.name) for g in session.execute(readable_groups(self.principal)).scalars()
-                      if not g.single_user_group]
         plot, plot_data = plots.light_curve(points) if points else (None, None)
         return {"source": source, "points": points, "plot": plot, "plot_data": plot_data,
-                "followups": followups, "allocations": allocations, "groups": sorted(groups, key=lambda g: g[1])}
+                "followups": followups, "allocations": allocations}
 
 
 class PhotometryCSV(PageHandler):

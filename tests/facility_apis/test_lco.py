@@ -125,14 +125,20 @@ def test_refusals_map_back_to_the_form_fields(lco):
     rg["requests"][0]["windows"][0]["end"] = "2020-01-01T00:00:00Z"
     with pytest.raises(FacilityRejected) as exc:
         LCOAPI().submit(client(lco), rg)
-    errors = LCOAPI().form_errors(exc.value.body)
+    errors = LCOAPI().form_errors("1M0-SCICAM-SINISTRO", exc.value.body)
     assert errors == {"ipp_value": "Ensure this value is less than or equal to 2.0.",
                       "exposure_counts": "Ensure this value is greater than or equal to 1.",
                       "maximum_airmass": "Ensure this value is greater than or equal to 1.0.",
                       "end_date": errors["end_date"]} and "in the future" in errors["end_date"]
     schema = LCOAPI().form_schema("1M0-SCICAM-SINISTRO")["properties"]
     assert set(errors) <= set(schema)
-    assert LCOAPI().form_errors({"non_field_errors": ["not about a field"]}) == {}
+    assert LCOAPI().form_errors("1M0-SCICAM-SINISTRO", {"non_field_errors": ["not about a field"]}) == {}
+    # the same path is another field on another instrument; a message repeated per configuration comes once
+    slit = {"requests": [{"configurations": [{"instrument_configs": [{"optical_elements": ["You must specify a "
+                                                                                        "slit."]}] * 3}]}]}
+    assert LCOAPI().form_errors("2M0-FLOYDS-SCICAM", slit) == {"slit": "You must specify a slit."}
+    mode = {"requests": [{"configurations": [{"instrument_configs": [{"mode": ["Not a mode."]}]}]}]}
+    assert LCOAPI().form_errors("SOAR_TRIPLESPEC", mode) == {"instrument_mode": "Not a mode."}
 
 
 def test_simulator_refuses_a_request_longer_than_its_window(lco):
@@ -145,7 +151,7 @@ def test_simulator_refuses_a_request_longer_than_its_window(lco):
     assert r.status_code == 400
     message, = r.json()["requests"][0]["non_field_errors"]
     assert "did not fit into any visible intervals" in message and "0.0166" in message
-    assert LCOAPI().form_errors(r.json()) == {"end_date": message}
+    assert LCOAPI().form_errors("1M0-SCICAM-SINISTRO", r.json()) == {"end_date": message}
     win["end"] = "2031-01-08T00:00:00Z"
     assert requests.post(f"{lco.url}/api/requestgroups/", json=rg, headers=h).status_code == 201
 

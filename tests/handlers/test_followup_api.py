@@ -134,7 +134,8 @@ def test_poller_follows_to_completion_and_frames(team, session_factory, config):
     assert {f["filter"] for f in frames} == {"gp", "rp", "ip"}
     # every status it took, in order, once each (kept by a trigger, whatever changed it)
     history = team["alice"].get(f"/api/followup_request/{rid}").json()["data"]["status_history"]
-    assert [h["status"] for h in history] == ["pending", "submitted", "scheduled", "completed"]
+    assert [h["facility_status"] for h in history] == ["pending", "submitted", "scheduled", "completed"]
+    assert [h["status"] for h in history] == ["pending", "submitted", "submitted (scheduled)", "completed"]
     assert [h["created_at"] for h in history] == sorted(h["created_at"] for h in history)
 
 

@@ -47,11 +47,15 @@ def test_listing_access_and_bad_input(user, make_user, admin):
     assert_error(other.patch(f"/api/listing/{lid}", json={"list_name": "x"}), 400, "Cannot find listing")
     assert_error(other.delete(f"/api/listing/{lid}"), 400, "Cannot find listing")
     assert_error(user.post("/api/listing", json={"obj_id": obj, "list_name": "f", "user_id": other.user_id}),
-                 403, "Only admins")
+                 400, "Only admins")
+    assert_error(other.request("DELETE", "/api/listing", json={"obj_id": obj, "list_name": "favorites",
+                                                               "user_id": user.user_id}), 400, "Cannot find Obj")
     # an admin may, and sees every user's lists
     assert admin.post("/api/listing", json={"obj_id": obj, "list_name": "f", "user_id": user.user_id}
                       ).status_code == 200
     assert len(admin.get(f"/api/listing/{user.user_id}").json()["data"]) == 2
+    assert_error(admin.patch(f"/api/listing/{lid}", json={"user_id": 2**31 - 1}), 400, "user_id")
+    assert_error(user.patch(f"/api/listing/{lid}", json={"user_id": other.user_id}), 400, "Insufficient")
     # bad input: named, nothing written
     body = assert_error(user.post("/api/listing", json={"obj_id": obj, "list_name": "-bad"}), 400, "list_name")
     assert body["data"] == {"field": "list_name"}

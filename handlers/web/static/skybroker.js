@@ -24,27 +24,29 @@ const skybroker = (() => {
     }
   }
 
-  // Show an API error next to the field it names (data.field, or each of data.errors), else in `fallback`.
+  // Show an API error beside the fields it names (data.errors: a facility's messages per field; else
+  // data.field: the field the message is about), else in `fallback`. Only the visible fields count (a
+  // form may hold several allocations' fieldsets).
   function showErrors(form, answer, fallback) {
     clearErrors(form);
     const data = answer.data || {};
-    const errors = Object.assign({}, data.errors || {});
-    if (data.field && !(data.field in errors)) errors[data.field] = answer.message;
+    const errors = data.errors && Object.keys(data.errors).length ? data.errors
+      : (data.field ? { [data.field]: answer.message } : {});
     let shown = 0;
     for (const [field, message] of Object.entries(errors)) {
-      const slot = form && fieldSlot(form, field);
+      const slot = fieldSlot(form, field);
       if (slot) {
         slot.textContent = message;
         shown += 1;
       }
     }
-    if (fallback && (shown === 0 || !data.field)) fallback.textContent = answer.message;
+    if (shown === 0 && fallback) fallback.textContent = answer.message;
   }
 
   function fieldSlot(form, field) {
-    const names = [field, field.replace(/^payload\./, "")];
-    for (const name of names) {
-      const slot = form.querySelector(`[data-error-for="${CSS.escape(name)}"]`);
+    for (const name of [field, field.replace(/^payload\./, "")]) {
+      const slot = Array.from(form.querySelectorAll(`[data-error-for="${CSS.escape(name)}"]`))
+        .find((el) => !el.closest("fieldset[disabled]"));
       if (slot) return slot;
     }
     return null;

@@ -29,19 +29,21 @@
     });
 
     // a field's value as the schema types it; undefined leaves it out of the payload
+    const numeric = (kind) => kind === "number" || kind === "integer";
+    const typed = (field, value) => (numeric(field.dataset.itemKind) ? Number(value) : value);
     const valueOf = (field) => {
       const kind = field.dataset.kind;
       if (kind === "choices") {
-        return Array.from(field.querySelectorAll("input:checked")).map((i) => i.value);
+        return Array.from(field.querySelectorAll("input:checked")).map((i) => typed(field, i.value));
       }
       const input = field.querySelector("input, select");
       if (kind === "boolean") return input.checked ? true : undefined;
       const raw = input.value.trim();
       if (raw === "") return undefined;
-      if (kind === "number" || kind === "integer") return Number(raw);
+      if (numeric(kind)) return Number(raw);
+      if (kind === "select") return typed(field, raw);
       if (kind === "list") {
-        const items = raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
-        return field.dataset.itemKind === "integer" || field.dataset.itemKind === "number" ? items.map(Number) : items;
+        return raw.split(",").map((s) => s.trim()).filter((s) => s !== "").map((v) => typed(field, v));
       }
       return raw;
     };
@@ -64,28 +66,31 @@
         document.getElementById("followup-ok").textContent = `Request ${answer.data.id} submitted`;
         window.location.reload();
       } else {
-        skybroker.showErrors(chosen(), answer, form.querySelector(".form-error"));
-        const payloadSlot = form.querySelector('[data-error-for="payload"]');
-        const data = answer.data || {};
-        if (data.field === "payload" && !data.errors) payloadSlot.textContent = answer.message;
-        if (data.field === "allocation_id") form.querySelector('[data-error-for="allocation_id"]').textContent = answer.message;
+        // beside the chosen form's fields, the allocation, or (the facility's whole refusal) the payload
+        skybroker.showErrors(form, answer, form.querySelector(".form-error"));
       }
     });
   }
 
-  // follow the requests' statuses (the worker polls the facilities; this page re-reads what it stored)
+  // follow the requests' statuses while any is unfinished (the worker polls the facilities; this page
+  // re-reads what it stored), one read at a time
+  const FINAL = new Set(["completed", "expired", "failed", "cancelled", "rejected", "error"]);
   const table = document.getElementById("followup-requests");
-  const rows = table ? table.querySelectorAll("tr.followup") : [];
-  if (rows.length) {
-    const refresh = async () => {
-      const answer = await skybroker.api("GET", `/api/followup_request?sourceID=${encodeURIComponent(table.dataset.objId)}&numPerPage=500`);
-      if (answer.status !== "success") return;
+  const rows = table ? Array.from(table.querySelectorAll("tr.followup")) : [];
+  const refresh = async () => {
+    const answer = await skybroker.api("GET", `/api/followup_request?sourceID=${encodeURIComponent(table.dataset.objId)}&numPerPage=500`);
+    let open = rows.length;
+    if (answer.status === "success") {
       const byId = new Map(answer.data.followup_requests.map((r) => [String(r.id), r]));
+      open = 0;
       rows.forEach((row) => {
         const r = byId.get(row.dataset.requestId);
-        if (r) row.querySelector(".status").textContent = r.status;
+        if (!r) return;
+        row.querySelector(".status").textContent = r.status;
+        if (!FINAL.has(r.facility_status)) open += 1;
       });
-    };
-    setInterval(refresh, Number(document.body.dataset.refreshMs || 3000));
-  }
+    }
+    if (open > 0) setTimeout(refresh, 3000);
+  };
+  if (rows.length) setTimeout(refresh, 3000);
 })();

@@ -39,6 +39,7 @@ def test_hours_and_requests_per_allocation(page, team, config, session_factory, 
         page.wait_for_function("i => i.complete && i.naturalWidth > 100", arg=img.element_handle())
     # every instrument of the team's allocations has its section; Bob, in no group of theirs, sees none
     assert page.locator("section.instrument").count() == len(team["allocs"])
+    assert not page.js_errors
     sign_in(page, team["bob"])
     page.goto("/allocations")
     assert page.locator("#no-allocations").is_visible()

@@ -4,8 +4,10 @@ split of detections and upper limits."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import uuid
 from datetime import datetime, timezone
 
 import numpy as np
@@ -86,7 +88,8 @@ def test_a_revoked_token_signs_the_page_out(api_server, make_user):
 def test_sign_in_goes_back_only_to_our_own_pages(api_server, user):
     b = Browserless(api_server.url)
     xsrf = b.xsrf()
-    for evil in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
+    for evil in ("https://evil.example/", "//evil.example/x", "/\\evil.example", "/\t/evil.example",
+                 "/\n/evil.example", "/ /evil.example"):
         r = b.post("/login", data={"token": user.token, "_xsrf": xsrf, "next": evil})
         assert r.status_code == 302 and r.headers["Location"] == "/"
     r = Browserless(api_server.url).post("/login", data={"token": user.token})
@@ -107,7 +110,10 @@ def test_form_fields_follow_the_schema():
         "number", {"min": 1, "max": 2, "step": "any"}, 1.5, "A")
     assert (fields["b"].kind, fields["b"].options, fields["b"].default, fields["b"].required) == (
         "select", ("x", "y"), "y", True)
-    assert (fields["c"].kind, fields["c"].options) == ("choices", ("u", "g"))
+    assert (fields["c"].kind, fields["c"].options, fields["c"].attrs) == (
+        "choices", ("u", "g"), {"data-item-kind": "string"})
+    assert form_fields({"properties": {"k": {"type": "integer", "enum": [1, 2]}}})[0].attrs == {
+        "data-item-kind": "integer"}
     assert fields["d"].kind == "boolean" and fields["n"].kind == "integer" and fields["n"].attrs["step"] == "1"
     assert (fields["e"].kind, fields["e"].attrs) == ("list", {"data-item-kind": "integer"})
     assert fields["start_date"].default == "2031-05-01T12:00:00" and fields["when"].default is None
@@ -154,3 +160,21 @@ def test_light_curve_puts_each_point_once_in_its_band():
     doc, payload = light_curve(pts)
     assert json.loads(doc)["doc"]["roots"] and json.loads(payload) == data
     assert light_curve(pts)[0] is doc  # made once per set of bands
+
+
+def test_no_api_answer_runs_as_a_page_of_ours(api_server, user):
+    """With the pages' cookie a browser can load API URLs directly (a comment's attachment shown inline,
+    an image): each answer is sandboxed and never sniffed into HTML."""
+    obj = f"CSP{uuid.uuid4().hex[:8]}"
+    assert user.post("/api/sources", json={"id": obj, "ra": 1.0, "dec": 1.0}).status_code == 200
+    html = base64.b64encode(b"<script>alert(document.cookie)</script>").decode()
+    r = user.post(f"/api/sources/{obj}/comments", json={"text": "x", "attachment": {"body": html,
+                                                                                     "name": "evil.html"}})
+    assert r.status_code == 200, r.text
+    cid = r.json()["data"]["comment_id"]
+    s = signed_in(api_server, user)
+    for path in (f"/api/sources/{obj}/comments/{cid}/attachment?download=false&preview=true", "/api/sysinfo"):
+        r = s.get(path)
+        assert r.status_code == 200
+        assert r.headers["Content-Security-Policy"].startswith("sandbox")
+        assert r.headers["X-Content-Type-Options"] == "nosniff"

@@ -53,6 +53,7 @@ def test_bad_input_is_named_beside_its_field_and_nothing_is_written(page, team):
     page.wait_for_function("e => e.textContent.length > 0", arg=error.element_handle())
     assert "exposure_time" in error.inner_text()
     assert _requests_of(team) == []
+    assert not page.js_errors
 
 
 def test_the_facility_refusal_is_shown_beside_the_window(page, team):
@@ -63,6 +64,7 @@ def test_the_facility_refusal_is_shown_beside_the_window(page, team):
     error = fieldset.locator("[data-error-for=end_date]")
     page.wait_for_function("e => e.textContent.length > 0", arg=error.element_handle())
     assert "did not fit into any visible intervals" in error.inner_text()
+    assert page.locator("#followup-form .form-error").inner_text() == ""  # shown once, beside the field
     # the refused request is kept as rejected, with the exchange that refused it
     refused, = _requests_of(team)
     assert refused["status"] == "rejected"
@@ -104,5 +106,8 @@ def test_submit_and_follow_the_status_as_the_worker_polls(page, team, config, se
     finally:
         worker.stop()
     page.reload()
-    history = row.locator(".history li").all_inner_texts()
-    assert [h.split()[1] for h in history] == ["pending", "submitted", "scheduled"]
+    history = row.locator(".history li")
+    assert history.evaluate_all("hs => hs.map(h => h.dataset.facilityStatus)") == ["pending", "submitted",
+                                                                                  "scheduled"]
+    assert history.nth(2).locator("b").inner_text() == "submitted (scheduled)"  # SkyPortal's words
+    assert not page.js_errors
