@@ -5,12 +5,22 @@ from __future__ import annotations
 import tornado.web
 
 from . import allocations, candidates, gcn, signin, sources
-from .base import STATIC
+from .base import STATIC, PageHandler
 
 
 class HomePage(tornado.web.RequestHandler):
     def get(self):
         self.redirect("/candidates")
+
+
+class PageNotFound(PageHandler):
+    """Any other path outside /api: an HTML 404 (the API's unknown routes keep the JSON envelope)."""
+
+    login_required = False
+
+    async def prepare(self):
+        await super().prepare()  # the signed-in user's header, if any
+        raise tornado.web.HTTPError(404, "No page at %s", self.request.path)
 
 
 def page_routes() -> list[tuple]:
@@ -30,4 +40,5 @@ def page_routes() -> list[tuple]:
         (r"/gcn_events/([^/]+)/?", gcn.GcnEventPage),
         (r"/static/bokeh/(.*)", tornado.web.StaticFileHandler, {"path": str(bokehjs_path())}),
         (r"/static/(.*)", tornado.web.StaticFileHandler, {"path": str(STATIC)}),
+        (r"/(?!api(?:/|$)).*", PageNotFound),
     ]

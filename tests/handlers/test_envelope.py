@@ -41,7 +41,11 @@ def test_success_envelope(user):
 
 def test_unknown_route_is_404_envelope(user, anonymous):
     assert_error(user.get("/api/no_such_thing"), 404, "Invalid API endpoint")
-    assert_error(anonymous.get("/nowhere/at/all"), 404, "Invalid API endpoint")
+    assert_error(anonymous.get("/api/nowhere/at/all"), 404, "Invalid API endpoint")
+    assert_error(anonymous.get("/api"), 404, "Invalid API endpoint")
+    # outside /api the web pages answer: an HTML 404 (tests/handlers/web)
+    r = anonymous.get("/nowhere/at/all")
+    assert r.status_code == 404 and r.headers["Content-Type"].startswith("text/html") and "No page at" in r.text
 
 
 def test_wrong_method_is_405_envelope(user):
