@@ -183,6 +183,31 @@ class QueryArgs:
         return default if raw is None or raw == "" else raw
 
 
+def look_up_principal(application, header: str | None) -> Principal:
+    """The token look-up (of the API's handlers and the web pages), on an autocommit connection (no
+    BEGIN/COMMIT round trips). It is a request's first statement: on a connection that died since it was
+    pooled (the pool does not ping), it is tried once more, on a fresh one (the failure invalidated the
+    pool's older connections)."""
+    def look_up() -> Principal:
+        with application.auth_engine.connect() as conn:
+            return authenticate(conn, header)
+
+    try:
+        return look_up()
+    except sa.exc.DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    return look_up()
+
+
+async def run_in_pool(application, fn, *args, **kwargs):
+    """``fn`` on the application's handler pool (inline when ``server.handler_threads`` is 0)."""
+    pool = application.handler_pool
+    if pool is None:
+        return fn(*args, **kwargs)
+    return await tornado.ioloop.IOLoop.current().run_in_executor(pool, functools.partial(fn, *args, **kwargs))
+
+
 def session_token(handler: tornado.web.RequestHandler) -> str | None:
     """The API token in the web pages' signed sign-in cookie, if the request carries a valid one."""
     raw = handler.get_signed_cookie(SESSION_COOKIE, max_age_days=SESSION_DAYS)
@@ -215,8 +240,7 @@ class BaseHandler(QueryArgs, tornado.web.RequestHandler):
         not thread-safe)."""
         self._deferring = deferred
         try:
-            pool = self.application.handler_pool
-            result = fn(*args) if pool is None else await self._run_on(pool, fn, *args)
+            result = await run_in_pool(self.application, fn, *args)
         except BaseException:
             self._deferred = None  # e.g. the commit after success() failed: the error is the answer
             raise
@@ -268,19 +292,7 @@ class BaseHandler(QueryArgs, tornado.web.RequestHandler):
             self.body = validate(self.json_body(), spec.body)
 
     def _authenticate(self, header: str | None) -> Principal:
-        """The token look-up, on an autocommit connection (no BEGIN/COMMIT round trips). It is a request's
-        first statement: on a connection that died since it was pooled (the pool does not ping), it is
-        tried once more, on a fresh one (the failure invalidated the pool's older connections)."""
-        def look_up() -> Principal:
-            with self.application.auth_engine.connect() as conn:
-                return authenticate(conn, header)
-
-        try:
-            return look_up()
-        except sa.exc.DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise
-        return look_up()
+        return look_up_principal(self.application, header)
 
     @property
     def principal(self) -> Principal:

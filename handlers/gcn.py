@@ -155,8 +155,8 @@ class GcnEventHandler(BaseHandler):
             if parsed.group_ids:
                 groups = session.execute(readable_groups(self.principal).with_only_columns(models.Group.id)
                                          .where(models.Group.id.in_(parsed.group_ids))).scalars().all()
-            event, notice = svc.store_notice(session, parsed, raw, user_id=self.principal.user_id,
-                                             readable_group_ids=groups)
+            event, notice = svc.store_notice(session, parsed, raw, self.config.ingest.crossmatch_recent_days,
+                                             user_id=self.principal.user_id, readable_group_ids=groups)
             pending = notice is not None and is_pending(notice)
             return {"gcnevent_id": event.id, "dateobs": event.dateobs.isoformat(),
                     "notice_id": None if notice is None else notice.id,
@@ -276,7 +276,7 @@ class GcnEventCrossmatchHandler(BaseHandler):
 
     def _requeue(self, dateobs):
         with self.session() as session, session.begin():
-            return svc.requeue_crossmatch(session, self.principal, dateobs)
+            return svc.requeue_crossmatch(session, self.principal, dateobs, self.config.ingest.crossmatch_recent_days)
 
 
 class SourcesInGcnHandler(BaseHandler):
@@ -319,7 +319,8 @@ class LocalizationPostHandler(BaseHandler):
     def _add(self, b: dict) -> dict:
         with self.session() as session, session.begin():
             event = svc.find_event(session, b["dateobs"], self.principal, missing=ValidationError)
-            loc = svc.add_localization(session, event, b["localization_name"], svc.skymap_from_body(b))
+            loc = svc.add_localization(session, event, b["localization_name"], svc.skymap_from_body(b),
+                                       recent_days=self.config.ingest.crossmatch_recent_days)
             attach(session, event, loc, b.get("notice_id"))
             return {"localization_id": loc.id}
 

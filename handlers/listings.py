@@ -1,7 +1,7 @@
 """/api/listing, as SkyPortal's UserObjListHandler: a user's named lists of objects."""
 
 from broker.objects import listings as svc
-from broker.validation import integer, nullable, obj, string
+from broker.validation import integer, nullable, obj, string, validate
 
 from .base import BaseHandler, Param, endpoint
 
@@ -18,8 +18,9 @@ class ListingHandler(BaseHandler):
               params=(Param("listName", {"type": "string"}, "Only this list"),))
     def get(self, listing_id=None):
         with self.session() as session:
+            # (an empty listName is a list name, as SkyPortal filters on it: no listing has it)
             self.success(svc.list_listings(session, self.principal, None if listing_id is None else int(listing_id),
-                                           self.str_arg("listName")))
+                                           self.get_query_argument("listName", None)))
 
     @endpoint("Add a listing", tags="listings", body=obj(LISTING, required=("obj_id", "list_name")))
     def post(self):
@@ -35,12 +36,9 @@ class ListingHandler(BaseHandler):
 
     @endpoint("Remove a listing: by ID, or by the body's obj_id and list_name (and user_id)", tags="listings")
     def delete(self, listing_id=None):
-        from broker.validation import validate
-
         body = None
-        if listing_id is None:
-            body = validate(self.json_body(), obj({k: v for k, v in LISTING.items() if k != "params"},
-                                                  required=("obj_id", "list_name")))
+        if listing_id is None:  # (a listing echoed back, params and all, is taken: params play no part)
+            body = validate(self.json_body(), obj(LISTING, required=("obj_id", "list_name")))
         with self.session() as session, session.begin():
             svc.delete_listing(session, self.principal, None if listing_id is None else int(listing_id), body)
         self.success()

@@ -166,6 +166,11 @@ photometry_groups = sa.Table(
 PHOTOMETRY_PARTITION = re.compile(r"^photometry_(\d{4}_\d{2}|archive|default)$")
 
 
+def not_a_partition(name, type_, parent) -> bool:
+    """Alembic's ``include_name`` that leaves photometry's partitions out of a schema comparison."""
+    return not (type_ == "table" and PHOTOMETRY_PARTITION.match(name or ""))
+
+
 class Photometry(Base, Timestamped):
     """One flux measurement in µJy (AB, zero point 23.9, as SkyPortal stores it) or an upper limit.
 

@@ -22,7 +22,7 @@ from broker.access.auth import Principal
 from broker.errors import NoSuchRow, PermissionDenied, ValidationError
 from broker.followup.allocations import (allocation_to_dict, credentials, get_allocation,  # noqa: F401 (re-exported)
                                          readable_allocations, save_allocation, usable_allocation)
-from broker.objects.objs import user_group_ids
+from broker.objects.objs import caller_groups, user_group_ids
 
 A, FR = models.Allocation, models.FollowupRequest
 __all__ = ["allocation_to_dict", "credentials", "get_allocation", "readable_allocations", "save_allocation",
@@ -245,12 +245,9 @@ def requests_of_obj(session: Session, principal: Principal, obj_id: str) -> list
     transactions and status history (the source page's follow-up section)."""
     reqs = session.execute(readable_requests(principal).where(FR.obj_id == obj_id).order_by(FR.id)).scalars().all()
     history = status_history(session, [r.id for r in reqs])
-    groups = None if principal.is_admin else set(session.execute(
-        sa.select(models.GroupUser.group_id).where(models.GroupUser.user_id == principal.user_id)).scalars())
-    out = []
-    for r in reqs:
-        out.append({**request_to_dict(r, transactions_of(session, r.id), groups), "status_history": history[r.id]})
-    return out
+    groups = caller_groups(session, principal)
+    return [{**request_to_dict(r, transactions_of(session, r.id), groups), "status_history": history[r.id]}
+            for r in reqs]
 
 
 def watch(session: Session, principal: Principal, request_id: int, on: bool) -> None:

@@ -187,9 +187,15 @@ def load_clusters(session: Session, cfg: Config, vault: Vault) -> tuple[dict[str
 
 
 class TopicError(BrokerError):
-    """A topic could not be looked up or created on its cluster (503: the cluster's side)."""
+    """A topic could not be looked up or created on its cluster (503: the cluster's side). ``failed``: the
+    topics it concerns (None: all that were asked for); ``created``: those made before it failed."""
 
     status = 503
+
+    def __init__(self, message: str, failed: list[str] | None = None, created: list[str] | None = None):
+        super().__init__(message)
+        self.failed = failed
+        self.created = created or []
 
 
 def _admin(spec: ClusterSpec):
@@ -227,14 +233,18 @@ def _ensure(spec: ClusterSpec, wanted: dict[str, int], timeout: float) -> tuple[
             return [], have
         futures = admin.create_topics([NewTopic(t, num_partitions=wanted[t]) for t in missing],
                                       request_timeout=timeout)
-        created = []
-        for topic, fut in futures.items():
+        created, failed = [], {}
+        for topic, fut in futures.items():  # each topic on its own: one refused does not hide the others
             try:
                 fut.result(timeout)
                 created.append(topic)
             except KafkaException as exc:
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                    raise
+                    failed[topic] = exc.args[0].str()
+        if failed:
+            raise TopicError(f"cannot create topics on Kafka cluster '{spec.name}': "
+                             + "; ".join(f"{t}: {why}" for t, why in sorted(failed.items())),
+                             failed=sorted(failed), created=sorted(created))
         if len(created) < len(missing):  # made meanwhile by another client: its partitions, as they are now
             have = admin.list_topics(timeout=timeout).topics
         return sorted(created), have

@@ -175,12 +175,14 @@ class Ingestor:
         if not wanted:
             return
         try:
-            for topic in ensure_topics(self.cluster, wanted):
-                log.info("%s created topic %s with %d partition(s)", self.name, topic, wanted[topic])
+            created = ensure_topics(self.cluster, wanted)
         except TopicError as exc:
             self._uncreated = time.monotonic() + 60.0
-            for topic in wanted:
+            created = exc.created
+            for topic in wanted if exc.failed is None else exc.failed:
                 self._topic_error(topic, str(exc))
+        for topic in created:
+            log.info("%s created topic %s with %d partition(s)", self.name, topic, wanted[topic])
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Partitions that this consumer group has never committed start where their stream's ``start``

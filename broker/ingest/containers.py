@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import zlib
 from collections import OrderedDict
 
@@ -79,24 +80,27 @@ class OneRecordReader:
 
     def __init__(self):
         self._cache: OrderedDict[bytes, tuple] = OrderedDict()
+        self._lock = threading.Lock()  # an ingest process's cluster consumers share one reader
 
     def _schema(self, header: bytes, meta: dict[str, bytes]) -> tuple:
-        got = self._cache.get(header)
-        if got is None:
-            try:
-                writer = json.loads(meta["avro.schema"])
-                parsed = fastavro.parse_schema(writer)  # (marked parsed: not parsed again at each read)
-            except Exception:  # not JSON, not a schema: the ordinary reader says what  # noqa: BLE001
-                return None, None, None
-            name = writer.get("name") if isinstance(writer, dict) else None
-            if name and "." not in name and writer.get("namespace"):
-                name = f"{writer['namespace']}.{name}"  # the full name, as fastavro gives it
-            got = (parsed, meta.get("avro.codec", b"null").decode("ascii", "replace"), name)
+        with self._lock:
+            got = self._cache.get(header)
+            if got is not None:
+                self._cache.move_to_end(header)
+                return got
+        try:
+            writer = json.loads(meta["avro.schema"])
+            parsed = fastavro.parse_schema(writer)  # (marked parsed: not parsed again at each read)
+        except Exception:  # not JSON, not a schema: the ordinary reader says what  # noqa: BLE001
+            return None, None, None
+        name = writer.get("name") if isinstance(writer, dict) else None
+        if name and "." not in name and writer.get("namespace"):
+            name = f"{writer['namespace']}.{name}"  # the full name, as fastavro gives it
+        got = (parsed, meta.get("avro.codec", b"null").decode("ascii", "replace"), name)
+        with self._lock:
             self._cache[header] = got
             if len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(header)
         return got
 
     def read(self, raw: bytes) -> tuple[dict, str | None] | None:

@@ -558,34 +558,14 @@ def crossmatch_recent(session: Session, ids: list[str], ras, decs, now: datetime
     an event dated after ``now`` has no counterpart yet)."""
     from datetime import timedelta
 
-    from broker.sky import kernels as K
-    from broker.sky.gcn import STORED_CREDIBLE_LEVEL, stored_skymap
+    from broker.sky.gcn import store_matches, stored_skymap
 
     locs = session.execute(
         sa.select(models.Localization).join(models.GcnEvent, models.GcnEvent.dateobs == models.Localization.dateobs)
         .where(models.GcnEvent.dateobs >= now - timedelta(days=recent_days), models.GcnEvent.dateobs <= now,
                ~models.GcnEvent.retracted)
     ).scalars().all()
-    n = 0
-    for loc in locs:
-        sm = stored_skymap(loc)
-        res = K.crossmatch(sm.uniq, sm.probdensity, ras, decs)
-        rows = [(ids[i], loc.id, float(res["credible_level"][i]), float(res["probdensity"][i]))
-                for i in np.flatnonzero(res["credible_level"] <= STORED_CREDIBLE_LEVEL)]
-        if rows:
-            session.execute(_UPSERT_OBJ_LOC, {"o": [r[0] for r in rows], "l": [r[1] for r in rows],
-                                              "c": [r[2] for r in rows], "p": [r[3] for r in rows]})
-            n += len(rows)
-    return n
-
-
-_UPSERT_OBJ_LOC = sa.text("""
-    INSERT INTO obj_localizations (obj_id, localization_id, credible_level, probdensity)
-    SELECT o, l, c, p FROM unnest(CAST(:o AS text[]), CAST(:l AS int[]), CAST(:c AS float8[]), CAST(:p AS float8[]))
-         AS v(o, l, c, p)
-    ON CONFLICT (obj_id, localization_id) DO UPDATE SET credible_level = EXCLUDED.credible_level,
-                                                        probdensity = EXCLUDED.probdensity
-""")
+    return sum(store_matches(session, loc.id, stored_skymap(loc), ids, ras, decs) for loc in locs)
 
 
 def _write_passing(session: Session, passing, radius_arcsec: float, now: datetime, recent_days: float = 7.0) -> None:

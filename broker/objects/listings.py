@@ -93,9 +93,12 @@ def add_listing(session: Session, principal: Principal, body: dict) -> int:
         .returning(L.id)
     ).scalar()
     if row is None:
-        raise ValidationError(f"Listing already exists with user_id={user_id}, obj_id={obj_id} and "
-                              f"list_name={name}")
+        raise _exists(user_id, obj_id, name)
     return row
+
+
+def _exists(user_id: int, obj_id: str, name: str) -> ValidationError:
+    return ValidationError(f"Listing already exists with user_id={user_id}, obj_id={obj_id} and list_name={name}")
 
 
 def _find(session: Session, principal: Principal, listing_id: int) -> models.Listing:
@@ -107,18 +110,18 @@ def _find(session: Session, principal: Principal, listing_id: int) -> models.Lis
 
 def update_listing(session: Session, principal: Principal, listing_id: int, body: dict) -> None:
     row = _find(session, principal, listing_id)
-    user_id = body.get("user_id") if body.get("user_id") is not None else row.user_id
+    # each field as given (null: as it is)
+    user_id, obj_id, name = (getattr(row, k) if body.get(k) is None else body[k]
+                             for k in ("user_id", "obj_id", "list_name"))
     if user_id != principal.user_id and not principal.is_admin:
         raise ValidationError("Insufficient permissions.", field="user_id")
     _user_exists(session, principal, user_id)
-    obj_id = body.get("obj_id") if body.get("obj_id") is not None else row.obj_id
     _visible_obj(session, principal, obj_id)
-    name = _check_name(body["list_name"] if body.get("list_name") is not None else row.list_name)
+    _check_name(name)
     clash = session.execute(sa.select(L.id).where(L.user_id == user_id, L.obj_id == obj_id, L.list_name == name,
                                                   L.id != row.id)).scalar()
     if clash is not None:
-        raise ValidationError(f"Listing already exists with user_id={user_id}, obj_id={obj_id} and "
-                              f"list_name={name}")
+        raise _exists(user_id, obj_id, name)
     row.user_id, row.obj_id, row.list_name = user_id, obj_id, name
 
 

@@ -132,7 +132,9 @@ def cmd_run(cfg: Config, args) -> int:
         worker = FollowupWorker(app.followup, rt.engine, cfg.facilities.poll_interval_s).start()
         maintenance = Maintenance(session_factory, cfg.database.maintenance_interval_s,
                                   cfg.database.partitions_ahead_months).start()
-        skymaps = SkymapFetcher(session_factory, cfg.gcn.fetch_interval_s).start() if cfg.gcn.fetch_skymaps else None
+        skymaps = (SkymapFetcher(session_factory, cfg.gcn.fetch_interval_s,
+                                  recent_days=cfg.ingest.crossmatch_recent_days).start()
+                    if cfg.gcn.fetch_skymaps else None)
         server = listen(app, cfg)
         api_children = None
         if cfg.server.processes > 1:  # more API processes on the same port, kept alive like ingestion
@@ -308,7 +310,9 @@ def cmd_followup(cfg: Config, args) -> int:
         worker = FollowupWorker(service, rt.engine, cfg.facilities.poll_interval_s).start()
         maintenance = Maintenance(session_factory, cfg.database.maintenance_interval_s,
                                   cfg.database.partitions_ahead_months).start()
-        skymaps = SkymapFetcher(session_factory, cfg.gcn.fetch_interval_s).start() if cfg.gcn.fetch_skymaps else None
+        skymaps = (SkymapFetcher(session_factory, cfg.gcn.fetch_interval_s,
+                                  recent_days=cfg.ingest.crossmatch_recent_days).start()
+                    if cfg.gcn.fetch_skymaps else None)
         print("follow-up worker running" + (" (and fetching pending sky maps)" if skymaps else "") +
               "; Ctrl-C to stop", flush=True)
         done = threading.Event()

@@ -269,7 +269,11 @@ def make_engine(url: str, cfg: Config | None = None) -> Engine:
     # cached working set an index probe costs little more than a sequential read, and at 10^6 objects the
     # default made joins scan every object rather than probe the 10^4 a page needs (config; null: the server's)
     rpc = cfg.database.random_page_cost if cfg else None
-    connect_args = {"options": f"-c random_page_cost={float(rpc)}"} if rpc is not None else {}
+    connect_args = {}
+    if rpc is not None:  # after the URL's own ?options=... (connect_args would replace them)
+        given = sa.engine.make_url(url).query.get("options")
+        given = " ".join(given) if isinstance(given, tuple) else given
+        connect_args["options"] = " ".join(filter(None, (given, f"-c random_page_cost={float(rpc)}")))
     engine = sa.create_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False, echo=echo,
         future=True, connect_args=connect_args,

@@ -138,15 +138,16 @@ class SkymapFetcher(_Periodic):
     thread_name = "skybroker-skymaps"
     what = "sky-map fetcher"
 
-    def __init__(self, session_factory, interval_s: float, fetch=None):
+    def __init__(self, session_factory, interval_s: float, fetch=None, recent_days: float | None = None):
         super().__init__(interval_s)
         self.session_factory = session_factory
         self.fetch = fetch
+        self.recent_days = recent_days  # ingest.crossmatch_recent_days: a new map's crossmatch window
 
     def round(self) -> None:
         from broker.sky.pending import fetch_pending
 
-        fetch_pending(self.session_factory, self.fetch)
+        fetch_pending(self.session_factory, self.fetch, recent_days=self.recent_days)
 
 
 class Maintenance(_Periodic):
@@ -164,13 +165,28 @@ class Maintenance(_Periodic):
         self.months_ahead = months_ahead
 
     def round(self) -> None:
-        from broker.objects.candidates import fold_candidate_counts
+        """Both steps, each whatever the other did (a step that keeps failing must not stop the other);
+        the round then reports the first failure."""
+        failure = None
+        for step in (self._partitions, self._fold):
+            try:
+                step()
+            except Exception as exc:  # re-raised below, after the other step ran
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+    def _partitions(self) -> None:
         from broker.objects.photometry import ensure_partitions
 
         with self.session_factory() as session, session.begin():
             made = ensure_partitions(session, self.months_ahead)
         if made:
             log.info("made %d photometry partition(s)", made)
+
+    def _fold(self) -> None:
+        from broker.objects.candidates import fold_candidate_counts
+
         with self.session_factory() as session, session.begin():
             removed = fold_candidate_counts(session)
         log.debug("folded %d candidate count rows", removed)

@@ -963,25 +963,38 @@ def crossmatch_objects(session: Session, loc: models.Localization, sm: SkyMap, *
     rows = session.execute(stmt).all()
     if not rows:
         return 0
-    ids = [r[0] for r in rows]
-    res = K.crossmatch(sm.uniq, sm.probdensity, np.array([r[1] for r in rows]), np.array([r[2] for r in rows]))
-    keep = np.isfinite(res["credible_level"]) & (res["credible_level"] <= STORED_CREDIBLE_LEVEL)
-    values = [{"obj_id": ids[i], "localization_id": loc.id, "credible_level": float(res["credible_level"][i]),
-               "probdensity": float(res["probdensity"][i])} for i in np.flatnonzero(keep)]
-    if values:
-        stmt = insert(models.ObjLocalization).values(values)
-        session.execute(stmt.on_conflict_do_update(
-            index_elements=["obj_id", "localization_id"],
-            set_={"credible_level": stmt.excluded.credible_level, "probdensity": stmt.excluded.probdensity}))
-    return len(values)
+    return store_matches(session, loc.id, sm, [r[0] for r in rows], np.array([r[1] for r in rows]),
+                         np.array([r[2] for r in rows]))
 
 
-def region_obj_ids(localization_id: int, cumprob: float) -> sa.Select:
+def store_matches(session: Session, localization_id: int, sm: SkyMap, ids: list[str], ras, decs) -> int:
+    """Crossmatch objects ``ids`` at (``ras``, ``decs``) [deg] with a map and store (upsert) the credible
+    level and density of those inside its STORED_CREDIBLE_LEVEL region; how many."""
+    res = K.crossmatch(sm.uniq, sm.probdensity, ras, decs)
+    keep = np.flatnonzero(np.nan_to_num(res["credible_level"], nan=np.inf) <= STORED_CREDIBLE_LEVEL)
+    if len(keep):
+        session.execute(_UPSERT_OBJ_LOC, {"o": [ids[i] for i in keep], "l": [localization_id] * len(keep),
+                                          "c": res["credible_level"][keep].tolist(),
+                                          "p": res["probdensity"][keep].tolist()})
+    return len(keep)
+
+
+_UPSERT_OBJ_LOC = sa.text("""
+    INSERT INTO obj_localizations (obj_id, localization_id, credible_level, probdensity)
+    SELECT o, l, c, p FROM unnest(CAST(:o AS text[]), CAST(:l AS int[]), CAST(:c AS float8[]), CAST(:p AS float8[]))
+         AS v(o, l, c, p)
+    ON CONFLICT (obj_id, localization_id) DO UPDATE SET credible_level = EXCLUDED.credible_level,
+                                                        probdensity = EXCLUDED.probdensity
+""")
+
+
+def region_obj_ids(localization_id: int, cumprob: float, materialized: bool = False) -> sa.Select:
     """Objects inside the ``cumprob`` credible region: the tiles whose cumulative probability (stored with
     them, in the kernel's ranking) is within it, an index range scan, so the region is the kernel's, object
-    for object."""
+    for object. ``materialized``: the tiles are read first (a CTE), for a query under a LIMIT."""
     T = models.LocalizationTile
-    region = sa.select(T.healpix).where(T.localization_id == localization_id, T.cumprob <= cumprob).subquery()
+    tiles = sa.select(T.healpix).where(T.localization_id == localization_id, T.cumprob <= cumprob)
+    region = tiles.cte("region_tiles").prefix_with("MATERIALIZED") if materialized else tiles.subquery()
     # bounds rather than range containment, so each tile is one B-tree range scan of objs.healpix
     return (sa.select(models.Obj.id)
             .join(region, sa.and_(models.Obj.healpix >= sa.func.lower(region.c.healpix),
@@ -990,16 +1003,12 @@ def region_obj_ids(localization_id: int, cumprob: float) -> sa.Select:
 
 def region_obj_id_list(session: Session, localization_id: int, cumprob: float, cap: int) -> list[str] | None:
     """The ids of :func:`region_obj_ids`, or None when there are more than ``cap``; once per session and
-    region. The tiles are read first (a materialized CTE): under a LIMIT the planner, which cannot estimate
-    the range join, would rather scan every tile of every map."""
+    region. The tiles are read first: under a LIMIT the planner, which cannot estimate the range join,
+    would rather scan every tile of every map."""
     memo = session.info.setdefault("region_obj_id_list", {})
     key = (localization_id, cumprob, cap)
     if key not in memo:
-        T, O = models.LocalizationTile, models.Obj
-        tiles = (sa.select(T.healpix).where(T.localization_id == localization_id, T.cumprob <= cumprob)
-                 .cte("region_tiles").prefix_with("MATERIALIZED"))
-        ids = session.execute(sa.select(O.id).join(tiles, sa.and_(O.healpix >= sa.func.lower(tiles.c.healpix),
-                                                                   O.healpix < sa.func.upper(tiles.c.healpix)))
+        ids = session.execute(region_obj_ids(localization_id, cumprob, materialized=True)
                               .limit(cap + 1)).scalars().all()
         memo[key] = ids if len(ids) <= cap else None
     return memo[key]
@@ -1368,12 +1377,14 @@ def crossmatch_state(session: Session, principal, dateobs: str) -> list[dict]:
     return out
 
 
-def requeue_crossmatch(session: Session, principal, dateobs: str) -> dict:
+def requeue_crossmatch(session: Session, principal, dateobs: str, recent_days: float = RECENT_DAYS) -> dict:
+    """Crossmatch the event's maps again with the objects that passed a filter in its first ``recent_days``
+    (``ingest.crossmatch_recent_days``: the window a new map gets)."""
     event = find_event(session, dateobs.strip(), principal, missing=ValidationError)
     n = 0
     for loc in event.localizations:
         n += crossmatch_objects(session, loc, stored_skymap(loc), since=event.dateobs,
-                                until=event.dateobs + timedelta(days=RECENT_DAYS))
+                                until=event.dateobs + timedelta(days=recent_days))
     return {"filters_requeued": len(event.localizations), "localizations": len(event.localizations), "matches": n}
 
 

@@ -40,9 +40,10 @@ def pending_ids(session: Session, now: datetime, limit: int = 20) -> list[int]:
         .order_by(N.id).limit(limit)).scalars())
 
 
-def fetch_one(session: Session, notice_id: int, fetch, now: datetime) -> bool:
+def fetch_one(session: Session, notice_id: int, fetch, now: datetime, recent_days: float | None = None) -> bool:
     """Fetch and store one notice's map in the caller's transaction; on failure record why and when to try
-    again (1 min doubling to 1 h). True when the map is stored. An outage is raised (nothing recorded)."""
+    again (1 min doubling to 1 h). True when the map is stored. An outage is raised (nothing recorded).
+    ``recent_days``: the crossmatch window (``ingest.crossmatch_recent_days``; None: gcn's default)."""
     from broker.sky import gcn
     from broker.sky.mapio import read_fits
 
@@ -56,7 +57,8 @@ def fetch_one(session: Session, notice_id: int, fetch, now: datetime) -> bool:
         if not exists:  # (a map already stored under that name is kept, as SkyPortal: nothing to fetch)
             sm = read_fits(fetch(notice.skymap_url))
             with session.begin_nested():
-                gcn.add_localization(session, notice.event, name, sm, notice.id)
+                gcn.add_localization(session, notice.event, name, sm, notice.id,
+                                     *([] if recent_days is None else [recent_days]))
     except BrokerError as exc:
         delay = record_failure(notice, exc.message, now)
         log.warning("sky map of notice %d (%s) not stored: %s; next try in %.0f s", notice.id,
@@ -69,7 +71,8 @@ def fetch_one(session: Session, notice_id: int, fetch, now: datetime) -> bool:
     return True
 
 
-def fetch_pending(session_factory, fetch=None, now: datetime | None = None, limit: int = 20) -> int:
+def fetch_pending(session_factory, fetch=None, now: datetime | None = None, limit: int = 20,
+                  recent_days: float | None = None) -> int:
     """One round: every due pending map, each in its own transaction (one bad map never stops the others).
     Returns how many were stored."""
     from broker.sky.gcn import fetch_url
@@ -82,7 +85,7 @@ def fetch_pending(session_factory, fetch=None, now: datetime | None = None, limi
     for notice_id in ids:
         try:
             with session_factory() as session, session.begin():
-                stored += fetch_one(session, notice_id, fetch, now)
+                stored += fetch_one(session, notice_id, fetch, now, recent_days)
         except Exception as exc:
             if is_outage(exc):
                 raise

@@ -1,7 +1,7 @@
 """The web pages' base handler: sign-in by cookie, server-side templates, the same access rules as the API.
 
-A page handler authenticates the cookie's API token with :func:`broker.access.auth.authenticate` (the API's
-own look-up), then calls the same ``broker`` functions the API handlers call, with the same
+A page handler authenticates the cookie's API token with the API's own look-up
+(:func:`handlers.base.look_up_principal`), then calls the same ``broker`` functions the API handlers call, with the same
 :class:`~broker.access.auth.Principal`: a page shows exactly what that user's token may read. Writes made
 from a page (save, reject, comment, follow-up) go to the API itself from the page's script, with the cookie
 and the page's XSRF token (:meth:`handlers.base.BaseHandler._check`).
@@ -9,21 +9,19 @@ and the page's XSRF token (:meth:`handlers.base.BaseHandler._check`).
 
 from __future__ import annotations
 
-import functools
 import logging
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
-import tornado.ioloop
 import tornado.web
 from bokeh import __version__ as BOKEH_VERSION
 
 from broker import __version__
-from broker.access.auth import Principal, authenticate
+from broker.access.auth import Principal
 from broker.errors import BrokerError
 from broker.runtime.db import is_outage
 
-from ..base import SESSION_COOKIE, session_token
+from ..base import SESSION_COOKIE, look_up_principal, run_in_pool, session_token
 
 log = logging.getLogger("skybroker.web")
 WEB_DIR = Path(__file__).parent
@@ -47,15 +45,11 @@ class PageHandler(tornado.web.RequestHandler):
 
     async def in_pool(self, fn, *args, **kwargs):
         """Run ``fn`` (database work) on the application's handler pool, never on the IOLoop."""
-        pool = self.application.handler_pool
-        if pool is None:
-            return fn(*args, **kwargs)
-        return await tornado.ioloop.IOLoop.current().run_in_executor(pool, functools.partial(fn, *args, **kwargs))
+        return await run_in_pool(self.application, fn, *args, **kwargs)
 
     # -- auth -------------------------------------------------------------------------------------
     def _look_up(self, token: str) -> Principal:
-        with self.application.auth_engine.connect() as conn:
-            return authenticate(conn, f"token {token}")
+        return look_up_principal(self.application, f"token {token}")
 
     async def prepare(self) -> None:
         if self.request.method not in ("GET", "HEAD"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+import models
 
 from broker.access.auth import readable_filters, readable_groups
 from broker.errors import ValidationError
@@ -16,7 +16,7 @@ from .base import PageHandler
 
 REJECT_LIST = "rejected_candidates"  # SkyPortal's list of the scanner's rejected candidates
 # the page's filter form: (query argument, label, input type); the same names the API takes
-FIELDS = (("startDate", "Passed after (UTC)", "datetime-local"), ("endDate", "Passed before (UTC)", "datetime-local"),
+FIELDS = (("startDate", "Passed after (UTC)", "date"), ("endDate", "Passed before (UTC)", "date"),
           ("minLatestMagnitude", "Latest mag ≤", "number"), ("maxLatestMagnitude", "Latest mag ≥", "number"),
           ("classifications", "Classified as", "text"), ("classificationsReject", "Not classified as", "text"))
 SAVED = (("all", "all"), ("notSavedToAnyAccessible", "not saved"), ("savedToAnyAccessible", "saved"))
@@ -28,15 +28,14 @@ class CandidatesPage(QueryArgs, PageHandler):
                 ("filterIDs", "groupIDs", "savedStatus", "showRejected", "numPerPage", *(f[0] for f in FIELDS))}
         out, error = await self.in_pool(self._read)
         self.render_page("candidates.html", args=args, fields=FIELDS, saved_options=SAVED, error=error,
-                         reject_list=REJECT_LIST, page_link=self.page_link, **out)
-
+                         reject_list=REJECT_LIST, **out)
 
     def _read(self) -> tuple[dict, ValidationError | None]:
         with self.session() as session:
-            filters = [(f.id, f.name, f.group_id) for f in session.execute(readable_filters(self.principal)
-                                                                         .order_by(sa.text("id"))).scalars()]
+            filters = [(f.id, f.name) for f in session.execute(readable_filters(self.principal)
+                                                               .order_by(models.Filter.id)).scalars()]
             groups = [(g.id, g.name) for g in session.execute(readable_groups(self.principal)
-                                                              .order_by(sa.text("name"))).scalars()
+                                                              .order_by(models.Group.name)).scalars()
                       if not g.single_user_group]
             base = {"filters": filters, "groups": groups, "page": None, "mags": {}}
             try:

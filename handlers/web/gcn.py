@@ -53,12 +53,11 @@ class GcnEventPage(QueryArgs, PageHandler):
                 iso = event.dateobs.isoformat()
                 q = svc.SourceQuery(localization_dateobs=iso, localization_name=name, localization_cumprob=cumprob)
                 sources = svc.list_sources(session, self.principal, q, Page(1, 500))["sources"]
-                loc = gcn.find_localization(session, iso, name, self.principal)
+                loc = next(x for x in event.localizations if x.localization_name == name)
                 sm = gcn.stored_skymap(loc)
                 plot, bounds = plots.sky_map((loc.id, loc.modified), sm.uniq, sm.probdensity, chosen["contour"],
                                              name)
                 plot_data = plots.sky_sources([{"id": s["id"], "ra": s["ra"], "dec": s["dec"]} for s in sources])
             fired = fired_for_event(session, self.principal, event.dateobs)
         return {"event": out, "chosen": chosen, "cumprob": cumprob, "sources": sources, "plot": plot,
-                "plot_data": plot_data,
-                "bounds": bounds, "fired": fired, "error": error}
+                "plot_data": plot_data, "bounds": bounds, "fired": fired, "error": error}

@@ -1,7 +1,7 @@
 """The pages' interactive plots, made with Bokeh (as SkyPortal's) and embedded as JSON documents that
 the page's BokehJS (served from Bokeh's own wheel) renders. Building and serialising Bokeh's models costs
 ~0.2 s a plot whatever its data, so a document is made once (per set of bands; per localization) and the
-page's script puts the request's own data into its named sources (``skybroker.fillSources``). Glyph
+page's script puts the request's own data into its named sources (``skybroker.plot``). Glyph
 renderers carry names the browser tests read back: ``det:<band>``, ``lim:<band>``, ``flux:<band>``,
 ``contour:<level>`` and ``sources``."""
 

@@ -30,7 +30,7 @@ class SourcesPage(QueryArgs, PageHandler):
     async def get(self):
         args = {k: self.get_query_argument(k, "") for k in ("sourceID", "group_ids", "classifications")}
         out, error = await self.in_pool(self._read)
-        self.render_page("sources.html", args=args, error=error, page_link=self.page_link, **out)
+        self.render_page("sources.html", args=args, error=error, **out)
 
     def _read(self) -> tuple[dict, ValidationError | None]:
         with self.session() as session:
@@ -46,7 +46,6 @@ class SourcesPage(QueryArgs, PageHandler):
         return {"groups": groups, "result": result}, None
 
 
-
 class SourcePage(PageHandler):
     async def get(self, obj_id: str):
         context = await self.in_pool(self._read, obj_id)
@@ -55,7 +54,7 @@ class SourcePage(PageHandler):
     def _read(self, obj_id: str) -> dict:
         with self.session() as session:
             obj = svc.get_visible_obj(session, self.principal, obj_id)
-            q = svc.SourceQuery(details=DETAILS, include_duplicates=False)
+            q = svc.SourceQuery(details=DETAILS)
             details = svc.source_details(session, self.principal, [obj_id], q)[obj_id]
             source = svc.with_derived([{**svc.obj_to_dict(obj), **details}])[0]
             points = obj_photometry(session, self.principal, obj_id, "both", "ab")

@@ -25,14 +25,15 @@ def test_listing_lifecycle(user, make_user, admin):
     assert [(x["obj_id"], x["list_name"], x["user_id"]) for x in mine] == [
         (a, "favorites", user.user_id), (b, "rejected_candidates", user.user_id)]
     assert [x["obj_id"] for x in user.get("/api/listing", params={"listName": "favorites"}).json()["data"]] == [a]
+    assert user.get("/api/listing", params={"listName": ""}).json()["data"] == []  # a name no listing has
     # the same listing twice is refused, as SkyPortal
     assert_error(user.post("/api/listing", json={"obj_id": a, "list_name": "favorites"}), 400, "already exists")
     # PATCH moves it to another list; DELETE by id, or by obj_id and list_name
     assert user.patch(f"/api/listing/{first}", json={"list_name": "watch_later"}).status_code == 200
     assert [x["list_name"] for x in user.get("/api/listing").json()["data"]] == ["watch_later", "rejected_candidates"]
     assert user.delete(f"/api/listing/{first}").status_code == 200
-    assert user.request("DELETE", "/api/listing", json={"obj_id": b, "list_name": "rejected_candidates"}
-                        ).status_code == 200
+    echoed = {k: mine[1][k] for k in ("obj_id", "list_name", "user_id", "params")}  # a row as GET gave it
+    assert user.request("DELETE", "/api/listing", json=echoed).status_code == 200
     assert user.get("/api/listing").json()["data"] == []
     assert_error(user.delete(f"/api/listing/{first}"), 400, "Cannot find listing")
 

@@ -11,10 +11,7 @@ def run_migrations_online() -> None:
     connection = context.config.attributes.get("connection")
     if connection is None:
         raise RuntimeError("skybroker runs migrations through broker.runtime.db.upgrade(), which passes a connection")
-    from models.objects import PHOTOMETRY_PARTITION
-
-    def not_a_partition(name, type_, parent):  # (autogenerate: photometry's partitions are not models)
-        return not (type_ == "table" and PHOTOMETRY_PARTITION.match(name or ""))
+    from models.objects import not_a_partition  # (autogenerate: photometry's partitions are not models)
 
     context.configure(connection=connection, target_metadata=target_metadata, compare_type=True,
                       include_name=not_a_partition)

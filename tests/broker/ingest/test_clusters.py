@@ -104,3 +104,23 @@ def test_where_a_stream_starts():
     assert parse_start("2026-11-20T12:00:00+02:00") == datetime(2026, 11, 20, 10)
     with pytest.raises(ValidationError, match="altdata.start"):
         parse_start("last tuesday")
+
+
+def test_topic_creation_reports_each_topic(config, kafka_bootstrap):
+    """A topic the cluster refuses is named on its own; the others asked for with it are still made."""
+    import uuid
+
+    from confluent_kafka.admin import AdminClient
+
+    from broker.ingest.clusters import TopicError, ensure_topics
+
+    spec = default_cluster(replace(config, kafka=replace(config.kafka, bootstrap_servers=kafka_bootstrap)))
+    good, bad = f"made-{uuid.uuid4().hex[:8]}", "no spaces allowed here"
+    with pytest.raises(TopicError) as exc:
+        ensure_topics(spec, {good: 2, bad: 1})
+    assert exc.value.failed == [bad] and exc.value.created == [good] and bad in exc.value.message
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    assert len(admin.list_topics(timeout=10).topics[good].partitions) == 2
+    assert ensure_topics(spec, {good: 2}) == []  # there now: nothing to make
+    for fut in admin.delete_topics([good]).values():
+        fut.result(30)

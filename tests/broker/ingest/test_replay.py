@@ -46,4 +46,3 @@ def test_one_record_containers_are_what_fastavro_writes(shared_dir):
     fastavro.writer(theirs, schema, [packet])
     assert len(mine) == len(theirs.getvalue())
     assert list(fastavro.reader(io.BytesIO(mine))) == [packet]
-

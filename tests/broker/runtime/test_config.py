@@ -126,6 +126,14 @@ def test_database_planner_and_maintenance_settings(engine):
         finally:
             e.dispose()
         assert got == (want or server)
+    # the URL's own options stay, beside ours
+    e = make_engine(url + ("&" if "?" in url else "?") + "options=-c%20work_mem%3D7MB", cfg)
+    try:
+        with e.connect() as conn:
+            assert conn.execute(sa.text("SHOW work_mem")).scalar() == "7MB"
+            assert conn.execute(sa.text("SHOW random_page_cost")).scalar() == "1.5"
+    finally:
+        e.dispose()
     for env in ({"SKYBROKER_DATABASE__RANDOM_PAGE_COST": "0"}, {"SKYBROKER_DATABASE__MAINTENANCE_INTERVAL_S": "0"},
                 {"SKYBROKER_DATABASE__PARTITIONS_AHEAD_MONTHS": "-1"}):
         with pytest.raises(ConfigError, match="database"):
